@@ -1,0 +1,32 @@
+"""gunicorn settings. Workers, threads and bind can be set by GUNICORN_CMD_ARGS or the command line."""
+import os
+
+workers = int(os.environ.get("WXBOT_WORKERS", "1"))
+worker_class = "gthread"
+# Threads per worker: the sandbox simulator calls back into the same server, and slow handlers
+# must not hold up other users.
+threads = int(os.environ.get("WXBOT_THREADS", "8"))
+timeout = 30
+graceful_timeout = 10
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
+def on_starting(server):
+    """The embedded store lives in one process: refuse to start several workers on it."""
+    from wxbot.config import ConfigError, load_settings
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    if not settings.redis_url and server.cfg.workers > 1:
+        raise SystemExit("配置错误 redis_url: 内置存储只能单进程运行；多个 worker 需要设置 WXBOT_REDIS_URL。")
+
+
+def post_worker_init(worker):
+    """In the embedded default the web process also runs the scheduler."""
+    from scheduler import embedded, start_embedded
+    app = worker.wsgi
+    app = getattr(app, "callable", None) or worker.app.wsgi()
+    if embedded(app):
+        start_embedded(app)

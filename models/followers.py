@@ -1,0 +1,110 @@
+"""WeChat followers, their link to a member, and the customer-service window they open."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from models.base import Base
+from models.members import Member, member_by_student_no, normalise_name
+from models.timeutil import utcnow
+
+# What WeChat grants per interaction kind: (seconds, messages). Kept here as data, not logic.
+CS_WINDOWS = {"message": (48 * 3600, 5), "event": (60, 3)}
+
+
+class Follower(Base):
+    __tablename__ = "followers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    subscribed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_interaction_at: Mapped[datetime | None] = mapped_column(index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), unique=True)
+    bound_at: Mapped[datetime | None]
+    # Customer-service window, as opened by the follower's last interactions.
+    cs_window_until: Mapped[datetime | None]
+    cs_window_left: Mapped[int] = mapped_column(Integer, default=0)
+
+    member: Mapped[Member | None] = relationship(lazy="joined")
+
+
+def follower_for(session: Session, openid: str, at: datetime) -> Follower:
+    """The follower row for `openid`, created on first contact."""
+    follower = session.scalar(select(Follower).where(Follower.openid == openid))
+    if follower is None:
+        follower = Follower(openid=openid, subscribed=True, first_seen_at=at, subscribed_at=at)
+        session.add(follower)
+    return follower
+
+
+def record_interaction(follower: Follower, kind: str, at: datetime) -> None:
+    """Note an interaction; it opens (or widens) the customer-service window."""
+    follower.last_interaction_at = at
+    if not follower.subscribed and kind != "unsubscribe":
+        follower.subscribed, follower.subscribed_at, follower.unsubscribed_at = True, at, None
+    if kind not in CS_WINDOWS:
+        return
+    seconds, count = CS_WINDOWS[kind]
+    until = at + timedelta(seconds=seconds)
+    if follower.cs_window_until is None or follower.cs_window_until < at or count > follower.cs_window_left:
+        follower.cs_window_until, follower.cs_window_left = until, count
+    else:
+        follower.cs_window_until = max(follower.cs_window_until, until)
+
+
+def forget_follower(session: Session, follower: Follower, at: datetime) -> None:
+    """Unfollow: WeChat requires the developer to delete the user's information. The roster stays."""
+    from models.messagelog import erase_messages
+
+    follower.subscribed = False
+    follower.unsubscribed_at = at
+    follower.member_id = None
+    follower.member = None
+    follower.bound_at = None
+    follower.cs_window_until = None
+    follower.cs_window_left = 0
+    follower.last_interaction_at = None
+    erase_messages(session, follower.openid)
+
+
+@dataclass(frozen=True)
+class BindResult:
+    ok: bool
+    reason: str  # ok | not_found | name_mismatch | taken | already_bound
+    member: Member | None = None
+
+
+def bind_member(session: Session, follower: Follower, student_no: str, name: str, at: datetime) -> BindResult:
+    """Link a follower to the roster member with this 学号 and 姓名; one openid per member."""
+    if follower.member is not None:
+        return BindResult(False, "already_bound", follower.member)
+    member = member_by_student_no(session, student_no)
+    if member is None:
+        return BindResult(False, "not_found")
+    if normalise_name(member.name) != normalise_name(name):
+        return BindResult(False, "name_mismatch")
+    holder = session.scalar(select(Follower).where(Follower.member_id == member.id))
+    if holder is not None and holder.id != follower.id:
+        return BindResult(False, "taken")
+    try:
+        with session.begin_nested():
+            follower.member, follower.bound_at = member, at
+            session.flush()
+    except IntegrityError:  # another openid bound this member at the same moment
+        follower.member, follower.bound_at = None, None
+        return BindResult(False, "taken")
+    return BindResult(True, "ok", member)
+
+
+def unbind_member(follower: Follower) -> Member | None:
+    """Remove the follower's link to the roster; returns the member it was bound to."""
+    member = follower.member
+    follower.member, follower.member_id, follower.bound_at = None, None, None
+    return member

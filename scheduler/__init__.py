@@ -1,0 +1,58 @@
+"""APScheduler setup and the jobs table (stable ids; each job safe to run more than once)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from flask import Flask
+
+from scheduler.jobs import purge_message_log
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    func: Callable[[Flask], object]
+    at_setting: str  # name of the scheduler.* setting holding HH:MM
+
+
+JOBS = [
+    JobSpec("message_log.purge", purge_message_log, "purge_at"),
+]
+
+
+def build_scheduler(app: Flask, blocking: bool = False):
+    """A scheduler with every job of the table, in the configured time zone."""
+    cfg = app.config["WXBOT"].scheduler
+    kind = BlockingScheduler if blocking else BackgroundScheduler
+    sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": 3600,
+                                                      "max_instances": 1})
+    for job in JOBS:
+        hour, minute = cfg[job.at_setting].split(":")
+        sched.add_job(job.func, CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone),
+                      args=[app], id=job.id, replace_existing=True)
+    return sched
+
+
+def embedded(app: Flask) -> bool:
+    """Whether the web process runs the scheduler itself (the embedded default)."""
+    setting = app.config["WXBOT"].scheduler.embedded
+    return setting == "true" or (setting == "auto" and not app.config["WXBOT"].redis_url)
+
+
+def start_embedded(app: Flask):
+    sched = build_scheduler(app)
+    sched.start()
+    logger.info("embedded scheduler started with %d jobs", len(JOBS))
+    return sched
+
+
+def run_blocking(app: Flask) -> None:
+    logger.info("scheduler process started with %d jobs", len(JOBS))
+    build_scheduler(app, blocking=True).start()

@@ -1,0 +1,69 @@
+"""Conversation state for multi-step chats: a named state and its data per user, with a TTL.
+
+A flow declares its states as a table:
+
+    class QuizState(States):
+        answering = State()
+
+and handlers match them with `@router.state(QuizState.answering)`. The per-user lock is taken by
+the dispatcher around every message, so one user's messages never race each other.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from wxbot.store import Store
+
+
+class State:
+    """One named step; its name is 'Group:attribute', set when the group class is built."""
+
+    def __init__(self, description: str = ""):
+        self.description = description
+        self.name = ""
+
+    def __set_name__(self, owner, attr: str) -> None:
+        self.name = f"{owner.__name__}:{attr}"
+
+    def __repr__(self) -> str:
+        return f"<State {self.name}>"
+
+
+class States:
+    """Base of a flow's state table."""
+
+
+class Conversation:
+    """One user's conversation: `state` (a State name or None) and `data`."""
+
+    def __init__(self, store: Store, openid: str, ttl: float):
+        self._store, self._key, self._ttl = store, f"conv:{openid}", ttl
+        raw = store.get(self._key)
+        saved = json.loads(raw) if raw else {}
+        self.state: str | None = saved.get("state")
+        self.data: dict[str, Any] = saved.get("data", {})
+
+    def enter(self, state: State, **data: Any) -> None:
+        """Move to `state`, replacing the data with `data`."""
+        self.state, self.data = state.name, dict(data)
+        self._save()
+
+    def update(self, **data: Any) -> None:
+        """Keep the state, add or change data; the TTL starts again."""
+        self.data.update(data)
+        self._save()
+
+    def finish(self) -> None:
+        """Leave any flow."""
+        self.state, self.data = None, {}
+        self._store.delete(self._key)
+
+    def _save(self) -> None:
+        payload = json.dumps({"state": self.state, "data": self.data}, ensure_ascii=False)
+        self._store.set(self._key, payload, self._ttl)
+
+
+def forget_conversation(store: Store, openid: str) -> None:
+    """Erase a user's conversation state (on unfollow)."""
+    store.delete(f"conv:{openid}")

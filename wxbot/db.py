@@ -1,0 +1,76 @@
+"""The database extension: one engine per app, one session per app context."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, current_app, g
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def database_url(app: Flask) -> str:
+    """The configured URL, or the SQLite file under instance/ (the embedded default)."""
+    url = app.config["WXBOT"].database_url
+    if url:
+        return url
+    os.makedirs(app.instance_path, exist_ok=True)
+    return f"sqlite:///{os.path.join(app.instance_path, 'wxbot.db')}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned per backend: SQLite shared across threads, in WAL mode."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """Flask extension: `db.session` is the current app context's session."""
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(database_url(app))
+        app.extensions["wxbot.db"] = sessionmaker(engine, expire_on_commit=False)
+        app.teardown_appcontext(self._close)
+
+    @property
+    def engine(self) -> Engine:
+        return current_app.extensions["wxbot.db"].kw["bind"]
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = current_app.extensions["wxbot.db"]()
+        return g.db_session
+
+    def new_session(self) -> Session:
+        """A session outside the app context's, for work that commits on its own."""
+        return current_app.extensions["wxbot.db"]()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # any driver error means "not usable"; /healthz reports it
+            return False
+
+    @staticmethod
+    def _close(_exc) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()

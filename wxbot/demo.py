@@ -1,0 +1,42 @@
+"""Demo data for a first run: a small school, so a new user sees the product at work."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.members import Member
+from models.roster import RosterRow, apply_rows
+
+BRANCHES = {
+    "计算机学院": ["本科生第一党支部", "研究生党支部"],
+    "马克思主义学院": ["本科生党支部", "教工党支部"],
+}
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "华", "平", "刚", "桂英"]
+STAGE_CYCLE = ["共青团员", "入党申请人", "入党积极分子", "发展对象", "预备党员", "正式党员", "正式党员", "群众", "共青团员", "正式党员"]
+# The two console-side people of the demo, with fixed 学号 the README names.
+ORGANISER = RosterRow("2023001", "张明", "计算机学院", "本科生第一党支部", "正式党员", "organiser")
+ADMIN = RosterRow("T0001", "李华", "马克思主义学院", "教工党支部", "正式党员", "admin")
+
+
+def demo_rows() -> list[RosterRow]:
+    """About 40 members over four branches, plus an organiser and an admin."""
+    rows = [ORGANISER, ADMIN]
+    n = 0
+    for c_index, (college, branches) in enumerate(BRANCHES.items(), start=1):
+        for b_index, branch in enumerate(branches, start=1):
+            for i in range(10):
+                n += 1
+                name = SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7) % len(GIVEN)]
+                student_no = f"20{23 + i % 3}{c_index}{b_index}{i:02d}"
+                rows.append(RosterRow(student_no, name, college, branch, STAGE_CYCLE[i], "member"))
+    return rows
+
+
+def load_demo(session: Session, school: str) -> bool:
+    """Load the demo roster unless members exist already; True when loaded."""
+    if session.scalar(select(func.count()).select_from(Member)):
+        return False
+    apply_rows(session, demo_rows(), school)
+    session.commit()
+    return True

@@ -1,0 +1,23 @@
+"""GET /healthz: is the database usable, does the store answer."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from wxbot.config import is_sandbox
+from wxbot.db import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    cfg = current_app.config["WXBOT"]
+    database = db.ping()
+    store = current_app.extensions["wxbot.store"].ping()
+    body = {
+        "database": "ok" if database else "down",
+        "redis": ("ok" if store else "down") if cfg.redis_url else "embedded",
+        "sandbox": is_sandbox(cfg),
+        "encrypt_mode": cfg.wechat.encrypt_mode,
+    }
+    return jsonify(body), 200 if database and store else 503

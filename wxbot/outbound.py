@@ -1,0 +1,45 @@
+"""Messages the account sends on its own: for now the late reply through the customer-service API."""
+from __future__ import annotations
+
+import logging
+
+import requests
+
+from flask import current_app
+from wechatpy.exceptions import WeChatClientException
+
+from wxbot.client import SharedTokenClient
+from wxbot.config import api_base
+from wxbot.router import News
+
+logger = logging.getLogger(__name__)
+
+
+def wechat_client() -> SharedTokenClient:
+    """The app's client; built on first use, not at import or start-up."""
+    client = current_app.extensions.get("wxbot.client")
+    if client is None:
+        cfg = current_app.config["WXBOT"]
+        secret = cfg.wechat.secret or cfg.sandbox.secret
+        client = SharedTokenClient(cfg.wechat.appid, secret, api_base(cfg), current_app.extensions["wxbot.store"],
+                                   cfg.wechat.api_timeout, cfg.wechat.token_refresh_margin)
+        current_app.extensions["wxbot.client"] = client
+    return client
+
+
+def send_customer_service(openid: str, reply) -> str:
+    """Send a reply as a customer-service message; returns the channel, or 'failed:<code>'."""
+    client = wechat_client()
+    try:
+        if isinstance(reply, News):
+            client.message.send_articles(openid, [{"title": reply.title, "description": reply.description,
+                                                   "url": reply.url, "image": reply.image}])
+        else:
+            client.message.send_text(openid, str(reply))
+    except WeChatClientException as exc:
+        logger.warning("customer-service send failed: %s", exc.errcode)
+        return f"failed:{exc.errcode}"
+    except requests.RequestException as exc:
+        logger.warning("customer-service send failed: %s", exc.__class__.__name__)
+        return "failed:network"
+    return "customer_service"

@@ -1,0 +1,123 @@
+"""WeChat's message protocol: signatures, the timestamp window, safe XML, (de)cryption.
+
+Built on wechatpy (WeChatSigner, PrpCrypto, parse_message, WeChatCrypto); what we add is that every
+signature is compared in constant time, stale timestamps are refused and DTDs are never parsed.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import struct
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Mapping
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from wechatpy import parse_message
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException
+from wechatpy.messages import BaseMessage
+from wechatpy.utils import WeChatSigner, random_string
+
+
+class Refused(Exception):
+    """The request is refused with an HTTP status and a short reason (never shown to users)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def sign(*parts: str) -> str:
+    """WeChat's signature: sha1 of the parts sorted and joined."""
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return signer.signature
+
+
+def check_signature(token: str, args: Mapping[str, str]) -> None:
+    """Refuse (403) unless `signature` signs token, timestamp and nonce."""
+    expected = sign(token, args.get("timestamp", ""), args.get("nonce", ""))
+    if not hmac.compare_digest(expected, args.get("signature", "")):
+        raise Refused(403, "bad signature")
+
+
+def check_timestamp(args: Mapping[str, str], window: int, now: float | None = None) -> None:
+    """Refuse (403) a request whose timestamp is outside the window: a replay or a wrong clock."""
+    try:
+        stamp = int(args.get("timestamp", ""))
+    except ValueError:
+        raise Refused(403, "bad timestamp") from None
+    if abs((now or time.time()) - stamp) > window:
+        raise Refused(403, "stale timestamp")
+
+
+def read_xml(body: bytes) -> ET.Element:
+    """Parse a body as XML with DTDs and entities forbidden; 400 when it is not that."""
+    try:
+        return safe_fromstring(body, forbid_dtd=True)
+    except (DefusedXmlException, ET.ParseError, ValueError) as exc:
+        raise Refused(400, f"malformed xml ({exc.__class__.__name__})") from None
+
+
+@dataclass
+class Envelope:
+    """The inner message XML, and whether the reply must be encrypted."""
+
+    xml: str
+    encrypted: bool
+
+
+def open_envelope(body: bytes, args: Mapping[str, str], wechat) -> Envelope:
+    """Unwrap a POST body as the configured encryption mode allows."""
+    root = read_xml(body)
+    encrypted = args.get("encrypt_type") == "aes"
+    if not encrypted:
+        if wechat.encrypt_mode == "safe":
+            raise Refused(400, "plaintext refused in safe mode")
+        return Envelope(body.decode("utf-8"), False)
+    if wechat.encrypt_mode == "plain":
+        raise Refused(400, "encryption is not configured")
+    cipher_text = root.findtext("Encrypt") or ""
+    expected = sign(wechat.token, args.get("timestamp", ""), args.get("nonce", ""), cipher_text)
+    if not hmac.compare_digest(expected, args.get("msg_signature", "")):
+        raise Refused(403, "bad msg_signature")
+    return Envelope(decrypt(cipher_text, wechat), True)
+
+
+def decrypt(cipher_text: str, wechat) -> str:
+    """Decrypt an <Encrypt> payload; a wrong AppID or bad data is a 400."""
+    try:
+        plain = PrpCrypto(aes_key_bytes(wechat.aes_key)).decrypt(cipher_text, wechat.appid)
+    except InvalidAppIdException:
+        raise Refused(400, "wrong appid") from None
+    except (ValueError, IndexError, struct.error):
+        raise Refused(400, "undecryptable payload") from None
+    read_xml(plain.encode("utf-8"))
+    return plain
+
+
+def aes_key_bytes(aes_key: str) -> bytes:
+    return base64.b64decode(aes_key + "=")
+
+
+def parse(xml: str) -> BaseMessage:
+    """A typed wechatpy message; 400 when required fields are missing."""
+    try:
+        message = parse_message(xml)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Refused(400, f"not a wechat message ({exc.__class__.__name__})") from None
+    if message is None or not message.source:
+        raise Refused(400, "not a wechat message")
+    return message
+
+
+def seal(reply_xml: str, envelope: Envelope, wechat, nonce: str) -> str:
+    """Encrypt a reply when the request was encrypted; `success` stays bare."""
+    if not envelope.encrypted or reply_xml == "success":
+        return reply_xml
+    crypto = WeChatCrypto(wechat.token, wechat.aes_key, wechat.appid)
+    return crypto.encrypt_message(reply_xml, nonce or random_string(10), str(int(time.time())))

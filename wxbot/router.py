@@ -1,0 +1,238 @@
+"""Routers and the dispatcher: decorated plain-function handlers, first match wins.
+
+Dispatch order, written down once:
+  1. "退出" ends any conversation flow.
+  2. While the user is in a conversation state, that state's handlers, in the routers' order.
+  3. Every other handler, in the routers' order (handlers/__init__.py); the help fallback is last.
+A handler receives the Context and its match results (regex groups, a QR scene) as arguments, and
+returns a reply (str or News) or None.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from wechatpy.messages import BaseMessage
+
+from wxbot.conversation import Conversation, State
+
+CANCEL_WORD = "退出"
+# Who a command is for: used for the help listing, and enforced for member and organiser.
+AUDIENCES = ("all", "unbound", "member", "organiser")
+ORGANISER_ROLES = ("organiser", "admin")
+# Events WeChat sends about jobs, not on behalf of a user: no follower bookkeeping, answered at once.
+CALLBACK_EVENTS = ("masssendjobfinish", "templatesendjobfinish")
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width, case folded, spaces collapsed: how keywords are compared."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+@dataclass(frozen=True)
+class News:
+    """A one-article news reply."""
+
+    title: str
+    description: str
+    url: str
+    image: str = ""
+
+
+@dataclass
+class Inbound:
+    """What a WeChat message means to the router, whatever its XML shape."""
+
+    message: BaseMessage
+    openid: str
+    msgtype: str
+    event: str = ""  # lower case: subscribe, unsubscribe, scan, click, location ...
+    text: str | None = None  # normalised text: typed, recognised from voice, or a CLICK key
+    raw_text: str = ""  # as the user wrote it (trimmed), for content such as 留言
+    click_key: str = ""
+    scene: str | None = None  # QR scene of SCAN or of a subscribe by QR ("qrscene_" removed)
+
+    @property
+    def is_callback(self) -> bool:
+        return self.event in CALLBACK_EVENTS
+
+    @property
+    def interaction(self) -> str | None:
+        """The kind of customer-service window this opens: message, event, or None."""
+        if self.msgtype != "event":
+            return "message"
+        if self.event in ("subscribe", "scan", "click", "subscribe_scan"):
+            return "event"
+        return None
+
+
+def read_inbound(message: BaseMessage) -> Inbound:
+    """Classify a parsed wechatpy message."""
+    inbound = Inbound(message=message, openid=message.source, msgtype=message.type)
+    if message.type == "text":
+        inbound.raw_text = (message.content or "").strip()
+    elif message.type == "voice":
+        inbound.raw_text = (getattr(message, "recognition", None) or "").strip()
+    elif message.type == "event":
+        _read_event(inbound, message)
+    elif message.type == "unknown":
+        inbound.msgtype = str(message._data.get("MsgType", "unknown")).lower()
+        inbound.event = str(message._data.get("Event", "")).lower()
+    if inbound.raw_text:
+        inbound.text = normalise(inbound.raw_text)
+    return inbound
+
+
+def _read_event(inbound: Inbound, message: BaseMessage) -> None:
+    inbound.event = message.event
+    if message.event == "click":
+        inbound.click_key = message.key or ""
+        inbound.raw_text = inbound.click_key
+    elif message.event in ("scan", "subscribe_scan"):
+        inbound.scene = str(message.scene_id or "")
+
+
+@dataclass
+class Context:
+    """Everything a handler may use for one message."""
+
+    inbound: Inbound
+    follower: Any  # models.followers.Follower; None for job callbacks
+    session: Any  # sqlalchemy Session
+    store: Any  # wxbot.store.Store
+    conversation: Conversation
+    settings: Any
+    now: datetime
+    dispatcher: Dispatcher
+
+    @property
+    def openid(self) -> str:
+        return self.inbound.openid
+
+    @property
+    def member(self):
+        return self.follower.member if self.follower is not None else None
+
+    @property
+    def text(self) -> str:
+        return self.inbound.text or ""
+
+    @property
+    def audiences(self) -> set[str]:
+        """The audiences this user belongs to now."""
+        member = self.member
+        if member is None:
+            return {"all", "unbound"}
+        return {"all", "member"} | ({"organiser"} if member.role in ORGANISER_ROLES else set())
+
+
+@dataclass
+class Handler:
+    func: Callable[..., Any]
+    match: Callable[[Inbound], tuple | None]
+    state: str | None = None
+    who: str = "all"
+    usage: str = ""
+    summary: str = ""
+
+
+@dataclass
+class Router:
+    """The handlers of one feature module, in the order they are written."""
+
+    name: str
+    handlers: list[Handler] = field(default_factory=list)
+
+    def _add(self, match, state=None, who="all", help=None):
+        if who not in AUDIENCES:
+            raise ValueError(f"unknown audience {who!r}")
+        usage, summary = help or ("", "")
+
+        def decorate(func):
+            self.handlers.append(Handler(func, match, state and state.name, who, usage, summary))
+            return func
+        return decorate
+
+    def text(self, *words: str, who="all", help=None):
+        """Match a keyword (or a CLICK whose key is that keyword), after normalising."""
+        wanted = {normalise(w) for w in words}
+        return self._add(lambda i: () if i.text in wanted else None, who=who, help=help)
+
+    def regex(self, pattern: str, who="all", help=None):
+        """Match the normalised text against `pattern`; its groups become arguments."""
+        compiled = re.compile(pattern)
+
+        def match(inbound):
+            found = compiled.fullmatch(inbound.text) if inbound.text is not None else None
+            return found.groups() if found else None
+        return self._add(match, who=who, help=help)
+
+    def click(self, key: str, who="all"):
+        """Match a menu CLICK with this exact key."""
+        return self._add(lambda i: () if i.event == "click" and i.click_key == key else None, who=who)
+
+    def event(self, name: str):
+        """Match an event by its lower-case name (subscribe, unsubscribe, location, view ...)."""
+        def match(inbound):
+            return () if inbound.event == name or (name == "subscribe" and inbound.event == "subscribe_scan") else None
+        return self._add(match)
+
+    def scan(self, prefix: str, who="all"):
+        """Match a QR scan (SCAN, or a follow by QR) whose scene starts with `prefix`."""
+        def match(inbound):
+            scene = inbound.scene
+            return (scene[len(prefix):],) if scene is not None and scene.startswith(prefix) else None
+        return self._add(match, who=who)
+
+    def state(self, state: State, who="all"):
+        """Match any text while the user is in `state`."""
+        return self._add(lambda i: () if i.text is not None else None, state=state, who=who)
+
+    def fallback(self):
+        """Match anything a user typed or clicked, or sent as a message; for the last router."""
+        return self._add(lambda i: () if i.text is not None or i.msgtype != "event" else None)
+
+
+class Dispatcher:
+    """Routers joined in a written order."""
+
+    def __init__(self, routers: Iterable[Router]):
+        self.routers = list(routers)
+        handlers = [h for r in self.routers for h in r.handlers]
+        self.state_handlers = [h for h in handlers if h.state]
+        self.handlers = [h for h in handlers if not h.state]
+
+    def dispatch(self, ctx: Context):
+        """Run the first matching handler and return its reply."""
+        if ctx.inbound.text == CANCEL_WORD:
+            return self._cancel(ctx)
+        state = ctx.conversation.state
+        candidates = [h for h in self.state_handlers if h.state == state] if state else []
+        for handler in candidates + self.handlers:
+            args = handler.match(ctx.inbound)
+            if args is not None:
+                refusal = self._refusal(handler, ctx)
+                return refusal if refusal else handler.func(ctx, *args)
+        return None
+
+    def commands_for(self, audiences: set[str]) -> list[tuple[str, str]]:
+        """(usage, summary) of every command this user can use now, in router order."""
+        return [(h.usage, h.summary) for h in self.handlers if h.usage and h.who in audiences]
+
+    @staticmethod
+    def _cancel(ctx: Context) -> str:
+        if ctx.conversation.state is None:
+            return "当前没有进行中的操作。发送“帮助”查看可用功能。"
+        ctx.conversation.finish()
+        return "已退出当前操作。"
+
+    @staticmethod
+    def _refusal(handler: Handler, ctx: Context) -> str | None:
+        if handler.who == "member" and ctx.member is None:
+            return "该功能需要先绑定身份。请发送：绑定 学号 姓名\n例如：绑定 2023001 张三"
+        if handler.who == "organiser" and "organiser" not in ctx.audiences:
+            return "该功能仅限组织员和管理员使用。"
+        return None

@@ -1,0 +1,312 @@
+"""The sandbox's WeChat API under /sandbox/cgi-bin/: the endpoints the project calls, with WeChat's
+rules and error codes, latency and fault injection."""
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from functools import wraps
+
+import qrcode
+from flask import current_app, jsonify, request, send_file
+
+from models.sandbox import SandboxQRCode, SandboxUser, get_value, put_value
+from models.timeutil import utcnow
+from wxbot.db import db
+from wxbot.sandbox import bp, world
+from wxbot.sandbox.world import ApiError
+
+QR_MAX_EXPIRE = 2592000
+MENU_KEY = "menu"
+TAGS_KEY = "tags"
+
+
+def _cfg():
+    return current_app.config["WXBOT"]
+
+
+def api(name: str, methods=("POST",), auth: bool = True):
+    """Register a fake WeChat endpoint: faults first, then the token, then the handler's rules."""
+    def decorate(func):
+        @wraps(func)
+        def view():
+            session, now = db.session, utcnow()
+            try:
+                _inject_faults(session, name)
+                if auth:
+                    world.check_token(session, request.args.get("access_token", ""), now)
+                result = func(session, _body(), now)
+                session.commit()
+                return jsonify({"errcode": 0, "errmsg": "ok", **result})
+            except ApiError as exc:
+                session.rollback()
+                return jsonify({"errcode": exc.code, "errmsg": exc.message})
+        bp.add_url_rule(f"/cgi-bin/{name}", endpoint="api_" + name.replace("/", "_"), view_func=view,
+                        methods=list(methods))
+        return func
+    return decorate
+
+
+def _inject_faults(session, name: str) -> None:
+    faults = world.faults(session, _cfg().sandbox)
+    if faults["latency_ms"]:
+        time.sleep(faults["latency_ms"] / 1000.0)
+    code = world.injected_error(session, name)
+    session.commit()
+    if code is None and faults["fault_rate"] and random.random() < faults["fault_rate"]:
+        code = -1
+    if code is not None:
+        raise ApiError(code, "system error" if code == -1 else "injected by sandbox")
+
+
+def _body() -> dict:
+    if request.method != "POST" or not request.data:
+        return {}
+    try:
+        body = json.loads(request.data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(47001, "data format error") from None
+    if not isinstance(body, dict):
+        raise ApiError(47001, "data format error")
+    return body
+
+
+def _require_service_account(feature: str) -> None:
+    if _cfg().wechat.account_type != "service":
+        raise ApiError(48001, f"api unauthorized: {feature} needs a service account")
+
+
+@api("token", methods=("GET",), auth=False)
+def token(session, _body, now):
+    """Issue an access token to the configured AppID and sandbox secret."""
+    cfg = _cfg()
+    if request.args.get("appid") != cfg.wechat.appid:
+        raise ApiError(40013, "invalid appid")
+    if request.args.get("secret") != cfg.sandbox.secret:
+        raise ApiError(40125, "invalid appsecret")
+    world.daily_quota(session, "token", cfg.sandbox.token_daily_quota, now)
+    return {"access_token": world.issue_token(session, now, cfg.sandbox.token_ttl),
+            "expires_in": cfg.sandbox.token_ttl}
+
+
+@api("message/custom/send")
+def custom_send(session, body, now):
+    """A customer-service message: only to a follower whose window is open and not used up."""
+    user = world.following_user(session, body.get("touser", ""))
+    world.use_window(user, now)
+    world.daily_quota(session, "custom", _cfg().sandbox.cs_daily_quota, now)
+    msgtype = body.get("msgtype", "text")
+    world.deliver(session, user.openid, "customer_service", msgtype, body.get(msgtype, {}), now)
+    return {}
+
+
+@api("message/template/send")
+def template_send(session, body, now):
+    """A template message: service accounts only."""
+    _require_service_account("template messages")
+    if not body.get("template_id"):
+        raise ApiError(40037, "invalid template_id")
+    user = world.following_user(session, body.get("touser", ""))
+    world.daily_quota(session, "template", _cfg().sandbox.template_daily_quota, now)
+    content = {"template_id": body["template_id"], "url": body.get("url", ""), "data": body.get("data", {})}
+    world.deliver(session, user.openid, "template", "template", content, now)
+    return {"msgid": random.randint(10**8, 10**9)}
+
+
+@api("message/subscribe/bizsend")
+def subscribe_send(session, body, now):
+    """A subscription notification: spends one credit the user granted for that template."""
+    user = world.following_user(session, body.get("touser", ""))
+    template_id = body.get("template_id", "")
+    credits = user.json_field("credits") or {}
+    if credits.get(template_id, 0) <= 0:
+        raise ApiError(43101, "user refuse to accept the msg")
+    credits[template_id] -= 1
+    user.set_json("credits", credits)
+    content = {"template_id": template_id, "page": body.get("page", ""), "data": body.get("data", {})}
+    world.deliver(session, user.openid, "subscribe", "subscribe", content, now)
+    return {}
+
+
+def _mass_deliver(session, users, body, now, clientmsgid: str) -> dict:
+    cfg = _cfg()
+    if clientmsgid:
+        if get_value(session, f"clientmsgid:{clientmsgid}"):
+            raise ApiError(45065, "clientmsgid exist")
+        put_value(session, f"clientmsgid:{clientmsgid}", now.isoformat())
+    world.daily_quota(session, "mass_calls", cfg.sandbox.mass_calls_per_day, now)
+    if cfg.wechat.account_type == "subscription":
+        world.daily_quota(session, "mass_subscription", cfg.sandbox.mass_per_day_subscription, now)
+    msgtype = body.get("msgtype", "text")
+    sent = 0
+    for user in users:
+        if user.subscribed and world.mass_allowance(user, now, cfg.sandbox.mass_per_follower_month):
+            world.deliver(session, user.openid, "mass", msgtype, body.get(msgtype, {}), now)
+            sent += 1
+    msg_id = random.randint(10**9, 10**10)
+    put_value(session, f"massjob:{msg_id}", {"total": len(users), "sent": sent})
+    return {"msg_id": msg_id, "msg_data_id": msg_id}
+
+
+@api("message/mass/sendall")
+def mass_sendall(session, body, now):
+    """A mass send to everyone or to one tag."""
+    flt = body.get("filter", {})
+    users = list(session.query(SandboxUser).filter(SandboxUser.subscribed.is_(True)))
+    if not flt.get("is_to_all"):
+        tag_id = flt.get("tag_id")
+        users = [u for u in users if tag_id in (u.json_field("tags") or [])]
+    return _mass_deliver(session, users, body, now, body.get("clientmsgid", ""))
+
+
+@api("message/mass/send")
+def mass_send(session, body, now):
+    """A mass send to 2 to 10,000 openids (service accounts)."""
+    _require_service_account("mass send by openid")
+    openids = body.get("touser") or []
+    if not 2 <= len(openids) <= 10000:
+        raise ApiError(40130, "invalid openid list size, at least two openid")
+    users = [u for u in (session.get(SandboxUser, o) for o in openids) if u is not None]
+    return _mass_deliver(session, users, body, now, body.get("clientmsgid", ""))
+
+
+@api("message/mass/preview")
+def mass_preview(session, body, now):
+    """A preview of a mass message to one follower."""
+    user = world.following_user(session, body.get("touser", ""))
+    msgtype = body.get("msgtype", "text")
+    world.deliver(session, user.openid, "preview", msgtype, body.get(msgtype, {}), now)
+    return {"msg_id": random.randint(10**9, 10**10)}
+
+
+@api("qrcode/create")
+def qrcode_create(session, body, now):
+    """A parametric QR code, temporary (up to 30 days) or permanent."""
+    action = body.get("action_name", "")
+    scene = (body.get("action_info") or {}).get("scene") or {}
+    value = scene.get("scene_str") if "STR" in action else scene.get("scene_id")
+    if action not in ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE") or value in (None, ""):
+        raise ApiError(40053, "invalid action info")
+    if "STR" in action and not 1 <= len(str(value)) <= 64:
+        raise ApiError(40053, "invalid scene_str length")
+    expire = min(int(body.get("expire_seconds") or 60), QR_MAX_EXPIRE)
+    world.daily_quota(session, "qrcode", _cfg().sandbox.qrcode_daily_quota, now)
+    qr = world.create_qrcode(session, str(value), "LIMIT" in action, expire, now)
+    result = {"ticket": qr.ticket, "url": f"https://sandbox.wxbot/q/{qr.ticket}"}
+    return result if qr.permanent else dict(result, expire_seconds=expire)
+
+
+@bp.get("/cgi-bin/showqrcode")
+def showqrcode():
+    """The QR image of a ticket, as a PNG."""
+    qr = db.session.get(SandboxQRCode, request.args.get("ticket", ""))
+    if qr is None or (qr.expire_at is not None and qr.expire_at <= utcnow()):
+        return jsonify({"errcode": 40097, "errmsg": "invalid ticket"}), 404
+    image = qrcode.make(f"https://sandbox.wxbot/q/{qr.ticket}")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    buffer.seek(0)
+    return send_file(buffer, mimetype="image/png")
+
+
+@api("menu/create")
+def menu_create(session, body, now):
+    """Store the custom menu after WeChat's shape checks."""
+    buttons = body.get("button")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        raise ApiError(40016, "invalid button size")
+    for button in buttons:
+        subs = button.get("sub_button") or []
+        if len(subs) > 5:
+            raise ApiError(40023, "invalid sub button size")
+        for item in subs or [button]:
+            if item.get("type") == "click" and not item.get("key"):
+                raise ApiError(40019, "invalid button key size")
+    put_value(session, MENU_KEY, buttons)
+    return {}
+
+
+@api("menu/get", methods=("GET",))
+def menu_get(session, _body, now):
+    buttons = get_value(session, MENU_KEY)
+    if not buttons:
+        raise ApiError(46003, "menu no exist")
+    return {"menu": {"button": buttons}}
+
+
+@api("menu/delete", methods=("GET",))
+def menu_delete(session, _body, now):
+    put_value(session, MENU_KEY, None)
+    return {}
+
+
+@api("user/info", methods=("GET",))
+def user_info(session, _body, now):
+    user = world.find_user(session, request.args.get("openid", ""))
+    if not user.subscribed:
+        return {"subscribe": 0, "openid": user.openid}
+    return {"subscribe": 1, "openid": user.openid, "nickname": user.nickname, "language": "zh_CN",
+            "subscribe_time": int(user.subscribed_at.timestamp()) if user.subscribed_at else 0,
+            "tagid_list": user.json_field("tags") or []}
+
+
+@api("user/get", methods=("GET",))
+def user_list(session, _body, now):
+    after = request.args.get("next_openid", "")
+    openids = [u.openid for u in session.query(SandboxUser).filter(SandboxUser.subscribed.is_(True))
+               .filter(SandboxUser.openid > after).order_by(SandboxUser.openid).limit(10000)]
+    total = session.query(SandboxUser).filter(SandboxUser.subscribed.is_(True)).count()
+    return {"total": total, "count": len(openids), "data": {"openid": openids},
+            "next_openid": openids[-1] if openids else ""}
+
+
+@api("tags/create")
+def tag_create(session, body, now):
+    name = (body.get("tag") or {}).get("name", "")
+    if not 1 <= len(name) <= 30:
+        raise ApiError(45158, "tag name too long")
+    tags = get_value(session, TAGS_KEY, [])
+    if any(t["name"] == name for t in tags):
+        raise ApiError(45157, "invalid tag name")
+    tag = {"id": 100 + len(tags), "name": name}
+    put_value(session, TAGS_KEY, tags + [tag])
+    return {"tag": tag}
+
+
+@api("tags/get", methods=("GET",))
+def tag_list(session, _body, now):
+    tags = get_value(session, TAGS_KEY, [])
+    users = list(session.query(SandboxUser))
+    counted = [dict(t, count=sum(t["id"] in (u.json_field("tags") or []) for u in users)) for t in tags]
+    return {"tags": counted}
+
+
+def _tag_users(session, body, add: bool) -> dict:
+    tag_id = body.get("tagid")
+    if not any(t["id"] == tag_id for t in get_value(session, TAGS_KEY, [])):
+        raise ApiError(45159, "invalid tag id")
+    for openid in body.get("openid_list") or []:
+        user = world.find_user(session, openid)
+        tags = set(user.json_field("tags") or [])
+        tags = tags | {tag_id} if add else tags - {tag_id}
+        user.set_json("tags", sorted(tags))
+    return {}
+
+
+@api("tags/members/batchtagging")
+def tag_members(session, body, now):
+    return _tag_users(session, body, True)
+
+
+@api("tags/members/batchuntagging")
+def untag_members(session, body, now):
+    return _tag_users(session, body, False)
+
+
+@api("user/tag/get")
+def tag_users(session, body, now):
+    tag_id = body.get("tagid")
+    openids = [u.openid for u in session.query(SandboxUser).order_by(SandboxUser.openid)
+               if tag_id in (u.json_field("tags") or [])]
+    return {"count": len(openids), "data": {"openid": openids}, "next_openid": ""}

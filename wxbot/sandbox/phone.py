@@ -1,0 +1,166 @@
+"""The phone: plays WeChat towards /wechat for one user, with the real protocol.
+
+It builds each message in WeChat's shape (shared/samples), signs it, encrypts it as the configured
+mode says, posts it, opens the reply, and records on the sandbox's side what WeChat would know: the
+follow, the customer-service window, the passive reply that arrived on the phone.
+"""
+from __future__ import annotations
+
+import hmac
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlencode
+
+import requests
+import xmltodict
+from wechatpy.crypto import PrpCrypto
+from wechatpy.utils import random_string
+
+from models.timeutil import utcnow
+from wxbot.protocol import aes_key_bytes, sign
+from wxbot.sandbox import world
+
+Transport = Callable[[str, bytes], tuple[int, str]]  # (query string, body) -> (status, text)
+_msg_ids = itertools.count(int(time.time() * 1000) * 1000)
+
+
+@dataclass
+class PhoneReply:
+    """What the phone shows after one message: a text, an article, or nothing."""
+
+    status: int
+    kind: str  # text | news | none | error
+    text: str = ""
+    articles: list[dict] = field(default_factory=list)
+    raw: str = ""
+
+
+def http_transport(url: str, timeout: float = 10) -> Transport:
+    """Post to a running server's /wechat over HTTP."""
+    def post(query: str, body: bytes) -> tuple[int, str]:
+        response = requests.post(f"{url}?{query}", data=body, timeout=timeout,
+                                 headers={"Content-Type": "text/xml"})
+        return response.status_code, response.content.decode("utf-8", "replace")
+    return post
+
+
+def wsgi_transport(test_client) -> Transport:
+    """Post through a Flask test client (in-process, same bytes)."""
+    def post(query: str, body: bytes) -> tuple[int, str]:
+        response = test_client.post(f"/wechat?{query}", data=body, content_type="text/xml")
+        return response.status_code, response.get_data(as_text=True)
+    return post
+
+
+class Phone:
+    def __init__(self, settings, transport: Transport, session_factory: Callable):
+        self.wechat = settings.wechat
+        self.sandbox = settings.sandbox
+        self.transport = transport
+        self.session_factory = session_factory
+
+    # -- what a user does -------------------------------------------------------------------
+    def text(self, openid: str, content: str) -> PhoneReply:
+        return self.send(openid, {"MsgType": "text", "Content": content, "MsgId": next(_msg_ids)}, "message")
+
+    def voice(self, openid: str, recognition: str) -> PhoneReply:
+        fields = {"MsgType": "voice", "MediaId": "media_" + random_string(8), "Format": "amr",
+                  "Recognition": recognition, "MsgId": next(_msg_ids)}
+        return self.send(openid, fields, "message")
+
+    def image(self, openid: str) -> PhoneReply:
+        fields = {"MsgType": "image", "PicUrl": "http://mmbiz.example/pic.jpg",
+                  "MediaId": "media_" + random_string(8), "MsgId": next(_msg_ids)}
+        return self.send(openid, fields, "message")
+
+    def click(self, openid: str, key: str) -> PhoneReply:
+        return self.send(openid, {"MsgType": "event", "Event": "CLICK", "EventKey": key}, "event")
+
+    def follow(self, openid: str, scene: str | None = None, nickname: str = "") -> PhoneReply:
+        """Follow the account, by a QR code when `scene` is given."""
+        self._update_world(lambda s, now: world.follow(s, openid, now, nickname))
+        fields = {"MsgType": "event", "Event": "subscribe"}
+        if scene is not None:
+            fields.update(EventKey=f"qrscene_{scene}", Ticket=random_string(24))
+        return self.send(openid, fields, "event")
+
+    def unfollow(self, openid: str) -> PhoneReply:
+        self._update_world(lambda s, now: world.unfollow(s, openid))
+        return self.send(openid, {"MsgType": "event", "Event": "unsubscribe"}, None)
+
+    def scan(self, openid: str, scene: str) -> PhoneReply:
+        """Scan a parametric QR code: a follower gets SCAN, a newcomer follows with qrscene_."""
+        following = self._update_world(lambda s, now: bool(s.get(world.SandboxUser, openid)
+                                                          and s.get(world.SandboxUser, openid).subscribed))
+        if not following:
+            return self.follow(openid, scene)
+        return self.send(openid, {"MsgType": "event", "Event": "SCAN", "EventKey": scene,
+                                  "Ticket": random_string(24)}, "event")
+
+    # -- the protocol -------------------------------------------------------------------------
+    def send(self, openid: str, fields: dict, opens: str | None) -> PhoneReply:
+        """Post one message as WeChat would and record what the phone shows."""
+        if opens:
+            self._update_world(lambda s, now: self._open_window(s, openid, opens, now))
+        query, body = self.build(openid, fields)
+        status, text = self.transport(query, body)
+        reply = self.read_reply(status, text)
+        if reply.kind in ("text", "news"):
+            content = {"content": reply.text} if reply.kind == "text" else {"articles": reply.articles}
+            self._update_world(lambda s, now: world.deliver(s, openid, "reply", reply.kind, content, now))
+        return reply
+
+    def build(self, openid: str, fields: dict, timestamp: int | None = None) -> tuple[str, bytes]:
+        """The query string and body WeChat would post for this message."""
+        timestamp = timestamp or int(time.time())
+        message = {"ToUserName": "gh_sandbox_account", "FromUserName": openid, "CreateTime": timestamp}
+        message.update(fields)
+        xml = xmltodict.unparse({"xml": message}, full_document=False)
+        nonce = secrets.token_hex(8)
+        args = {"signature": sign(self.wechat.token, str(timestamp), nonce), "timestamp": timestamp,
+                "nonce": nonce, "openid": openid}
+        if self.wechat.encrypt_mode == "plain":
+            return urlencode(args), xml.encode("utf-8")
+        encrypt = PrpCrypto(aes_key_bytes(self.wechat.aes_key)).encrypt(xml, self.wechat.appid).decode()
+        args.update(encrypt_type="aes", msg_signature=sign(self.wechat.token, str(timestamp), nonce, encrypt))
+        envelope = {"ToUserName": "gh_sandbox_account", "Encrypt": encrypt}
+        if self.wechat.encrypt_mode == "compatible":
+            envelope = dict(message, Encrypt=encrypt)
+        return urlencode(args), xmltodict.unparse({"xml": envelope}, full_document=False).encode("utf-8")
+
+    def read_reply(self, status: int, text: str) -> PhoneReply:
+        """Open a response as WeChat would: decrypt, check the signature, read the reply."""
+        if status != 200:
+            return PhoneReply(status, "error", raw=text)
+        if text in ("", "success"):
+            return PhoneReply(status, "none", raw=text)
+        data = xmltodict.parse(text)["xml"]
+        if "Encrypt" in data:
+            expected = sign(self.wechat.token, data["TimeStamp"], data["Nonce"], data["Encrypt"])
+            if not hmac.compare_digest(expected, data["MsgSignature"]):
+                return PhoneReply(status, "error", raw="bad reply signature")
+            data = xmltodict.parse(PrpCrypto(aes_key_bytes(self.wechat.aes_key))
+                                   .decrypt(data["Encrypt"], self.wechat.appid))["xml"]
+        if data.get("MsgType") == "news":
+            items = data["Articles"]["item"]
+            items = items if isinstance(items, list) else [items]
+            articles = [{"title": i.get("Title") or "", "description": i.get("Description") or "",
+                         "url": i.get("Url") or "", "image": i.get("PicUrl") or ""} for i in items]
+            return PhoneReply(status, "news", text=articles[0]["title"], articles=articles, raw=text)
+        return PhoneReply(status, "text", text=data.get("Content") or "", raw=text)
+
+    def _open_window(self, session, openid: str, kind: str, now) -> None:
+        user = session.get(world.SandboxUser, openid) or world.follow(session, openid, now)
+        world.open_window(user, kind, now, self.sandbox)
+
+    def _update_world(self, change):
+        session = self.session_factory()
+        try:
+            result = change(session, utcnow())
+            session.commit()
+            return result
+        finally:
+            session.close()

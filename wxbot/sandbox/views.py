@@ -1,0 +1,109 @@
+"""The sandbox's own pages: the phone simulator and the JSON views of what WeChat saw."""
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app, jsonify, render_template, request, url_for
+from sqlalchemy import select
+
+from models.sandbox import SandboxUser, get_value, messages_to
+from models.timeutil import utcnow
+from wxbot.db import db
+from wxbot.sandbox import bp, world
+from wxbot.sandbox.phone import Phone, http_transport
+
+ACTIONS = {"text", "click", "follow", "unfollow", "scan", "voice", "image"}
+
+
+def phone_for_this_server() -> Phone:
+    """A phone that posts to this very server's /wechat over HTTP."""
+    url = request.host_url.rstrip("/") + "/wechat"
+    return Phone(current_app.config["WXBOT"], http_transport(url), db.new_session)
+
+
+@bp.get("/")
+def simulator():
+    """The phone-like chat simulator."""
+    return render_template("sandbox/simulator.html", menu=get_value(db.session, "menu") or
+                           current_app.config["WXBOT"].wechat.menu)
+
+
+@bp.get("/messages")
+def messages():
+    """Everything the account sent to one user, oldest first, with its channel."""
+    touser = request.args.get("touser", "")
+    if not touser:
+        return jsonify({"error": "请提供 touser 参数"}), 400
+    after = request.args.get("after", "0")
+    rows = messages_to(db.session, touser, int(after) if after.isdigit() else 0)
+    return jsonify([row.as_dict() for row in rows])
+
+
+@bp.get("/qrcodes")
+def qrcodes():
+    """The QR codes that can still be scanned."""
+    return jsonify([{"ticket": qr.ticket, "scene": qr.scene, "permanent": qr.permanent,
+                     "expire_at": qr.expire_at.isoformat() if qr.expire_at else None,
+                     "image": url_for("sandbox.showqrcode", ticket=qr.ticket)}
+                    for qr in world.live_qrcodes(db.session, utcnow())])
+
+
+@bp.get("/menu")
+def menu():
+    """The custom menu as last sent by the project (menu sync)."""
+    return jsonify({"button": get_value(db.session, "menu") or []})
+
+
+@bp.get("/users")
+def users():
+    rows = db.session.scalars(select(SandboxUser).order_by(SandboxUser.subscribed_at.desc()))
+    return jsonify([{"openid": u.openid, "nickname": u.nickname, "subscribed": u.subscribed} for u in rows])
+
+
+@bp.post("/users")
+def new_user():
+    """A new WeChat user, who follows the account."""
+    openid = "oSandbox" + secrets.token_hex(10)
+    nickname = (request.get_json(silent=True) or {}).get("nickname", "")[:20] or openid[-6:]
+    reply = phone_for_this_server().follow(openid, nickname=nickname)
+    return jsonify({"openid": openid, "nickname": nickname, "reply": reply.__dict__})
+
+
+@bp.post("/phone")
+def phone_action():
+    """The simulator's user does something: {openid, action, text|key|scene}."""
+    data = request.get_json(silent=True) or {}
+    openid, action = data.get("openid", ""), data.get("action", "")
+    if not openid or action not in ACTIONS:
+        return jsonify({"error": "需要 openid 和 action（text、click、follow、unfollow、scan、voice、image）"}), 400
+    phone = phone_for_this_server()
+    calls = {"text": lambda: phone.text(openid, data.get("text", "")),
+             "voice": lambda: phone.voice(openid, data.get("text", "")),
+             "image": lambda: phone.image(openid),
+             "click": lambda: phone.click(openid, data.get("key", "")),
+             "follow": lambda: phone.follow(openid),
+             "unfollow": lambda: phone.unfollow(openid),
+             "scan": lambda: phone.scan(openid, data.get("scene", ""))}
+    return jsonify(calls[action]().__dict__)
+
+
+@bp.route("/faults", methods=["GET", "POST"])
+def faults():
+    """Latency and errors of the fake API: {latency_ms, fault_rate, inject: {endpoint: [codes]},
+    expire_tokens: true}."""
+    session = db.session
+    if request.method == "POST":
+        data = request.get_json(silent=True) or {}
+        world.set_faults(session, data)
+        if data.get("expire_tokens"):
+            world.expire_tokens(session, utcnow())
+        session.commit()
+    return jsonify(world.faults(session, current_app.config["WXBOT"].sandbox))
+
+
+@bp.post("/reset")
+def reset():
+    """Forget every sandbox user, message, QR code, token and fault."""
+    world.reset(db.session)
+    db.session.commit()
+    return jsonify({"ok": True})

@@ -1,0 +1,166 @@
+"""What WeChat knows and enforces, played by the sandbox: followers, windows, tokens, quotas.
+
+Plain functions of a session and values; the API views and the phone call them.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from models.sandbox import (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue, get_value,
+                            put_value, take_quota)
+from models.timeutil import local_date, to_local
+
+TOKEN_OVERLAP = timedelta(seconds=300)  # the old token keeps working this long after a new fetch
+FAULTS_KEY = "faults"
+
+
+class ApiError(Exception):
+    """A WeChat error code, answered as {"errcode": code, "errmsg": message}."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def find_user(session: Session, openid: str) -> SandboxUser:
+    """A known user, or 40003 as WeChat answers for an openid it does not know."""
+    user = session.get(SandboxUser, openid)
+    if user is None:
+        raise ApiError(40003, "invalid openid")
+    return user
+
+
+def following_user(session: Session, openid: str) -> SandboxUser:
+    user = find_user(session, openid)
+    if not user.subscribed:
+        raise ApiError(43004, "require subscribe")
+    return user
+
+
+def follow(session: Session, openid: str, at: datetime, nickname: str = "") -> SandboxUser:
+    user = session.get(SandboxUser, openid) or SandboxUser(openid=openid, nickname=nickname or openid[-6:])
+    user.subscribed, user.subscribed_at = True, at
+    session.add(user)
+    return user
+
+
+def unfollow(session: Session, openid: str) -> None:
+    user = session.get(SandboxUser, openid)
+    if user is not None:
+        user.subscribed, user.cs_window_until, user.cs_window_left = False, None, 0
+
+
+def open_window(user: SandboxUser, kind: str, at: datetime, cfg) -> None:
+    """A message opens 5 messages for 48 h; a click, follow or scan 3 for a minute (config)."""
+    seconds, count = ((cfg.cs_window_message_seconds, cfg.cs_window_message_count) if kind == "message"
+                      else (cfg.cs_window_event_seconds, cfg.cs_window_event_count))
+    until = at + timedelta(seconds=seconds)
+    if user.cs_window_until is None or user.cs_window_until < at or count > user.cs_window_left:
+        user.cs_window_until, user.cs_window_left = until, count
+    else:
+        user.cs_window_until = max(user.cs_window_until, until)
+
+
+def use_window(user: SandboxUser, at: datetime) -> None:
+    """Spend one customer-service message, or raise 45015 / 45047."""
+    if user.cs_window_until is None or user.cs_window_until < at:
+        raise ApiError(45015, "response out of time limit or subscription is canceled")
+    if user.cs_window_left <= 0:
+        raise ApiError(45047, "out of response count limit")
+    user.cs_window_left -= 1
+
+
+def deliver(session: Session, touser: str, channel: str, msgtype: str, content: dict, at: datetime) -> None:
+    """Record a message as arrived on the user's phone."""
+    session.add(SandboxMessage(touser=touser, channel=channel, msgtype=msgtype,
+                               content=json.dumps(content, ensure_ascii=False), created_at=at))
+
+
+def daily_quota(session: Session, name: str, limit: int, at: datetime) -> None:
+    """Count one use of a daily quota (days in Beijing time, as WeChat resets them), or raise 45009."""
+    if not take_quota(session, f"quota:{name}:{local_date(at).isoformat()}", limit):
+        raise ApiError(45009, "reach max api daily quota limit")
+
+
+def issue_token(session: Session, at: datetime, ttl: int) -> str:
+    """A new access token; the previous ones keep working for 5 minutes."""
+    session.execute(update(SandboxToken).where(SandboxToken.expires_at > at + TOKEN_OVERLAP)
+                    .values(expires_at=at + TOKEN_OVERLAP))
+    token = secrets.token_urlsafe(48)
+    session.add(SandboxToken(token=token, expires_at=at + timedelta(seconds=ttl), created_at=at))
+    return token
+
+
+def check_token(session: Session, token: str, at: datetime) -> None:
+    """40001 for a token WeChat never issued, 42001 for an expired one."""
+    row = session.get(SandboxToken, token) if token else None
+    if row is None:
+        raise ApiError(40001, "invalid credential, access_token is invalid or not latest")
+    if row.expires_at <= at:
+        raise ApiError(42001, "access_token expired")
+
+
+def expire_tokens(session: Session, at: datetime) -> None:
+    """Fault injection: every token expires now."""
+    session.execute(update(SandboxToken).values(expires_at=at))
+
+
+def faults(session: Session, cfg) -> dict:
+    """Latency, error rate and queued errors: config defaults, overridden at run time."""
+    current = {"latency_ms": cfg.latency_ms, "fault_rate": cfg.fault_rate, "inject": {}}
+    current.update(get_value(session, FAULTS_KEY, {}))
+    return current
+
+
+def set_faults(session: Session, changes: dict) -> dict:
+    saved = get_value(session, FAULTS_KEY, {})
+    saved.update({k: v for k, v in changes.items() if k in ("latency_ms", "fault_rate", "inject")})
+    put_value(session, FAULTS_KEY, saved)
+    return saved
+
+
+def injected_error(session: Session, endpoint: str) -> int | None:
+    """Pop the next queued error code for `endpoint` (or "*"), if any."""
+    saved = get_value(session, FAULTS_KEY, {})
+    queue = saved.get("inject", {})
+    for name in (endpoint, "*"):
+        if queue.get(name):
+            code = queue[name].pop(0)
+            put_value(session, FAULTS_KEY, saved)
+            return int(code)
+    return None
+
+
+def create_qrcode(session: Session, scene: str, permanent: bool, expire_seconds: int, at: datetime) -> SandboxQRCode:
+    qr = SandboxQRCode(ticket=secrets.token_urlsafe(24), scene=scene, permanent=permanent, created_at=at,
+                       expire_at=None if permanent else at + timedelta(seconds=expire_seconds))
+    session.add(qr)
+    return qr
+
+
+def live_qrcodes(session: Session, at: datetime) -> list[SandboxQRCode]:
+    query = select(SandboxQRCode).where((SandboxQRCode.expire_at.is_(None)) | (SandboxQRCode.expire_at > at))
+    return list(session.scalars(query.order_by(SandboxQRCode.created_at.desc())))
+
+
+def mass_allowance(user: SandboxUser, at: datetime, per_month: int) -> bool:
+    """Count one mass message for a follower this month; False when they had `per_month` already."""
+    month = to_local(at).strftime("%Y-%m")
+    counts = user.json_field("mass_received") or {}
+    if counts.get(month, 0) >= per_month:
+        return False
+    counts[month] = counts.get(month, 0) + 1
+    user.set_json("mass_received", counts)
+    return True
+
+
+def reset(session: Session) -> None:
+    """Forget everything the sandbox knows (POST /sandbox/reset)."""
+    for model in (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue):
+        session.execute(delete(model))

@@ -1,0 +1,52 @@
+"""The /wechat webhook: refuse what is forged, stale, too large or malformed; answer the rest."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from wxbot import protocol
+from wxbot.protocol import Refused
+
+bp = Blueprint("webhook", __name__)
+logger = logging.getLogger(__name__)
+
+
+@bp.get("/wechat")
+def verify_url():
+    """WeChat's URL check: echo `echostr` when the signature is ours."""
+    wechat = current_app.config["WXBOT"].wechat
+    protocol.check_signature(wechat.token, request.args)
+    protocol.check_timestamp(request.args, wechat.timestamp_window)
+    return Response(request.args.get("echostr", ""), mimetype="text/plain")
+
+
+@bp.post("/wechat")
+def receive():
+    """One message from WeChat: the signature is checked before anything is parsed."""
+    started = time.monotonic()
+    wechat = current_app.config["WXBOT"].wechat
+    body = _read_body(wechat.max_body_bytes)
+    protocol.check_signature(wechat.token, request.args)
+    protocol.check_timestamp(request.args, wechat.timestamp_window)
+    envelope = protocol.open_envelope(body, request.args, wechat)
+    message = protocol.parse(envelope.xml)
+    reply = current_app.extensions["wxbot.pipeline"].answer(message, started)
+    sealed = protocol.seal(reply, envelope, wechat, request.args.get("nonce", ""))
+    return Response(sealed, mimetype="application/xml" if sealed != "success" else "text/plain")
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "body too large")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise Refused(413, "body too large")
+    return body
+
+
+@bp.errorhandler(Refused)
+def refused(exc: Refused):
+    logger.info("refused %s: %s", exc.status, exc.reason)
+    return Response(exc.reason, status=exc.status, mimetype="text/plain")
