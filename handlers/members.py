@@ -36,7 +36,7 @@ def farewell(ctx: Context):
     return None
 
 
-@router.regex(r"绑定\s*([0-9a-z][0-9a-z_-]*)\s*(\S.*)", who="unbound", help=("绑定 学号 姓名", "绑定身份，之后才能学习、答题、报名"))
+@router.regex(r"绑定\s*([0-9a-z][0-9a-z_-]*)\s*([^\s\d][^\d]*)", who="unbound", help=("绑定 学号 姓名", "绑定身份，之后才能学习、答题、报名"))
 def bind(ctx: Context, student_no: str, name: str):
     """Check 学号 and 姓名 against the roster and link this WeChat user to the member."""
     members = ctx.settings.members
@@ -55,7 +55,7 @@ def bind(ctx: Context, student_no: str, name: str):
     return BIND_REFUSALS[result.reason]
 
 
-@router.regex(r"绑定\s*\S*")
+@router.regex(r"绑定.*")
 def bind_usage(ctx: Context):
     """绑定 without both 学号 and 姓名: show the format."""
     return f"格式不对。{BIND_HINT}"

@@ -61,6 +61,7 @@ class Phone:
         self.sandbox = settings.sandbox
         self.transport = transport
         self.session_factory = session_factory
+        self._last_time: dict[str, int] = {}
 
     # -- what a user does -------------------------------------------------------------------
     def text(self, openid: str, content: str) -> PhoneReply:
@@ -115,7 +116,10 @@ class Phone:
 
     def build(self, openid: str, fields: dict, timestamp: int | None = None) -> tuple[str, bytes]:
         """The query string and body WeChat would post for this message."""
-        timestamp = timestamp or int(time.time())
+        if timestamp is None:
+            # Two actions of one user never share a CreateTime, as on a real phone.
+            timestamp = max(int(time.time()), self._last_time.get(openid, 0) + 1)
+            self._last_time[openid] = timestamp
         message = {"ToUserName": "gh_sandbox_account", "FromUserName": openid, "CreateTime": timestamp}
         message.update(fields)
         xml = xmltodict.unparse({"xml": message}, full_document=False)

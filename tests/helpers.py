@@ -1,0 +1,74 @@
+"""Factories with defaults (make_member(session, branch=..., **kw)) and a conversation helper."""
+from __future__ import annotations
+
+import itertools
+import json
+
+from sqlalchemy import select
+
+from models.members import Member, OrgUnit, child_unit, school_root
+from models.sandbox import SandboxMessage
+from wxbot.sandbox.phone import Phone, PhoneReply
+
+_numbers = itertools.count(1)
+_SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+_GIVEN = "伟芳娜敏静磊洋艳勇军杰娟涛明超华平刚"
+
+
+def _name(n: int) -> str:
+    return _SURNAMES[n % len(_SURNAMES)] + _GIVEN[(n // len(_SURNAMES)) % len(_GIVEN)] + _GIVEN[n % 7]
+
+
+def make_branch(session, college: str = "计算机学院", name: str = "本科生第一党支部") -> OrgUnit:
+    root = school_root(session, "示范大学")
+    return child_unit(session, child_unit(session, root, college, "college"), name, "branch")
+
+
+def make_member(session, branch: OrgUnit | None = None, **kw) -> Member:
+    """A roster member; every field has a default."""
+    n = next(_numbers)
+    member = Member(student_no=kw.pop("student_no", f"2024{n:04d}"), name=kw.pop("name", _name(n)),
+                    org_unit=branch or make_branch(session), stage=kw.pop("stage", "共青团员"),
+                    role=kw.pop("role", "member"), **kw)
+    session.add(member)
+    session.commit()
+    return member
+
+
+class ChatUser:
+    """One WeChat user in a test: say something, read what the account answered."""
+
+    def __init__(self, phone: Phone, openid: str):
+        self.phone = phone
+        self.openid = openid
+        self.last: PhoneReply | None = None
+
+    def say(self, text: str) -> str:
+        self.last = self.phone.text(self.openid, text)
+        return self.last.text
+
+    def click(self, key: str) -> str:
+        self.last = self.phone.click(self.openid, key)
+        return self.last.text
+
+    def follow(self, scene: str | None = None) -> str:
+        self.last = self.phone.follow(self.openid, scene)
+        return self.last.text
+
+    def scan(self, scene: str) -> str:
+        self.last = self.phone.scan(self.openid, scene)
+        return self.last.text
+
+    def unfollow(self) -> PhoneReply:
+        self.last = self.phone.unfollow(self.openid)
+        return self.last
+
+    def bind(self, member: Member) -> str:
+        return self.say(f"绑定 {member.student_no} {member.name}")
+
+    def received(self, session, channel: str | None = None) -> list[dict]:
+        """What arrived on this user's phone, oldest first (optionally one channel)."""
+        session.expire_all()
+        rows = session.scalars(select(SandboxMessage).where(SandboxMessage.touser == self.openid)
+                               .order_by(SandboxMessage.id))
+        return [dict(json.loads(r.content), channel=r.channel) for r in rows if channel in (None, r.channel)]

@@ -1,0 +1,205 @@
+"""WeChat's retries, the reply budget, the error hook and the message log."""
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import select
+
+import handlers
+from models.messagelog import MessageLog
+from models.timeutil import utcnow
+from scheduler.jobs import purge_message_log
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, make_member
+from wxbot.router import Dispatcher, Router
+from wxbot.pipeline import APOLOGY
+
+
+def add_router(app, router: Router) -> None:
+    """Put a test router in front of the product's routers."""
+    app.extensions["wxbot.dispatcher"] = Dispatcher([router] + handlers.ROUTERS)
+
+
+def counting_router(delay: float = 0.0):
+    router, calls = Router("test"), []
+
+    @router.text("慢")
+    def slow(ctx):
+        calls.append(ctx.openid)
+        time.sleep(delay)
+        return f"第 {len(calls)} 次处理"
+    return router, calls
+
+
+def deliver(phone, query, body):
+    return phone.read_reply(*phone.transport(query, body))
+
+
+def test_four_deliveries_in_sequence_run_the_handler_once_and_all_get_the_first_reply(app, phone):
+    router, calls = counting_router()
+    add_router(app, router)
+    query, body = phone.build("oRetry", {"MsgType": "text", "Content": "慢", "MsgId": 777001})
+    replies = [deliver(phone, query, body).text for _ in range(4)]
+    assert calls == ["oRetry"] and replies == ["第 1 次处理"] * 4
+
+
+def test_four_concurrent_deliveries_run_the_handler_once(app, phone):
+    router, calls = counting_router(delay=0.3)
+    add_router(app, router)
+    query, body = phone.build("oRetry", {"MsgType": "text", "Content": "慢", "MsgId": 777002})
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: deliver(phone, query, body).text, range(4)))
+    assert len(calls) == 1 and replies == ["第 1 次处理"] * 4
+
+
+def test_retried_failed_binding_counts_as_one_attempt(app, phone, session):
+    member = make_member(session, name="王芳")
+    user = ChatUser(phone, "oRetryBind")
+    user.follow()
+    for attempt in range(4):
+        query, body = phone.build(user.openid, {"MsgType": "text", "Content": f"绑定 {member.student_no} 错名",
+                                                "MsgId": 778000 + attempt})
+        for _ in range(4):  # each attempt delivered four times by WeChat
+            deliver(phone, query, body)
+    assert "绑定成功" in user.bind(member)  # 4 real attempts, not 16: not locked out
+
+
+def test_events_in_one_second_are_told_apart_by_their_key(app, phone):
+    router, calls = Router("test"), []
+
+    @router.click("A")
+    @router.click("B")
+    def clicked(ctx):
+        calls.append(ctx.inbound.click_key)
+        return "ok"
+    add_router(app, router)
+    stamp = int(time.time())
+    for key in ("A", "A", "B"):
+        deliver(phone, *phone.build("oEvents", {"MsgType": "event", "Event": "CLICK", "EventKey": key}, stamp))
+    assert sorted(calls) == ["A", "B"]
+
+
+def wait_for(condition, seconds=8.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_slow_handler_answers_later_through_customer_service(make_app, session):
+    app = make_app(wechat__reply_budget=0.3)
+    router, calls = counting_router(delay=0.8)
+    add_router(app, router)
+    phone = phone_for(app)
+    user = ChatUser(phone, "oSlowUser")
+    user.follow()
+    started = time.monotonic()
+    user.say("慢")
+    assert user.last.kind == "none" and user.last.raw == "success"  # not "暂时无法提供服务"
+    assert time.monotonic() - started < 0.8
+    late = wait_for(lambda: user.received(session, "customer_service"))
+    assert late[0]["content"] == "第 1 次处理"
+    logged = session.scalars(select(MessageLog.kind).where(MessageLog.direction == "out",
+                                                           MessageLog.openid == user.openid)).all()
+    assert "customer_service" in logged
+
+
+def test_retries_of_a_late_message_get_success_and_one_late_reply(make_app, session):
+    app = make_app(wechat__reply_budget=0.2)
+    router, calls = counting_router(delay=0.6)
+    add_router(app, router)
+    phone = phone_for(app)
+    ChatUser(phone, "oSlowRetry").follow()
+    query, body = phone.build("oSlowRetry", {"MsgType": "text", "Content": "慢", "MsgId": 777003})
+    replies = [deliver(phone, query, body).raw for _ in range(3)]
+    assert replies == ["success"] * 3
+    assert len(wait_for(lambda: ChatUser(phone, "oSlowRetry").received(session, "customer_service"))) == 1
+    time.sleep(0.3)
+    assert calls == ["oSlowRetry"]
+
+
+def test_a_failing_handler_gives_a_short_apology_and_the_log_the_detail(app, phone, caplog):
+    router = Router("test")
+
+    @router.text("坏")
+    def broken(ctx):
+        raise RuntimeError("database exploded")
+    add_router(app, router)
+    user = ChatUser(phone, "oUnluckyUser0000000000001")
+    user.follow()
+    with caplog.at_level(logging.ERROR):
+        assert user.say("坏") == APOLOGY
+    assert "database exploded" in caplog.text and "oUnluckyUser" not in caplog.text
+    assert "绑定 学号 姓名" in user.say("帮助")  # the account keeps working
+
+
+def test_a_long_reply_is_cut_to_what_wechat_accepts(app, phone):
+    router = Router("test")
+
+    @router.text("长")
+    def long_reply(ctx):
+        return "党" * 3000
+    add_router(app, router)
+    user = ChatUser(phone, "oLong")
+    reply = user.say("长")
+    assert len(reply.encode()) <= 2000 and reply.endswith("…")
+
+
+def test_every_message_and_reply_is_logged_for_the_organisers(user, session):
+    user.say("帮助")
+    rows = session.scalars(select(MessageLog).where(MessageLog.openid == user.openid).order_by(MessageLog.id)).all()
+    assert [(r.direction, r.kind) for r in rows] == [("in", "event:subscribe"), ("out", "reply"),
+                                                     ("in", "text"), ("out", "reply")]
+    assert rows[2].content == "帮助" and "可以发送" in rows[3].content
+
+
+def test_location_reports_are_logged_without_coordinates(user, phone, session):
+    phone.send(user.openid, {"MsgType": "event", "Event": "LOCATION", "Latitude": "26.578300",
+                             "Longitude": "106.713500", "Precision": "30.0"}, None)
+    rows = session.scalars(select(MessageLog.content).where(MessageLog.kind == "event:location")).all()
+    assert rows and all("26.57" not in r for r in rows)
+
+
+def test_the_retention_job_deletes_old_log_entries_only(app, user, session):
+    old = MessageLog(openid=user.openid, direction="in", kind="text", content="旧消息",
+                     created_at=utcnow() - timedelta(days=181))
+    session.add(old)
+    session.commit()
+    assert purge_message_log(app) == 1
+    remaining = session.scalars(select(MessageLog.content)).all()
+    assert "旧消息" not in remaining and remaining
+
+
+def test_job_callbacks_are_answered_at_once_without_creating_a_follower(app, phone, session):
+    from models.followers import Follower
+    reply = phone.send("oSystem000000000000000000000", {"MsgType": "event", "Event": "MASSSENDJOBFINISH",
+                                                         "MsgID": "1000001625", "Status": "send success",
+                                                         "TotalCount": "100"}, None)
+    assert reply.raw == "success"
+    time.sleep(0.2)
+    assert session.scalar(select(Follower).where(Follower.openid == "oSystem000000000000000000000")) is None
+
+
+def test_one_users_messages_are_handled_one_at_a_time(app, phone):
+    router, active, overlaps = Router("test"), [], []
+    lock = threading.Lock()
+
+    @router.text("并发")
+    def concurrent(ctx):
+        with lock:
+            active.append(1)
+            overlaps.append(len(active))
+        time.sleep(0.1)
+        with lock:
+            active.pop()
+        return "ok"
+    add_router(app, router)
+    user = ChatUser(phone, "oParallel")
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: phone.text(user.openid, "并发"), range(3)))
+    assert max(overlaps) == 1
