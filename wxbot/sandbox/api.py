@@ -137,7 +137,7 @@ def _mass_deliver(session, users, body, now, clientmsgid: str) -> dict:
         put_value(session, f"clientmsgid:{clientmsgid}", now.isoformat())
     world.daily_quota(session, "mass_calls", cfg.sandbox.mass_calls_per_day, now)
     if cfg.wechat.account_type == "subscription":
-        world.daily_quota(session, "mass_subscription", cfg.sandbox.mass_per_day_subscription, now)
+        world.daily_quota(session, "mass_subscription", cfg.sandbox.mass_per_day_subscription, now, 45028)
     msgtype = body.get("msgtype", "text")
     sent = 0
     for user in users:

@@ -101,6 +101,18 @@ class Phone:
         return self.send(openid, {"MsgType": "event", "Event": "SCAN", "EventKey": scene,
                                   "Ticket": random_string(24)}, "event")
 
+    def accept_subscription(self, openid: str, template_id: str) -> PhoneReply:
+        """Tap "allow" in a subscription-notification popup: one credit for that template."""
+        def grant(session, now):
+            user = session.get(world.SandboxUser, openid) or world.follow(session, openid, now)
+            credits = user.json_field("credits") or {}
+            credits[template_id] = credits.get(template_id, 0) + 1
+            user.set_json("credits", credits)
+        self._update_world(grant)
+        popup = {"List": {"TemplateId": template_id, "SubscribeStatusString": "accept", "PopupScene": "2"}}
+        return self.send(openid, {"MsgType": "event", "Event": "subscribe_msg_popup_event",
+                                  "SubscribeMsgPopupEvent": popup}, None)
+
     # -- the protocol -------------------------------------------------------------------------
     def send(self, openid: str, fields: dict, opens: str | None) -> PhoneReply:
         """Post one message as WeChat would and record what the phone shows."""

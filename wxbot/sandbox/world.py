@@ -82,10 +82,10 @@ def deliver(session: Session, touser: str, channel: str, msgtype: str, content: 
                                content=json.dumps(content, ensure_ascii=False), created_at=at))
 
 
-def daily_quota(session: Session, name: str, limit: int, at: datetime) -> None:
-    """Count one use of a daily quota (days in Beijing time, as WeChat resets them), or raise 45009."""
+def daily_quota(session: Session, name: str, limit: int, at: datetime, code: int = 45009) -> None:
+    """Count one use of a daily quota (days in Beijing time, as WeChat resets them), or raise `code`."""
     if not take_quota(session, f"quota:{name}:{local_date(at).isoformat()}", limit):
-        raise ApiError(45009, "reach max api daily quota limit")
+        raise ApiError(code, "reach max api daily quota limit" if code == 45009 else "has no masssend quota")
 
 
 def issue_token(session: Session, at: datetime, ttl: int) -> str:

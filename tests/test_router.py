@@ -1,0 +1,145 @@
+"""The router: keywords, regex groups, clicks, QR scans, conversation states, 退出 and 帮助."""
+import time
+
+import pytest
+
+import handlers
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, make_member
+from tests.test_pipeline import add_router
+from wxbot.conversation import State, States
+from wxbot.router import Router, normalise
+
+
+@pytest.mark.parametrize("typed", ["帮助", " 帮助 ", "　帮助　", "ＨＥＬＰ", "Help"])
+def test_keywords_match_after_normalising_width_case_and_spaces(user, typed):
+    assert "可以发送" in user.say(typed)
+
+
+def test_normalise_folds_full_width_and_collapses_spaces():
+    assert normalise("  绑定　２０２４００１　　张三 ") == "绑定 2024001 张三"
+
+
+def test_regex_groups_arrive_as_arguments(app, phone):
+    router = Router("test")
+
+    @router.regex(r"报名\s*(\d+)")
+    def sign_up(ctx, number):
+        return f"报名活动 {number}"
+    add_router(app, router)
+    assert ChatUser(phone, "oR").say("报名 ４２") == "报名活动 42"
+
+
+def test_a_qr_scan_reaches_the_same_handler_for_followers_and_newcomers(app, phone):
+    router, scenes = Router("test"), []
+
+    @router.scan(prefix="ck:")
+    def check_in(ctx, payload):
+        scenes.append((ctx.inbound.event, payload))
+        return f"扫码 {payload}"
+    add_router(app, router)
+    newcomer = ChatUser(phone, "oNewcomerScan")
+    assert newcomer.scan("ck:42:abc") == "扫码 42:abc"  # subscribe with qrscene_
+    assert newcomer.scan("ck:42:abc") == "扫码 42:abc"  # now a follower: SCAN
+    assert scenes == [("subscribe_scan", "42:abc"), ("scan", "42:abc")]
+
+
+def test_a_scan_no_handler_claims_is_treated_as_a_follow(phone):
+    assert "欢迎关注" in ChatUser(phone, "oOtherScene").follow(scene="poster:2026")
+
+
+def test_a_voice_message_is_understood_by_its_recognised_text(user, phone):
+    assert "可以发送" in phone.voice(user.openid, "帮助").text
+
+
+class Survey(States):
+    asking = State("waits for a score")
+
+
+def survey_router():
+    router = Router("survey")
+
+    @router.text("调查")
+    def start(ctx):
+        ctx.conversation.enter(Survey.asking, started=True)
+        return "请打分 1-5"
+
+    @router.state(Survey.asking)
+    def score(ctx):
+        ctx.conversation.finish()
+        return f"收到 {ctx.text}"
+    return router
+
+
+def test_in_a_state_its_handlers_come_before_keywords(app, phone):
+    add_router(app, survey_router())
+    user = ChatUser(phone, "oSurvey")
+    assert user.say("调查") == "请打分 1-5"
+    assert user.say("帮助") == "收到 帮助"  # the flow takes the answer, even a keyword
+    assert "可以发送" in user.say("帮助")  # flow over: keywords again
+
+
+def test_exit_leaves_any_flow(app, phone):
+    add_router(app, survey_router())
+    user = ChatUser(phone, "oSurveyExit")
+    user.say("调查")
+    assert user.say("退出") == "已退出当前操作。"
+    assert "可以发送" in user.say("帮助")
+    assert "没有进行中的操作" in user.say("退出")
+
+
+def test_a_flow_times_out_after_its_ttl(make_app):
+    app = make_app(conversation__state_ttl=1)
+    add_router(app, survey_router())
+    user = ChatUser(phone_for(app), "oSurveyTTL")
+    user.say("调查")
+    time.sleep(1.2)
+    assert "可以发送" in user.say("帮助")
+
+
+def test_help_lists_what_this_user_can_use_now(user, session):
+    unbound_help = user.say("帮助")
+    assert "绑定 学号 姓名" in unbound_help and "解绑" not in unbound_help
+    user.bind(make_member(session))
+    bound_help = user.say("帮助")
+    assert "解绑" in bound_help and "绑定 学号 姓名" not in bound_help
+
+
+def test_help_is_built_from_the_handlers(app, phone):
+    router = Router("test")
+
+    @router.text("新功能", help=("新功能", "刚刚上线的功能"))
+    def new_feature(ctx):
+        return "ok"
+    add_router(app, router)
+    assert "新功能：刚刚上线的功能" in ChatUser(phone, "oHelp").say("帮助")
+
+
+def test_organiser_only_commands_are_refused_to_members_and_hidden_from_them(app, phone, session):
+    router = Router("test")
+
+    @router.text("群发测试", who="organiser", help=("群发测试", "组织员功能"))
+    def organiser_only(ctx):
+        return "已开始"
+    add_router(app, router)
+    member_user, organiser_user = ChatUser(phone, "oMember"), ChatUser(phone, "oOrganiser")
+    member_user.bind(make_member(session))
+    organiser_user.bind(make_member(session, role="organiser"))
+    assert "仅限组织员" in member_user.say("群发测试")
+    assert "群发测试" not in member_user.say("帮助")
+    assert organiser_user.say("群发测试") == "已开始"
+    assert "群发测试：组织员功能" in organiser_user.say("帮助")
+
+
+def test_member_only_commands_ask_an_unbound_user_to_bind_first(app, phone):
+    router = Router("test")
+
+    @router.text("积分测试", who="member")
+    def points(ctx):
+        return "0 分"
+    add_router(app, router)
+    assert "先绑定" in ChatUser(phone, "oUnbound").say("积分测试")
+
+
+def test_the_help_router_is_last():
+    assert handlers.ROUTERS[-1].name == "help"
