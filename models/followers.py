@@ -37,10 +37,16 @@ class Follower(Base):
 
 def follower_for(session: Session, openid: str, at: datetime) -> Follower:
     """The follower row for `openid`, created on first contact."""
-    follower = session.scalar(select(Follower).where(Follower.openid == openid))
-    if follower is None:
-        follower = Follower(openid=openid, subscribed=True, first_seen_at=at, subscribed_at=at)
-        session.add(follower)
+    query = select(Follower).where(Follower.openid == openid)
+    follower = session.scalar(query)
+    if follower is not None:
+        return follower
+    try:
+        with session.begin_nested():
+            follower = Follower(openid=openid, subscribed=True, first_seen_at=at, subscribed_at=at)
+            session.add(follower)
+    except IntegrityError:  # created by a concurrent first message
+        follower = session.scalar(query)
     return follower
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 
 from flask import Flask
@@ -151,30 +152,40 @@ class Pipeline:
 
     def _run(self, inbound: Inbound, job: _Job) -> str:
         with self.app.app_context():
-            session = db.session
-            follower, reply = self._handle(inbound, session)
-            with job.lock:
-                job.claimed = not job.late
-            if job.late:
-                session.commit()
-                self._send_late(inbound, follower, reply)
-                return "success"
-            if reply is not None and follower is not None and follower.subscribed:
-                log_message(session, inbound.openid, follower.member_id, "out", "reply",
-                            reply_summary(reply), utcnow())
+            try:
+                with self._user_lock(inbound):
+                    return self._handle_and_reply(inbound, job, db.session)
+            except LockTimeout:
+                return render(BUSY, inbound.message, self.settings.wechat.text_reply_max_bytes)
+
+    def _user_lock(self, inbound: Inbound):
+        """One user's messages are handled one at a time, up to their commit."""
+        if inbound.is_callback:
+            return nullcontext()
+        settings = self.settings
+        return self.store.lock(f"user:{inbound.openid}", settings.conversation.lock_timeout,
+                               settings.wechat.reply_budget * 0.75)
+
+    def _handle_and_reply(self, inbound: Inbound, job: _Job, session) -> str:
+        follower, reply = self._handle(inbound, session)
+        with job.lock:
+            job.claimed = not job.late
+        if job.late:
             session.commit()
-            return render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
+            self._send_late(inbound, follower, reply)
+            return "success"
+        if reply is not None and follower is not None and follower.subscribed:
+            log_message(session, inbound.openid, follower.member_id, "out", "reply", reply_summary(reply), utcnow())
+        session.commit()
+        return render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
 
     def _handle(self, inbound: Inbound, session):
-        """Run the dispatcher under the user's lock; any error becomes the apology."""
+        """Run the dispatcher; any error becomes the apology."""
         now = utcnow()
         try:
             follower = self._touch(inbound, session, now)
             reply = self._dispatch(inbound, follower, session, now)
             session.flush()
-        except LockTimeout:
-            session.rollback()
-            return None, BUSY
         except Exception:  # the one error hook: detail to the log, a safe reply to the user
             logger.exception("handler failed for %s (%s %s)", mask(inbound.openid), inbound.msgtype, inbound.event)
             session.rollback()
@@ -193,13 +204,10 @@ class Pipeline:
         return follower
 
     def _dispatch(self, inbound: Inbound, follower, session, now):
-        settings, store = self.settings, self.store
+        conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl)
         dispatcher = self.app.extensions["wxbot.dispatcher"]
-        with store.lock(f"user:{inbound.openid}", settings.conversation.lock_timeout,
-                        settings.wechat.reply_budget * 0.75):
-            conversation = Conversation(store, inbound.openid, settings.conversation.state_ttl)
-            ctx = Context(inbound, follower, session, store, conversation, settings, now, dispatcher)
-            return dispatcher.dispatch(ctx)
+        ctx = Context(inbound, follower, session, self.store, conversation, self.settings, now, dispatcher)
+        return dispatcher.dispatch(ctx)
 
     def _send_late(self, inbound: Inbound, follower, reply) -> None:
         """The budget was spent: the reply goes out through the customer-service API."""

@@ -54,8 +54,12 @@ def _act(phone: Phone, openid: str, line: str) -> PhoneReply:
 
 
 def _last_message_id(openid: str) -> int:
-    rows = messages_to(db.new_session(), openid)
-    return rows[-1].id if rows else 0
+    session = db.new_session()
+    try:
+        rows = messages_to(session, openid)
+        return rows[-1].id if rows else 0
+    finally:
+        session.close()
 
 
 def _show_pushes(openid: str, seen: int, echo: Callable[[str], None]) -> int:

@@ -9,6 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.sandbox import (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue, get_value,
@@ -43,10 +44,23 @@ def following_user(session: Session, openid: str) -> SandboxUser:
     return user
 
 
+def ensure_user(session: Session, openid: str, nickname: str = "") -> SandboxUser:
+    """The user row, created on first sight (safe against a concurrent first message)."""
+    user = session.get(SandboxUser, openid)
+    if user is not None:
+        return user
+    try:
+        with session.begin_nested():
+            user = SandboxUser(openid=openid, nickname=nickname or openid[-6:])
+            session.add(user)
+    except IntegrityError:
+        user = session.get(SandboxUser, openid)
+    return user
+
+
 def follow(session: Session, openid: str, at: datetime, nickname: str = "") -> SandboxUser:
-    user = session.get(SandboxUser, openid) or SandboxUser(openid=openid, nickname=nickname or openid[-6:])
+    user = ensure_user(session, openid, nickname)
     user.subscribed, user.subscribed_at = True, at
-    session.add(user)
     return user
 
 

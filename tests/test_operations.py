@@ -1,0 +1,50 @@
+"""What IT staff rely on: /healthz, migrations matching the models, the terminal chat, gunicorn."""
+import os
+import subprocess
+import sys
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from models import Base
+from wxbot.config import ROOT
+from wxbot.db import db
+
+
+def test_healthz_reports_database_and_store(app, backend):
+    response = app.test_client().get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 200 and body["database"] == "ok" and body["sandbox"] is True
+    assert body["redis"] == ("embedded" if backend["name"] == "embedded" else "ok")
+
+
+def test_healthz_is_503_when_redis_is_down(make_app):
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json()["redis"] == "down"
+
+
+def test_the_migrations_build_exactly_the_models(app):
+    with app.app_context(), db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_the_terminal_chat_talks_to_the_running_server(app, runner, backend):
+    lines = "/follow\n帮助\n/click 我的\n/quit\n"
+    result = runner.invoke(args=["chat", "--openid", "oTerminalUser"], input=lines)
+    assert result.exit_code == 0, result.output
+    assert "欢迎关注" in result.output and "可以发送" in result.output and "还没有绑定" in result.output
+
+
+def test_the_terminal_chat_says_when_the_server_is_not_running(app, runner):
+    result = runner.invoke(args=["chat", "--url", "http://127.0.0.1:1/wechat"], input="帮助\n")
+    assert "请先在另一个终端运行 make run" in result.output
+
+
+def test_gunicorn_refuses_several_workers_on_the_embedded_store(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WXBOT_")}
+    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "gunicorn.conf.py",
+                             "-w", "2", "-b", "127.0.0.1:0", "wxbot.wsgi:app"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "内置存储只能单进程运行" in result.stderr
