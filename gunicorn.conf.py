@@ -1,11 +1,11 @@
 """gunicorn settings. Workers, threads and bind can be set by GUNICORN_CMD_ARGS or the command line."""
 import os
 
-workers = int(os.environ.get("WXBOT_WORKERS", "1"))
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = "gthread"
-# Threads per worker: the sandbox simulator calls back into the same server, and slow handlers
-# must not hold up other users.
-threads = int(os.environ.get("WXBOT_THREADS", "8"))
+# Threads per worker: the sandbox simulator calls back into the same server, and a slow handler
+# must not hold up other users. More threads than this lose to GIL contention (bench/webhook.py).
+threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 10
 accesslog = "-"
@@ -27,6 +27,5 @@ def post_worker_init(worker):
     """In the embedded default the web process also runs the scheduler."""
     from scheduler import embedded, start_embedded
     app = worker.wsgi
-    app = getattr(app, "callable", None) or worker.app.wsgi()
     if embedded(app):
         start_embedded(app)

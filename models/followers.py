@@ -6,14 +6,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from models.base import Base
-from models.members import Member, member_by_student_no, normalise_name
+from models.members import Member, OrgUnit, member_by_student_no, normalise_name
 from models.timeutil import utcnow
 
 # What WeChat grants per interaction kind: (seconds, messages). Kept here as data, not logic.
 CS_WINDOWS = {"message": (48 * 3600, 5), "event": (60, 3)}
+# Interaction times are kept to this precision: a burst of messages writes the row once. The stored
+# window may end up to this much earlier than WeChat's: the safe side.
+TOUCH_PRECISION = timedelta(seconds=60)
 
 
 class Follower(Base):
@@ -32,12 +35,15 @@ class Follower(Base):
     cs_window_until: Mapped[datetime | None]
     cs_window_left: Mapped[int] = mapped_column(Integer, default=0)
 
-    member: Mapped[Member | None] = relationship(lazy="joined")
+    member: Mapped[Member | None] = relationship()
 
 
 def follower_for(session: Session, openid: str, at: datetime) -> Follower:
-    """The follower row for `openid`, created on first contact."""
-    query = select(Follower).where(Follower.openid == openid)
+    """The follower row for `openid` with its member and org path, created on first contact."""
+    query = select(Follower).where(Follower.openid == openid).options(
+        # member, branch, college and school in the one query every message makes
+        joinedload(Follower.member).joinedload(Member.org_unit).joinedload(OrgUnit.parent)
+        .joinedload(OrgUnit.parent))
     follower = session.scalar(query)
     if follower is not None:
         return follower
@@ -52,17 +58,19 @@ def follower_for(session: Session, openid: str, at: datetime) -> Follower:
 
 def record_interaction(follower: Follower, kind: str, at: datetime) -> None:
     """Note an interaction; it opens (or widens) the customer-service window."""
-    follower.last_interaction_at = at
     if not follower.subscribed and kind != "unsubscribe":
         follower.subscribed, follower.subscribed_at, follower.unsubscribed_at = True, at, None
+    if follower.last_interaction_at is None or at - follower.last_interaction_at >= TOUCH_PRECISION:
+        follower.last_interaction_at = at
     if kind not in CS_WINDOWS:
         return
     seconds, count = CS_WINDOWS[kind]
     until = at + timedelta(seconds=seconds)
-    if follower.cs_window_until is None or follower.cs_window_until < at or count > follower.cs_window_left:
+    current = follower.cs_window_until
+    if current is None or current < at or count > follower.cs_window_left:
         follower.cs_window_until, follower.cs_window_left = until, count
-    else:
-        follower.cs_window_until = max(follower.cs_window_until, until)
+    elif until - current >= TOUCH_PRECISION:
+        follower.cs_window_until = until
 
 
 def forget_follower(session: Session, follower: Follower, at: datetime) -> None:

@@ -26,7 +26,7 @@ class OrgUnit(Base):
     kind: Mapped[str] = mapped_column(String(16))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
 
-    parent: Mapped[OrgUnit | None] = relationship(remote_side=[id], lazy="joined", join_depth=3)
+    parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
 
     def path(self) -> str:
         """Names from the college down, e.g. '计算机学院 / 本科生第一党支部'."""
@@ -49,7 +49,7 @@ class Member(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    org_unit: Mapped[OrgUnit] = relationship(lazy="joined")
+    org_unit: Mapped[OrgUnit] = relationship()
 
     @property
     def role_label(self) -> str:

@@ -25,13 +25,6 @@ class MessageLog(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
-def log_message(session: Session, openid: str, member_id: int | None, direction: str,
-                kind: str, content: str, at: datetime) -> None:
-    """Append one entry to the message log."""
-    session.add(MessageLog(openid=openid, member_id=member_id, direction=direction,
-                           kind=kind, content=content[:4000], created_at=at))
-
-
 def erase_messages(session: Session, openid: str) -> None:
     """Delete everything logged for one WeChat user (on unfollow)."""
     session.execute(delete(MessageLog).where(MessageLog.openid == openid))

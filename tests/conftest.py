@@ -86,6 +86,7 @@ def make_app(backend):
         pipeline = app.extensions["wxbot.pipeline"]
         if pipeline._pool is not None:
             pipeline._pool.shutdown(wait=True)
+        flush_log(app)
         with app.app_context():
             db.engine.dispose()
 
@@ -96,6 +97,11 @@ def app(make_app):
     app = make_app()
     _empty(app)
     return app
+
+
+def flush_log(app) -> None:
+    """Write the batched message log now (it is written off the reply path)."""
+    app.extensions["wxbot.logwriter"].flush()
 
 
 def _empty(app):

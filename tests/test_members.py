@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 from models.followers import Follower
 from models.members import Member
 from models.messagelog import MessageLog
+from tests.conftest import flush_log
 from tests.helpers import ChatUser, make_member
 
 
@@ -89,10 +90,13 @@ def test_the_menu_button_sends_the_same_as_the_chat_word(user, session):
     assert user.click("我的") == user.say("我的")
 
 
-def test_unfollowing_erases_binding_state_and_message_log_but_keeps_the_roster(user, session):
+def test_unfollowing_erases_binding_state_and_message_log_but_keeps_the_roster(app, user, session):
     member = make_member(session)
     user.bind(member)
+    flush_log(app)
+    user.say("我的")  # still queued in the log writer when the unfollow comes
     user.unfollow()
+    flush_log(app)
     session.expire_all()
     follower = session.scalar(select(Follower).where(Follower.openid == user.openid))
     assert follower.subscribed is False and follower.member_id is None

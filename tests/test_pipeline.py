@@ -11,7 +11,7 @@ import handlers
 from models.messagelog import MessageLog
 from models.timeutil import utcnow
 from scheduler.jobs import purge_message_log
-from tests.conftest import phone_for
+from tests.conftest import flush_log, phone_for
 from tests.helpers import ChatUser, make_member
 from wxbot.router import Dispatcher, Router
 from wxbot.pipeline import APOLOGY
@@ -104,6 +104,8 @@ def test_a_slow_handler_answers_later_through_customer_service(make_app, session
     assert time.monotonic() - started < 0.8
     late = wait_for(lambda: user.received(session, "customer_service"))
     assert late[0]["content"] == "第 1 次处理"
+    time.sleep(0.1)
+    flush_log(app)
     logged = session.scalars(select(MessageLog.kind).where(MessageLog.direction == "out",
                                                            MessageLog.openid == user.openid)).all()
     assert "customer_service" in logged
@@ -150,22 +152,25 @@ def test_a_long_reply_is_cut_to_what_wechat_accepts(app, phone):
     assert len(reply.encode()) <= 2000 and reply.endswith("…")
 
 
-def test_every_message_and_reply_is_logged_for_the_organisers(user, session):
+def test_every_message_and_reply_is_logged_for_the_organisers(app, user, session):
     user.say("帮助")
+    flush_log(app)
     rows = session.scalars(select(MessageLog).where(MessageLog.openid == user.openid).order_by(MessageLog.id)).all()
     assert [(r.direction, r.kind) for r in rows] == [("in", "event:subscribe"), ("out", "reply"),
                                                      ("in", "text"), ("out", "reply")]
     assert rows[2].content == "帮助" and "可以发送" in rows[3].content
 
 
-def test_location_reports_are_logged_without_coordinates(user, phone, session):
+def test_location_reports_are_logged_without_coordinates(app, user, phone, session):
     phone.send(user.openid, {"MsgType": "event", "Event": "LOCATION", "Latitude": "26.578300",
                              "Longitude": "106.713500", "Precision": "30.0"}, None)
+    flush_log(app)
     rows = session.scalars(select(MessageLog.content).where(MessageLog.kind == "event:location")).all()
     assert rows and all("26.57" not in r for r in rows)
 
 
 def test_the_retention_job_deletes_old_log_entries_only(app, user, session):
+    flush_log(app)
     old = MessageLog(openid=user.openid, direction="in", kind="text", content="旧消息",
                      created_at=utcnow() - timedelta(days=181))
     session.add(old)
@@ -203,3 +208,21 @@ def test_one_users_messages_are_handled_one_at_a_time(app, phone):
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda _: phone.text(user.openid, "并发"), range(3)))
     assert max(overlaps) == 1
+
+
+def test_the_log_is_written_in_the_background_without_a_flush(app, user, session):
+    user.say("帮助")
+    assert wait_for(lambda: session.scalars(select(MessageLog).where(MessageLog.content == "帮助")).all(), 3)
+
+
+def test_a_log_entry_that_cannot_be_written_is_given_up_not_retried_forever(app, user, session, caplog):
+    writer = app.extensions["wxbot.logwriter"]
+    writer.flush()
+    writer._queue.put({"openid": user.openid, "member_id": 999999, "direction": "in", "kind": "text",
+                       "content": "孤儿", "created_at": utcnow()})
+    for _ in range(3):
+        try:
+            writer.flush()
+        except Exception:  # the failing batch is reported to the writer's loop, which logs it
+            pass
+    assert writer.flush() == 0 and "dropped after 3 failed writes" in caplog.text

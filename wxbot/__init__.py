@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _init_extensions(app: Flask, settings: Settings) -> None:
     import handlers
     from wxbot.db import db
+    from wxbot.logwriter import MessageLogWriter
     from wxbot.pipeline import Pipeline
     from wxbot.router import Dispatcher
     from wxbot.store import make_store
@@ -40,6 +41,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     app.extensions["wxbot.store"] = make_store(settings.redis_url, settings.redis_prefix)
     app.extensions["wxbot.dispatcher"] = Dispatcher(handlers.ROUTERS)
     app.extensions["wxbot.pipeline"] = Pipeline(app)
+    app.extensions["wxbot.logwriter"] = MessageLogWriter(app)
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:

@@ -21,7 +21,6 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
 from models.followers import follower_for, record_interaction
-from models.messagelog import log_message
 from models.timeutil import utcnow
 from wxbot.conversation import Conversation
 from wxbot.db import db
@@ -167,21 +166,20 @@ class Pipeline:
                                settings.wechat.reply_budget * 0.75)
 
     def _handle_and_reply(self, inbound: Inbound, job: _Job, session) -> str:
-        follower, reply = self._handle(inbound, session)
+        now = utcnow()
+        follower, reply = self._handle(inbound, session, now)
         with job.lock:
             job.claimed = not job.late
+        session.commit()
         if job.late:
-            session.commit()
+            self._log(inbound, follower, None, now)
             self._send_late(inbound, follower, reply)
             return "success"
-        if reply is not None and follower is not None and follower.subscribed:
-            log_message(session, inbound.openid, follower.member_id, "out", "reply", reply_summary(reply), utcnow())
-        session.commit()
+        self._log(inbound, follower, reply, now)
         return render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
 
-    def _handle(self, inbound: Inbound, session):
+    def _handle(self, inbound: Inbound, session, now):
         """Run the dispatcher; any error becomes the apology."""
-        now = utcnow()
         try:
             follower = self._touch(inbound, session, now)
             reply = self._dispatch(inbound, follower, session, now)
@@ -190,10 +188,20 @@ class Pipeline:
             logger.exception("handler failed for %s (%s %s)", mask(inbound.openid), inbound.msgtype, inbound.event)
             session.rollback()
             follower, reply = self._touch(inbound, session, now), APOLOGY
-        if follower is not None and follower.subscribed:
-            kind, content = describe(inbound)
-            log_message(session, inbound.openid, follower.member_id, "in", kind, content, now)
         return follower, reply
+
+    def _log(self, inbound: Inbound, follower, reply, now, channel: str = "reply") -> None:
+        """The message and its reply in the message log (not after an unfollow)."""
+        if follower is None or not follower.subscribed:
+            return
+        writer = self.app.extensions["wxbot.logwriter"]
+        if inbound is not None:
+            kind, content = describe(inbound)
+            writer.add(openid=follower.openid, member_id=follower.member_id, direction="in", kind=kind,
+                       content=content, created_at=now)
+        if reply is not None:
+            writer.add(openid=follower.openid, member_id=follower.member_id, direction="out", kind=channel,
+                       content=reply_summary(reply), created_at=now)
 
     def _touch(self, inbound: Inbound, session, now):
         if inbound.is_callback:
@@ -216,6 +224,4 @@ class Pipeline:
         from wxbot.outbound import send_customer_service
 
         channel = send_customer_service(inbound.openid, reply)
-        session = db.session
-        log_message(session, inbound.openid, follower.member_id, "out", channel, reply_summary(reply), utcnow())
-        session.commit()
+        self._log(None, follower, reply, utcnow(), channel)

@@ -1,0 +1,234 @@
+"""Benchmark of the webhook: the full pipeline against the floor, in one run.
+
+Full pipeline: bound members send 我的 (signature, decryption, dedup in Redis, member lookup,
+routing, message log in PostgreSQL, encryption), under gunicorn with 2 workers, in plaintext and in
+safe mode. Floor: bench/floor_app.py (Flask + wechatpy: signature, parse, echo) under the same server
+and the same load. Load: wrk replaying pre-signed requests, every one with its own MsgId.
+
+Prints requests/s, p50 and p99 at full load and at 80% of the measured throughput, and the ratios.
+Needs PostgreSQL and Redis (as for the tests) and wrk (`make bench` installs it).
+Usage: .venv/bin/python bench/webhook.py [--seconds 8] [--members 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from wxbot import create_app  # noqa: E402
+from wxbot.db import db  # noqa: E402
+from wxbot.sandbox.phone import Phone  # noqa: E402
+
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("WXBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("WXBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+WORKERS, THREADS, CONNECTIONS, WRK_THREADS = 2, 4, 32, 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BenchDatabase:
+    """A PostgreSQL database and a Redis prefix of our own, removed at the end."""
+
+    def __init__(self):
+        self.name = f"wxbot_bench_{uuid.uuid4().hex[:8]}"
+        self.url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + self.name
+        self.prefix = f"wxbot-bench-{uuid.uuid4().hex[:6]}"
+
+    def __enter__(self):
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc):
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(f"{self.prefix}:*"):
+            client.delete(key)
+
+
+def settings_env(bench: BenchDatabase, mode: str, port: int) -> dict:
+    return {"WXBOT_DATABASE_URL": bench.url, "WXBOT_REDIS_URL": REDIS_URL, "WXBOT_REDIS_PREFIX": bench.prefix,
+            "WXBOT_LOG_LEVEL": "WARNING", "WXBOT_WECHAT__ENCRYPT_MODE": mode,
+            "WXBOT_SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}"}
+
+
+def prepare(bench: BenchDatabase, members: int) -> list[str]:
+    """Migrate, load a roster of `members` members and bind each to an openid; returns the openids."""
+    from models.followers import Follower
+    from models.roster import RosterRow, apply_rows
+    from models.timeutil import utcnow
+    from wxbot.migrate import upgrade
+
+    app = create_app({"database_url": bench.url, "redis_url": REDIS_URL, "redis_prefix": bench.prefix,
+                      "log_level": "WARNING"})
+    with app.app_context():
+        upgrade()
+        rows = [RosterRow(f"B{n:06d}", "测试" + "甲乙丙丁戊己庚辛壬癸"[n % 10], f"学院{n % 4}", f"支部{n % 16}",
+                          "正式党员", "member") for n in range(members)]
+        apply_rows(db.session, rows, "示范大学")
+        db.session.flush()
+        from models.members import Member
+        now, openids = utcnow(), []
+        for member in db.session.query(Member).order_by(Member.student_no):
+            openid = f"oBench{member.student_no}"
+            db.session.add(Follower(openid=openid, member_id=member.id, subscribed=True, first_seen_at=now,
+                                    subscribed_at=now, bound_at=now))
+            openids.append(openid)
+        db.session.commit()
+        db.engine.dispose()
+    return openids
+
+
+def write_requests(path: Path, mode: str, openids: list[str], count: int) -> None:
+    """Pre-signed requests with fresh timestamps and unique MsgIds, one per line."""
+    app = create_app({"wechat.encrypt_mode": mode, "log_level": "WARNING"})
+    phone = Phone(app.config["WXBOT"], transport=None, session_factory=None)
+    stamp = int(time.time())
+    with open(path, "w") as f:
+        for n in range(count):
+            query, body = phone.build(openids[n % len(openids)], {"MsgType": "text", "Content": "我的",
+                                                                   "MsgId": 10**15 + n + stamp * 1000}, stamp)
+            f.write(f"{query}\t{body.decode()}\n")
+
+
+class Server:
+    """gunicorn with 2 workers, serving either the product or the floor app."""
+
+    def __init__(self, kind: str, env: dict, port: int, mode: str):
+        common = ["-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS), "-b", f"127.0.0.1:{port}",
+                  "--access-logfile", "/dev/null", "--error-logfile", "-", "--log-level", "warning"]
+        if kind == "wxbot":
+            command = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", *common, "wxbot.wsgi:app"]
+        else:
+            command = [str(BIN / "gunicorn"), "-c", "/dev/null", *common, "bench.floor_app:app"]
+            app = create_app({"log_level": "WARNING"})
+            wechat = app.config["WXBOT"].wechat
+            env = dict(env, FLOOR_TOKEN=wechat.token, FLOOR_AES_KEY=wechat.aes_key, FLOOR_APPID=wechat.appid,
+                       FLOOR_MODE=mode)
+        self.port = port
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+        self._wait()
+
+    def _wait(self) -> None:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                time.sleep(0.5)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start: " + self.process.stderr.read().decode()[-2000:])
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+def wrk(port: int, lines: Path, seconds: float, connections: int, delay_ms: float = 0) -> dict:
+    env = dict(os.environ, WRK_DELAY_MS=str(delay_ms), WRK_THREADS=str(WRK_THREADS))
+    out = subprocess.run(["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "5s",
+                          "-s", str(ROOT / "bench" / "wrk_replay.lua"), f"http://127.0.0.1:{port}", "--", str(lines)],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(re.search(r"RESULT (\{.*\})", out).group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def check_reply(port: int, mode: str, openids: list[str], kind: str) -> None:
+    """One request by hand first: the product must answer with the member's profile."""
+    app = create_app({"wechat.encrypt_mode": mode, "log_level": "WARNING"})
+    phone = Phone(app.config["WXBOT"], transport=None, session_factory=None)
+    query, body = phone.build(openids[0], {"MsgType": "text", "Content": "我的", "MsgId": 42})
+    response = requests.post(f"http://127.0.0.1:{port}/wechat?{query}", data=body, timeout=10)
+    reply = phone.read_reply(response.status_code, response.text)
+    expected = "学号：" if kind == "wxbot" else "echo"
+    if expected not in reply.text:
+        raise RuntimeError(f"{kind}/{mode} answered {response.status_code}: {response.text[:200]}")
+
+
+def run_case(kind: str, mode: str, bench: BenchDatabase, openids: list[str], seconds: float, tmp: Path) -> dict:
+    port = free_port()
+    server = Server(kind, settings_env(bench, mode, port), port, mode)
+    try:
+        check_reply(port, mode, openids, kind)
+        capacity = int(seconds * 6000)
+        warm = tmp / "warm.txt"
+        write_requests(warm, mode, openids, 4000)
+        wrk(port, warm, 2, CONNECTIONS)
+        lines = tmp / "load.txt"
+        write_requests(lines, mode, openids, capacity)
+        full = wrk(port, lines, seconds, CONNECTIONS)
+        if full["requests"] > capacity:
+            print(f"  warning: {kind}/{mode} replayed requests (dedup hits); raise the capacity", file=sys.stderr)
+        paced_connections = 16
+        delay = paced_connections * 1000.0 / (0.8 * full["rps"])
+        write_requests(lines, mode, openids, capacity)
+        paced = wrk(port, lines, seconds, paced_connections, delay)
+    finally:
+        server.stop()
+    return {"full": full, "paced": paced}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--members", type=int, default=1000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: `make bench` installs it (apt-get install wrk)")
+    with BenchDatabase() as bench, tempfile.TemporaryDirectory() as tmp:
+        openids = prepare(bench, args.members)
+        results = {}
+        for kind, mode in (("floor", "plain"), ("floor", "safe"), ("wxbot", "plain"), ("wxbot", "safe")):
+            print(f"running {kind} {mode} ...", file=sys.stderr)
+            results[(kind, mode)] = run_case(kind, mode, bench, openids, args.seconds, Path(tmp))
+    report(results)
+
+
+def report(results: dict) -> None:
+    print(f"\nwebhook benchmark: gunicorn {WORKERS} workers x {THREADS} threads, wrk {WRK_THREADS} threads, "
+          f"{CONNECTIONS} connections, PostgreSQL + Redis")
+    print(f"{'case':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}   {'at 80%: req/s':>14}{'p50 ms':>9}{'p99 ms':>9}")
+    for (kind, mode), r in results.items():
+        f, p = r["full"], r["paced"]
+        name = ("floor (echo)" if kind == "floor" else "full pipeline") + f" {mode}"
+        print(f"{name:<22}{f['rps']:>9.0f}{f['p50_us'] / 1000:>9.2f}{f['p99_us'] / 1000:>9.2f}   "
+              f"{p['rps']:>14.0f}{p['p50_us'] / 1000:>9.2f}{p['p99_us'] / 1000:>9.2f}"
+              + (f"   errors {f['status_errors'] + f['socket_errors']}" if f["status_errors"] + f["socket_errors"] else ""))
+    floor = results[("floor", "plain")]["full"]["rps"]
+    safe = results[("wxbot", "safe")]
+    plain = results[("wxbot", "plain")]["full"]["rps"]
+    ratio = safe["full"]["rps"] / floor
+    print(f"\nratio full/floor throughput: plain {plain / floor:.2f}, safe {ratio:.2f} "
+          f"(safe vs safe floor {safe['full']['rps'] / results[('floor', 'safe')]['full']['rps']:.2f})")
+    p99 = safe["paced"]["p99_us"] / 1000
+    print(f"target: safe mode >= 0.50 of the floor's throughput: {ratio:.2f} -> {'met' if ratio >= 0.5 else 'NOT met'}")
+    print(f"target: p99 < 25 ms at 80% of that throughput (safe): {p99:.2f} ms -> {'met' if p99 < 25 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
