@@ -81,12 +81,15 @@ class MessageLogWriter:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._loop, name="wxbot-log-writer", daemon=True)
                 self._thread.start()
-                atexit.register(self.flush)
+                atexit.register(self._flush_quietly)
 
     def _loop(self) -> None:
         stop = threading.Event()
         while not stop.wait(self.interval):
-            try:
-                self.flush()
-            except Exception:  # the database may be down for a moment; the next round tries again
-                logger.exception("message log batch failed")
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # the database may be down for a moment; the next round tries again
+            logger.exception("message log batch failed")
