@@ -48,3 +48,12 @@ def test_gunicorn_refuses_several_workers_on_the_embedded_store(tmp_path):
                              "-w", "2", "-b", "127.0.0.1:0", "wxbot.wsgi:app"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "内置存储只能单进程运行" in result.stderr
+
+
+def test_with_redis_down_a_user_gets_an_apology_not_wechats_error(make_app):
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser
+    from wxbot.pipeline import APOLOGY
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
+    user = ChatUser(phone_for(app), "oDuringOutage")
+    assert user.say("帮助") == APOLOGY and user.last.status == 200

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from wxbot import protocol
+from wxbot.pipeline import APOLOGY, render
 from wxbot.protocol import Refused
 
 bp = Blueprint("webhook", __name__)
@@ -32,7 +33,11 @@ def receive():
     protocol.check_timestamp(request.args, wechat.timestamp_window)
     envelope = protocol.open_envelope(body, request.args, wechat)
     message = protocol.parse(envelope.xml)
-    reply = current_app.extensions["wxbot.pipeline"].answer(message, started)
+    try:
+        reply = current_app.extensions["wxbot.pipeline"].answer(message, started)
+    except Exception:  # Redis or the database is down: say so rather than WeChat's error page
+        logger.exception("pipeline failed")
+        reply = render(APOLOGY, message, wechat.text_reply_max_bytes)
     sealed = protocol.seal(reply, envelope, wechat, request.args.get("nonce", ""))
     return Response(sealed, mimetype="application/xml" if sealed != "success" else "text/plain")
 

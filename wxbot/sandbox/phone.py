@@ -94,9 +94,7 @@ class Phone:
 
     def scan(self, openid: str, scene: str) -> PhoneReply:
         """Scan a parametric QR code: a follower gets SCAN, a newcomer follows with qrscene_."""
-        following = self._update_world(lambda s, now: bool(s.get(world.SandboxUser, openid)
-                                                          and s.get(world.SandboxUser, openid).subscribed))
-        if not following:
+        if not self._update_world(lambda session, now: world.is_following(session, openid)):
             return self.follow(openid, scene)
         return self.send(openid, {"MsgType": "event", "Event": "SCAN", "EventKey": scene,
                                   "Ticket": random_string(24)}, "event")

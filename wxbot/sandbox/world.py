@@ -58,6 +58,11 @@ def ensure_user(session: Session, openid: str, nickname: str = "") -> SandboxUse
     return user
 
 
+def is_following(session: Session, openid: str) -> bool:
+    user = session.get(SandboxUser, openid)
+    return user is not None and user.subscribed
+
+
 def follow(session: Session, openid: str, at: datetime, nickname: str = "") -> SandboxUser:
     user = ensure_user(session, openid, nickname)
     user.subscribed, user.subscribed_at = True, at

@@ -3,7 +3,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const chat = $("chat"), userSelect = $("user");
-  let lastId = 0, pending = [];
+  let lastId = 0;
 
   async function call(url, body) {
     const res = await fetch(url, body === undefined ? {} : {
