@@ -20,6 +20,16 @@ def show_help(ctx: Context):
     return f"{greeting}可以发送：\n{command_list(ctx)}"
 
 
+# Contract vocabulary whose feature has not landed yet; remove a word when its router does.
+COMING_SOON = ("学习", "往期", "积分", "排行", "答题", "错题", "活动", "报名", "取消报名", "请假", "签到", "留言", "群发")
+
+
+@router.regex(rf"({'|'.join(sorted(COMING_SOON, key=len, reverse=True))})(\s.*)?")
+def coming_soon(ctx: Context, word: str, _rest: str | None):
+    """A planned command: say it is coming instead of "not found"."""
+    return f"“{word}”功能即将开放，敬请期待。现在可以发送：\n{command_list(ctx)}"
+
+
 @router.fallback()
 def not_understood(ctx: Context):
     """Anything else: say so, and show what works."""

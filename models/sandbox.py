@@ -44,7 +44,8 @@ class SandboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     touser: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(32))  # reply, customer_service, template, subscribe, mass, preview
+    # reply, customer_service, template, subscribe, mass, preview; "user" for what the user sent
+    channel: Mapped[str] = mapped_column(String(32))
     msgtype: Mapped[str] = mapped_column(String(32))
     content: Mapped[str] = mapped_column(Text)  # JSON
     created_at: Mapped[datetime]
@@ -108,6 +109,9 @@ def take_quota(session: Session, key: str, limit: int) -> bool:
     return bool(taken)
 
 
-def messages_to(session: Session, touser: str, after_id: int = 0) -> list[SandboxMessage]:
+def messages_to(session: Session, touser: str, after_id: int = 0, include_user: bool = False) -> list[SandboxMessage]:
+    """What arrived on a user's phone; with include_user, also what the user sent (channel "user")."""
     query = select(SandboxMessage).where(SandboxMessage.touser == touser, SandboxMessage.id > after_id)
+    if not include_user:
+        query = query.where(SandboxMessage.channel != "user")
     return list(session.scalars(query.order_by(SandboxMessage.id)))

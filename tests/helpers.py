@@ -71,4 +71,5 @@ class ChatUser:
         session.expire_all()
         rows = session.scalars(select(SandboxMessage).where(SandboxMessage.touser == self.openid)
                                .order_by(SandboxMessage.id))
-        return [dict(json.loads(r.content), channel=r.channel) for r in rows if channel in (None, r.channel)]
+        return [dict(json.loads(r.content), channel=r.channel) for r in rows
+                if r.channel != "user" and channel in (None, r.channel)]

@@ -57,3 +57,9 @@ def test_with_redis_down_a_user_gets_an_apology_not_wechats_error(make_app):
     app = make_app(redis_url="redis://127.0.0.1:1/0")
     user = ChatUser(phone_for(app), "oDuringOutage")
     assert user.say("帮助") == APOLOGY and user.last.status == 200
+
+
+def test_menu_sync_says_what_to_do_when_wechat_cannot_be_reached(make_app):
+    app = make_app(wechat__api_base="http://127.0.0.1:1/cgi-bin/")
+    result = app.test_cli_runner().invoke(args=["menu", "sync"])
+    assert result.exit_code == 1 and "连接不上" in result.output and "Traceback" not in result.output

@@ -166,6 +166,9 @@ def test_messages_view_lists_everything_sent_to_a_user_oldest_first(app, user):
     rows = app.test_client().get(f"/sandbox/messages?touser={user.openid}").get_json()
     assert [r["channel"] for r in rows] == ["reply", "reply"]
     assert "欢迎关注" in rows[0]["content"]["content"] and "可以发送" in rows[1]["content"]["content"]
+    history = app.test_client().get(f"/sandbox/messages?touser={user.openid}&include_user=1").get_json()
+    assert [(r["channel"], r["content"]["content"][:2]) for r in history] == [
+        ("user", "[关"), ("reply", "欢迎"), ("user", "帮助"), ("reply", "你好")]
     assert app.test_client().get("/sandbox/messages").status_code == 400
 
 

@@ -49,12 +49,17 @@ def urls():
 @menu_cli.command("sync")
 def menu_sync():
     """把 config.yaml 中的菜单发送到微信（沙盒模式下发送到沙盒）。"""
+    import requests
     from wechatpy.exceptions import WeChatClientException
     from wxbot.outbound import wechat_client
+    client = wechat_client()
     try:
-        wechat_client().menu.create({"button": current_app.config["WXBOT"].wechat.menu})
+        client.menu.create({"button": current_app.config["WXBOT"].wechat.menu})
     except WeChatClientException as exc:
         raise click.ClickException(f"菜单发送失败：{exc.errcode} {exc.errmsg}")
+    except requests.RequestException:
+        hint = "沙盒模式下请先运行 make run" if is_sandbox(current_app.config["WXBOT"]) else "请检查网络和 IP 白名单"
+        raise click.ClickException(f"连接不上 {client.API_BASE_URL}：{hint}。")
     click.echo("菜单已更新。")
 
 

@@ -55,6 +55,18 @@ def wsgi_transport(test_client) -> Transport:
     return post
 
 
+def describe_action(fields: dict) -> str:
+    """How the user's own action appears in the simulator's history."""
+    if fields["MsgType"] == "text":
+        return fields["Content"]
+    if fields["MsgType"] == "voice":
+        return f"[语音] {fields.get('Recognition', '')}"
+    event = fields.get("Event", "")
+    labels = {"CLICK": f"[菜单] {fields.get('EventKey', '')}", "SCAN": f"[扫码] {fields.get('EventKey', '')}",
+              "subscribe": "[关注公众号]", "unsubscribe": "[取消关注]"}
+    return labels.get(event, f"[{event or fields['MsgType']}]")
+
+
 class Phone:
     def __init__(self, settings, transport: Transport, session_factory: Callable):
         self.wechat = settings.wechat
@@ -114,8 +126,7 @@ class Phone:
     # -- the protocol -------------------------------------------------------------------------
     def send(self, openid: str, fields: dict, opens: str | None) -> PhoneReply:
         """Post one message as WeChat would and record what the phone shows."""
-        if opens:
-            self._update_world(lambda s, now: self._open_window(s, openid, opens, now))
+        self._update_world(lambda s, now: self._note_sent(s, openid, fields, opens, now))
         query, body = self.build(openid, fields)
         status, text = self.transport(query, body)
         reply = self.read_reply(status, text)
@@ -166,9 +177,12 @@ class Phone:
             return PhoneReply(status, "news", text=articles[0]["title"], articles=articles, raw=text)
         return PhoneReply(status, "text", text=data.get("Content") or "", raw=text)
 
-    def _open_window(self, session, openid: str, kind: str, now) -> None:
-        user = session.get(world.SandboxUser, openid) or world.follow(session, openid, now)
-        world.open_window(user, kind, now, self.sandbox)
+    def _note_sent(self, session, openid: str, fields: dict, opens: str | None, now) -> None:
+        """What WeChat learns from the user's action: the window it opens, and the message itself."""
+        if opens:
+            user = session.get(world.SandboxUser, openid) or world.follow(session, openid, now)
+            world.open_window(user, opens, now, self.sandbox)
+        world.deliver(session, openid, "user", fields["MsgType"], {"content": describe_action(fields)}, now)
 
     def _update_world(self, change):
         session = self.session_factory()

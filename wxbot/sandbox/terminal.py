@@ -67,7 +67,7 @@ def _show_pushes(openid: str, seen: int, echo: Callable[[str], None]) -> int:
     try:
         for row in messages_to(session, openid, seen):
             seen = row.id
-            if row.channel != "reply":
+            if row.channel not in ("reply", "user"):
                 content = row.as_dict()["content"]
                 echo(f"[{row.channel}] {content.get('content') or content}")
     finally:

@@ -30,12 +30,14 @@ def simulator():
 
 @bp.get("/messages")
 def messages():
-    """Everything the account sent to one user, oldest first, with its channel."""
+    """Everything the account sent to one user, oldest first, with its channel (with
+    include_user=1 also what the user sent, channel "user", for the simulator's history)."""
     touser = request.args.get("touser", "")
     if not touser:
         return jsonify({"error": "请提供 touser 参数"}), 400
     after = request.args.get("after", "0")
-    rows = messages_to(db.session, touser, int(after) if after.isdigit() else 0)
+    rows = messages_to(db.session, touser, int(after) if after.isdigit() else 0,
+                       include_user=request.args.get("include_user") == "1")
     return jsonify([row.as_dict() for row in rows])
 
 

@@ -21,7 +21,8 @@
   const CHANNELS = {reply: "", customer_service: "客服消息", template: "模板消息", subscribe: "订阅通知", mass: "群发", preview: "群发预览"};
   function showMessage(m) {
     const c = m.content || {};
-    const label = CHANNELS[m.channel] || m.channel;
+    if (m.channel === "user") { bubble("me", c.content); return; }
+    const label = m.channel in CHANNELS ? CHANNELS[m.channel] : m.channel;
     const articles = c.articles || (c.news && c.news.articles);
     if (articles && articles.length) {
       const div = bubble("account", "", label);
@@ -43,13 +44,12 @@
   async function poll() {
     const openid = userSelect.value;
     if (!openid) return;
-    const rows = await call("messages?touser=" + encodeURIComponent(openid) + "&after=" + lastId);
+    const rows = await call("messages?include_user=1&touser=" + encodeURIComponent(openid) + "&after=" + lastId);
     for (const m of rows) { lastId = Math.max(lastId, m.id); showMessage(m); }
   }
   async function act(action, extra, echo) {
     const openid = userSelect.value;
     if (!openid) { bubble("system", "请先创建一个用户"); return; }
-    if (echo) bubble("me", echo);
     const reply = await call("phone", Object.assign({openid, action}, extra || {}));
     if (reply.kind === "error") bubble("system", "服务返回 " + reply.status + "，微信会显示“该公众号暂时无法提供服务”");
     await poll();
