@@ -79,6 +79,14 @@ def test_in_a_state_its_handlers_come_before_keywords(app, phone):
     assert "可以发送" in user.say("帮助")  # flow over: keywords again
 
 
+def test_a_menu_click_in_a_flow_works_as_usual_and_keeps_the_flow(app, phone):
+    add_router(app, survey_router())
+    user = ChatUser(phone, "oSurveyClick")
+    user.say("调查")
+    assert "可以发送" in user.click("帮助")
+    assert user.say("4") == "收到 4"
+
+
 def test_exit_leaves_any_flow(app, phone):
     add_router(app, survey_router())
     user = ChatUser(phone, "oSurveyExit")
@@ -149,3 +157,18 @@ def test_planned_commands_say_they_are_coming_rather_than_unknown(user):
     assert "“学习”功能即将开放" in user.click("学习")
     assert "“报名”功能即将开放" in user.say("报名 3")
     assert "没有找到" in user.say("学习强国")
+
+
+def test_a_binding_and_a_flow_in_progress_survive_a_restart(make_app, backend, session):
+    first = make_app()
+    add_router(first, survey_router())
+    user = ChatUser(phone_for(first), "oRestart")
+    member = make_member(session, name="吴静")
+    user.bind(member)
+    user.say("调查")
+    restarted = make_app()  # a new process: new store client, new pool, same database and Redis
+    add_router(restarted, survey_router())
+    user = ChatUser(phone_for(restarted), "oRestart")
+    assert "吴静" in user.click("我的")
+    if backend["name"] == "production":  # the embedded store lives in the process and goes with it
+        assert user.say("5") == "收到 5"

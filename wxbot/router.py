@@ -2,7 +2,8 @@
 
 Dispatch order, written down once:
   1. "退出" ends any conversation flow.
-  2. While the user is in a conversation state, that state's handlers, in the routers' order.
+  2. While the user is in a conversation state, that state's handlers, in the routers' order, for
+     what the user types (a menu click works as usual and leaves the flow open).
   3. Every other handler, in the routers' order (handlers/__init__.py); the help fallback is last.
 A handler receives the Context and its match results (regex groups, a QR scene) as arguments, and
 returns a reply (str or News) or None.
@@ -188,8 +189,8 @@ class Router:
         return self._add(match, who=who)
 
     def state(self, state: State, who="all"):
-        """Match any text while the user is in `state`."""
-        return self._add(lambda i: () if i.text is not None else None, state=state, who=who)
+        """Match anything typed (not a menu click) while the user is in `state`."""
+        return self._add(lambda i: () if i.text is not None and i.event != "click" else None, state=state, who=who)
 
     def fallback(self):
         """Match anything a user typed or clicked, or sent as a message; for the last router."""
