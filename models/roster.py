@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from models.members import (ROLE_BY_LABEL, ROLES, STAGES, Member, OrgUnit, child_unit, normalise_student_no,
@@ -34,6 +34,7 @@ class RosterRow:
     branch: str
     stage: str
     role: str
+    line: int = 0  # where it stood in the file
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def check_rows(table: list[dict[str, str]]) -> tuple[list[RosterRow], list[RowEr
             errors.append(RowError(line, reason))
         else:
             seen[row.student_no] = line
-            good.append(row)
+            good.append(_at_line(row, line))
     return good, errors
 
 
@@ -104,6 +105,10 @@ def _check_row(raw: dict[str, str]) -> tuple[RosterRow | None, str | None]:
     if role is None:
         return None, f"角色“{raw['角色']}”应为 成员、组织员 或 管理员"
     return RosterRow(student_no, raw["姓名"], raw["学院"], raw["支部"], stage, role), None
+
+
+def _at_line(row: RosterRow, line: int) -> RosterRow:
+    return RosterRow(row.student_no, row.name, row.college, row.branch, row.stage, row.role, line)
 
 
 def apply_rows(session: Session, rows: Iterable[RosterRow], school: str,
@@ -128,10 +133,10 @@ def apply_rows(session: Session, rows: Iterable[RosterRow], school: str,
     return report
 
 
-def roster_rows(session: Session) -> Iterator[list[str]]:
-    """The roster as rows in import format, header first."""
+def roster_rows(session: Session, query: Select | None = None) -> Iterator[list[str]]:
+    """The roster (or the members `query` selects) as rows in import format, header first."""
     yield list(COLUMNS)
-    members = session.scalars(select(Member).join(OrgUnit).order_by(Member.student_no))
+    members = session.scalars((query if query is not None else select(Member)).order_by(Member.student_no))
     for m in members:
         college = m.org_unit.parent.name if m.org_unit.parent and m.org_unit.kind == "branch" else ""
         yield [m.student_no, m.name, college, m.org_unit.name, m.stage, ROLES.get(m.role, m.role)]

@@ -115,9 +115,10 @@ def _empty(app):
 
 @pytest.fixture
 def session(app):
-    """A database session inside the app context."""
-    with app.app_context():
-        yield db.session
+    """A database session of the test's own (requests keep theirs: no app context held open)."""
+    own = app.extensions["wxbot.db"]()
+    yield own
+    own.close()
 
 
 def phone_for(app) -> Phone:

@@ -73,3 +73,27 @@ class ChatUser:
                                .order_by(SandboxMessage.id))
         return [dict(json.loads(r.content), channel=r.channel) for r in rows
                 if r.channel != "user" and channel in (None, r.channel)]
+
+
+PASSWORD = "correct-horse-42"
+
+
+def make_account(session, username: str = "admin", role: str = "admin", unit: OrgUnit | None = None):
+    """A console account with the test password."""
+    from models.accounts import create_account
+    account = create_account(session, username, PASSWORD, role, unit)
+    session.commit()
+    return account
+
+
+def csrf_token(client, path: str = "/admin/login") -> str:
+    import re
+    page = client.get(path).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, page[:2000]
+    return found.group(1)
+
+
+def console_login(client, username: str, password: str = PASSWORD):
+    return client.post("/admin/login", data={"username": username, "password": password,
+                                             "csrf_token": csrf_token(client)})

@@ -28,10 +28,15 @@ def db_upgrade(revision: str):
 @demo_cli.command("load")
 def demo_load():
     """首次运行时载入演示学校（已有成员则跳过）。"""
-    from wxbot.demo import ADMIN, ORGANISER, load_demo
+    from wxbot.demo import ADMIN, ORGANISER, load_demo, load_demo_accounts
     if load_demo(db.session, current_app.config["WXBOT"].school.name):
         click.echo(f"已载入演示数据：2 个学院、4 个支部、42 名成员。"
                    f"组织员 {ORGANISER.name}（{ORGANISER.student_no}），管理员 {ADMIN.name}（{ADMIN.student_no}）。")
+    accounts = load_demo_accounts(db.session)
+    if accounts:
+        lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]
+        click.echo("已创建管理后台演示账号（密码只显示这一次，可用 flask --app wxbot admin passwd 修改）：\n"
+                   + "\n".join(lines))
 
 
 @click.command("urls")
@@ -42,6 +47,7 @@ def urls():
     base = cfg.server.public_url.rstrip("/")
     click.echo(f"公众号服务器地址 (URL)：{base}/wechat   Token：{cfg.wechat.token}   加密模式：{cfg.wechat.encrypt_mode}")
     click.echo(f"健康检查：{base}/healthz")
+    click.echo(f"管理后台：{base}/admin/")
     if is_sandbox(cfg):
         click.echo(f"沙盒模式（未配置 AppSecret，由内置沙盒扮演微信）。手机模拟器：{base}/sandbox/")
 
@@ -115,6 +121,64 @@ def scheduler():
     run_blocking(current_app._get_current_object())
 
 
+
+
+admin_cli = AppGroup("admin", help="管理后台账号。")
+
+
+def _find_unit(path: str):
+    """A unit by name, or by '学院/支部' when a name is used twice."""
+    from sqlalchemy import select
+    from models.members import OrgUnit
+    parts = [p.strip() for p in path.replace(" / ", "/").split("/") if p.strip()]
+    candidates = list(db.session.scalars(select(OrgUnit).where(OrgUnit.name == parts[-1]))) if parts else []
+    if len(parts) > 1:
+        candidates = [u for u in candidates if u.parent and u.parent.name == parts[-2]]
+    if len(candidates) != 1:
+        raise click.ClickException(f"找不到唯一的组织“{path}”{'（重名，请写成 学院/支部）' if len(candidates) > 1 else ''}")
+    return candidates[0]
+
+
+@admin_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "organiser"]), required=True, help="admin 或 organiser。")
+@click.option("--org", "org", default="", help="组织员负责的组织（名称，或 学院/支部）。")
+@click.password_option("--password", help="密码（不给出时交互输入）。")
+def admin_create(username: str, role: str, org: str, password: str):
+    """新建管理后台账号。"""
+    from models.accounts import AccountError, audit, create_account
+    unit = _find_unit(org) if org else None
+    try:
+        account = create_account(db.session, username, password, role, unit)
+    except AccountError as exc:
+        raise click.ClickException(str(exc))
+    audit(db.session, "命令行", "create", "account", account.id, f"新建账号 {username}（{account.role_label}）",
+          after={"用户名": username, "角色": account.role_label, "组织": unit.name if unit else "全部"},
+          org_unit_id=account.org_unit_id)
+    db.session.commit()
+    click.echo(f"已创建{account.role_label}账号 {username}。")
+
+
+@admin_cli.command("passwd")
+@click.argument("username")
+@click.password_option("--password", help="新密码（不给出时交互输入）。")
+def admin_passwd(username: str, password: str):
+    """修改管理后台账号的密码。"""
+    from sqlalchemy import select
+    from models.accounts import AccountError, AdminUser, audit, set_password
+    account = db.session.scalar(select(AdminUser).where(AdminUser.username == username))
+    if account is None:
+        raise click.ClickException(f"没有账号 {username}")
+    try:
+        set_password(account, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc))
+    audit(db.session, "命令行", "update", "account", account.id, f"修改 {username} 的密码",
+          org_unit_id=account.org_unit_id)
+    db.session.commit()
+    click.echo(f"已修改 {username} 的密码。")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, demo_cli, menu_cli, roster_cli, urls, chat, scheduler):
+    for command in (db_cli, demo_cli, menu_cli, roster_cli, admin_cli, urls, chat, scheduler):
         app.cli.add_command(command)

@@ -1,10 +1,13 @@
 """Demo data for a first run: a small school, so a new user sees the product at work."""
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.members import Member
+from models.accounts import AdminUser, create_account
+from models.members import Member, OrgUnit
 from models.roster import RosterRow, apply_rows
 
 BRANCHES = {
@@ -31,6 +34,24 @@ def demo_rows() -> list[RosterRow]:
                 student_no = f"20{23 + i % 3}{c_index}{b_index}{i:02d}"
                 rows.append(RosterRow(student_no, name, college, branch, STAGE_CYCLE[i], "member"))
     return rows
+
+
+DEMO_ACCOUNTS = (("admin", "admin", None), ("organiser", "organiser", "计算机学院"))
+
+
+def load_demo_accounts(session: Session) -> list[tuple[str, str, str]]:
+    """A demo admin and a demo organiser (计算机学院) with fresh random passwords, unless any
+    console account exists; returns (username, password, role label) to show once."""
+    if session.scalar(select(func.count()).select_from(AdminUser)):
+        return []
+    created = []
+    for username, role, unit_name in DEMO_ACCOUNTS:
+        unit = session.scalar(select(OrgUnit).where(OrgUnit.name == unit_name)) if unit_name else None
+        password = secrets.token_urlsafe(9)
+        account = create_account(session, username, password, role, unit)
+        created.append((username, password, account.role_label + (f"（{unit.name}）" if unit else "")))
+    session.commit()
+    return created
 
 
 def load_demo(session: Session, school: str) -> bool:

@@ -1,0 +1,146 @@
+"""Console accounts, the audit log, and the scope an account may see and change."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, Select, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models.base import Base
+from models.members import Member, OrgUnit
+from models.timeutil import utcnow
+
+ACCOUNT_ROLES = {"admin": "管理员", "organiser": "组织员"}
+MIN_PASSWORD = 8
+
+
+class AccountError(ValueError):
+    """A console account cannot be created or changed as asked; the message says why."""
+
+
+class AdminUser(Base):
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    org_unit: Mapped[OrgUnit | None] = relationship()
+
+    # What Flask-Login asks of a user object (kept here without importing Flask).
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def role_label(self) -> str:
+        return ACCOUNT_ROLES.get(self.role, self.role)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32), index=True)
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    summary: Mapped[str] = mapped_column(String(200), default="")
+    before: Mapped[str] = mapped_column(Text, default="")
+    after: Mapped[str] = mapped_column(Text, default="")
+    # The org unit the change belongs to: organisers see the entries of their subtree.
+    org_unit_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    def changes(self) -> list[tuple[str, str, str]]:
+        """(field, before, after) for every field that differs."""
+        before, after = json.loads(self.before or "{}"), json.loads(self.after or "{}")
+        keys = list(dict.fromkeys([*before, *after]))
+        return [(k, str(before.get(k, "")), str(after.get(k, ""))) for k in keys if before.get(k) != after.get(k)]
+
+
+def audit(session: Session, actor: AdminUser | str, action: str, object_type: str, object_id, summary: str,
+          before: dict | None = None, after: dict | None = None, org_unit_id: int | None = None) -> None:
+    """Record one change made in the console: who, when, what, before and after."""
+    session.add(AuditLog(actor=actor if isinstance(actor, str) else actor.username, action=action,
+                         object_type=object_type, object_id=str(object_id or ""), summary=summary[:200],
+                         before=json.dumps(before or {}, ensure_ascii=False),
+                         after=json.dumps(after or {}, ensure_ascii=False), org_unit_id=org_unit_id))
+
+
+def create_account(session: Session, username: str, password: str, role: str, org_unit: OrgUnit | None) -> AdminUser:
+    """A new console account; organisers need the org unit they are responsible for."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise AccountError("用户名不能为空，最长 64 个字符")
+    if role not in ACCOUNT_ROLES:
+        raise AccountError("角色只能是 admin（管理员）或 organiser（组织员）")
+    if role == "organiser" and org_unit is None:
+        raise AccountError("组织员需要指定负责的组织（--org）")
+    if session.scalar(select(AdminUser).where(AdminUser.username == username)):
+        raise AccountError(f"用户 {username} 已存在")
+    account = AdminUser(username=username, role=role, org_unit=org_unit, password_hash="")
+    set_password(account, password)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def set_password(account: AdminUser, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"密码至少 {MIN_PASSWORD} 位")
+    account.password_hash = generate_password_hash(password, method="scrypt")
+
+
+def check_password(account: AdminUser | None, password: str) -> bool:
+    return account is not None and account.active and check_password_hash(account.password_hash, password)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The org units an account may see: None means everything (an admin)."""
+
+    unit_ids: frozenset[int] | None
+
+    def allows_unit(self, unit_id: int | None) -> bool:
+        return self.unit_ids is None or unit_id in self.unit_ids
+
+    def members(self, query: Select) -> Select:
+        """Restrict a query over Member to this scope."""
+        return query if self.unit_ids is None else query.where(Member.org_unit_id.in_(self.unit_ids))
+
+    def units(self, query: Select) -> Select:
+        return query if self.unit_ids is None else query.where(OrgUnit.id.in_(self.unit_ids))
+
+
+def subtree_ids(session: Session, root_id: int) -> frozenset[int]:
+    """The unit and every unit below it."""
+    children: dict[int | None, list[int]] = {}
+    for unit_id, parent_id in session.execute(select(OrgUnit.id, OrgUnit.parent_id)):
+        children.setdefault(parent_id, []).append(unit_id)
+    found, todo = set(), [root_id]
+    while todo:
+        unit_id = todo.pop()
+        found.add(unit_id)
+        todo.extend(children.get(unit_id, []))
+    return frozenset(found)
+
+
+def scope_for(session: Session, account: AdminUser) -> Scope:
+    if account.role == "admin":
+        return Scope(None)
+    return Scope(subtree_ids(session, account.org_unit_id) if account.org_unit_id else frozenset())

@@ -1,0 +1,164 @@
+"""Console pages: dashboard, org tree, message log, audit log. Every query goes through the scope."""
+from __future__ import annotations
+
+from datetime import datetime, time as dtime, timedelta
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from models.accounts import AuditLog, audit
+from models.followers import Follower
+from models.members import Member, OrgUnit
+from models.messagelog import MessageLog
+from models.orgtree import KIND_LABELS, TreeError, add_unit, delete_unit, move_unit, rename_unit, tree_rows
+from models.timeutil import LOCAL_TZ, local_date
+from wxbot.console import bp
+from wxbot.console.charts import bar_chart
+from wxbot.db import db
+
+PAGE_SIZE = 100
+
+
+def local_midnight(day) -> datetime:
+    return datetime.combine(day, dtime.min, tzinfo=LOCAL_TZ)
+
+
+def scoped_followers():
+    """Followers this account may count: all for an admin, bound members of the subtree otherwise."""
+    query = select(func.count()).select_from(Follower).where(Follower.subscribed.is_(True))
+    if g.scope.unit_ids is None:
+        return query
+    return query.join(Member, Follower.member_id == Member.id).where(Member.org_unit_id.in_(g.scope.unit_ids))
+
+
+def scoped_messages(query):
+    if g.scope.unit_ids is None:
+        return query
+    return query.join(Member, MessageLog.member_id == Member.id).where(Member.org_unit_id.in_(g.scope.unit_ids))
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    """Followers, bound members, active members and messages per day, for this account's scope."""
+    session, today = db.session, local_date()
+    count = lambda query: session.scalar(query) or 0  # noqa: E731
+    figures = {
+        "关注者": count(scoped_followers()),
+        "已绑定成员": count(scoped_followers().where(Follower.member_id.is_not(None))),
+        "今日活跃": count(scoped_followers().where(Follower.last_interaction_at >= local_midnight(today))),
+        "30 天活跃": count(scoped_followers().where(
+            Follower.last_interaction_at >= local_midnight(today - timedelta(days=29)))),
+    }
+    days = [today - timedelta(days=n) for n in range(13, -1, -1)]
+    per_day = [count(scoped_messages(select(func.count()).select_from(MessageLog)).where(
+        MessageLog.direction == "in", MessageLog.created_at >= local_midnight(day),
+        MessageLog.created_at < local_midnight(day + timedelta(days=1)))) for day in days]
+    chart = bar_chart([d.strftime("%m-%d") for d in days], per_day, "每日收到的消息")
+    return render_template("console/dashboard.html", figures=figures, chart=chart)
+
+
+def unit_in_scope(unit_id: int) -> OrgUnit:
+    unit = db.session.get(OrgUnit, unit_id)
+    if unit is None or not g.scope.allows_unit(unit.id):
+        abort(404)
+    return unit
+
+
+@bp.get("/org")
+@login_required
+def org_tree():
+    rows = tree_rows(db.session, g.scope.unit_ids)
+    return render_template("console/org.html", rows=rows, kinds=KIND_LABELS)
+
+
+@bp.post("/org/<int:unit_id>/<action>")
+@login_required
+def org_change(unit_id: int, action: str):
+    """Add a unit below, rename, move or delete; every change is audited."""
+    unit = unit_in_scope(unit_id)
+    before = {"名称": unit.name, "上级": unit.parent.name if unit.parent else ""}
+    try:
+        summary = _apply_org_change(unit, action)
+    except TreeError as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("console.org_tree"))
+    after = {} if action == "delete" else {"名称": unit.name, "上级": unit.parent.name if unit.parent else ""}
+    audit(db.session, current_user, action, "org_unit", unit_id, summary, before, after,
+          org_unit_id=unit.parent_id if action in ("delete", "add") else unit.id)
+    db.session.commit()
+    flash(summary, "success")
+    return redirect(url_for("console.org_tree"))
+
+
+def _apply_org_change(unit: OrgUnit, action: str) -> str:
+    name = request.form.get("name", "")
+    if action == "add":
+        child = add_unit(db.session, unit, name)
+        return f"已在“{unit.name}”下新建“{child.name}”"
+    if action == "rename":
+        old = unit.name
+        rename_unit(db.session, unit, name)
+        return f"已把“{old}”改名为“{unit.name}”"
+    if action == "move":
+        target = request.form.get("parent_id", "")
+        move_unit(db.session, unit, unit_in_scope(int(target)) if target.isdigit() else abort(400))
+        return f"已把“{unit.name}”移到“{unit.parent.name}”下"
+    if action == "delete":
+        if g.scope.unit_ids is not None and current_user.org_unit_id == unit.id:
+            raise TreeError("不能删除自己负责的组织")
+        delete_unit(db.session, unit)
+        return f"已删除“{unit.name}”"
+    abort(404)
+
+
+@bp.get("/messages")
+@login_required
+def message_log():
+    """What members sent and what the account answered: by member, text and date."""
+    args = request.args
+    query = scoped_messages(select(MessageLog))
+    if args.get("member"):
+        who = args["member"].strip()
+        ids = select(Member.id).where((Member.name == who) | (Member.student_no == who.upper()))
+        query = query.where(MessageLog.member_id.in_(ids))
+    if args.get("text"):
+        query = query.where(MessageLog.content.contains(args["text"].strip()))
+    query = _date_range(query, MessageLog.created_at, args)
+    page = max(1, args.get("page", 1, type=int))
+    rows = list(db.session.scalars(query.order_by(MessageLog.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    member_ids = {r.member_id for r in rows if r.member_id}
+    members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(member_ids)))}
+    return render_template("console/messages.html", rows=rows, members=members, page=page, page_size=PAGE_SIZE)
+
+
+@bp.get("/audit")
+@login_required
+def audit_log():
+    """Who changed what, when: filter by user, object and date."""
+    args = request.args
+    query = select(AuditLog)
+    if g.scope.unit_ids is not None:
+        query = query.where(AuditLog.org_unit_id.in_(g.scope.unit_ids))
+    if args.get("actor"):
+        query = query.where(AuditLog.actor == args["actor"].strip())
+    if args.get("object_type"):
+        query = query.where(AuditLog.object_type == args["object_type"])
+    query = _date_range(query, AuditLog.created_at, args)
+    page = max(1, args.get("page", 1, type=int))
+    rows = list(db.session.scalars(query.order_by(AuditLog.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    return render_template("console/audit.html", rows=rows, page=page, page_size=PAGE_SIZE)
+
+
+def _date_range(query, column, args):
+    """Limit to Asia/Shanghai days `start`..`end` (YYYY-MM-DD); bad dates are ignored."""
+    for name, bound in (("start", 0), ("end", 1)):
+        try:
+            day = datetime.strptime(args.get(name, ""), "%Y-%m-%d").date()
+        except ValueError:
+            continue
+        edge = local_midnight(day + timedelta(days=bound))
+        query = query.where(column >= edge) if bound == 0 else query.where(column < edge)
+    return query
