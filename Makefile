@@ -22,6 +22,12 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Browser tests drive Debian's Chromium; the font keeps Chinese readable in failure screenshots.
+BROWSER_DEPS := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+$(BROWSER_DEPS):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; \
+	else echo "浏览器测试需要 Debian 的 chromium 和 fonts-wqy-microhei：sudo apt-get install chromium fonts-wqy-microhei"; exit 1; fi
+
 setup: $(VENV)/.runtime
 	$(FLASK) db upgrade
 	$(FLASK) demo load
@@ -30,7 +36,7 @@ run: setup
 	$(FLASK) urls
 	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'wxbot.wsgi:app'
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(BROWSER_DEPS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev

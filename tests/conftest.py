@@ -141,3 +141,11 @@ def user(phone):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Let fixtures see whether the test failed (for screenshots of failing pages)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

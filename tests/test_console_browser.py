@@ -1,0 +1,113 @@
+"""The console in a real browser: Playwright drives Debian's Chromium against the live server.
+
+Screenshots of failing pages are kept under tests/artifacts/ (ignored by git).
+"""
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.helpers import PASSWORD, make_account, make_branch, make_member
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app, request):
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url, locale="zh-CN",
+                                  viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(10000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]", "_", request.node.name)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def school(session):
+    cs = make_branch(session, "计算机学院", "本科生第一党支部")
+    marx = make_branch(session, "马克思主义学院", "教工党支部")
+    make_member(session, branch=cs, name="王芳", student_no="2024001")
+    outsider = make_member(session, branch=marx, name="李华", student_no="T0001")
+    make_account(session, "admin", "admin")
+    make_account(session, "cs", "organiser", cs.parent)
+    return {"outsider": outsider}
+
+
+def sign_in(page, username):
+    page.goto("/admin/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", name=re.compile("概况"))).to_be_visible()
+
+
+def test_an_admin_imports_fixes_edits_sees_the_audit_and_signs_out(page, school, tmp_path):
+    sign_in(page, "admin")
+    page.get_by_role("link", name="成员").click()
+    page.get_by_role("link", name="导入名单").click()
+    header = "学号,姓名,学院,支部,政治面貌,角色\n"
+    bad = tmp_path / "名单.csv"
+    bad.write_text(header + "2025001,赵磊,计算机学院,本科生第一党支部,共青团员,\n"
+                            "2025002,钱七,计算机学院,本科生第一党支部,党员,\n", encoding="utf-8")
+    page.get_by_label("名单文件").set_input_files(str(bad))
+    page.get_by_role("button", name="导入").click()
+    expect(page.locator("#import-errors")).to_contain_text("第 3 行")
+    expect(page.locator("#import-errors")).to_contain_text("政治面貌“党员”")
+    bad.write_text(bad.read_text(encoding="utf-8").replace(",党员,", ",正式党员,"), encoding="utf-8")
+    page.get_by_label("名单文件").set_input_files(str(bad))
+    page.get_by_role("button", name="导入").click()
+    expect(page.get_by_role("alert")).to_contain_text("新增 2 人")
+
+    page.get_by_label("搜索").fill("赵磊")
+    page.get_by_role("button", name="查找").click()
+    page.get_by_role("row", name=re.compile("赵磊")).get_by_role("link", name="编辑").click()
+    page.get_by_label("政治面貌").select_option("入党积极分子")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("alert")).to_contain_text("已保存 赵磊 的信息")
+
+    page.get_by_role("link", name="操作日志").click()
+    expect(page.locator("#audit")).to_contain_text("共青团员 → 入党积极分子")
+
+    page.get_by_role("button", name="退出登录").click()
+    expect(page.get_by_role("heading", name="登录管理后台")).to_be_visible()
+    page.goto("/admin/members")
+    expect(page.get_by_role("heading", name="登录管理后台")).to_be_visible()
+
+
+def test_an_organiser_is_refused_a_member_outside_their_subtree(page, school):
+    sign_in(page, "cs")
+    page.get_by_role("link", name="成员").click()
+    expect(page.get_by_role("table")).to_contain_text("王芳")
+    expect(page.get_by_role("table")).not_to_contain_text("李华")
+    response = page.goto(f"/admin/members/{school['outsider'].id}")
+    assert response.status == 404
+
+
+def test_the_console_fits_a_phone(browser, app, school):
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url, viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sign_in(page, "admin")
+    page.get_by_role("button", name="菜单").click()
+    page.get_by_role("link", name="成员").click()
+    expect(page.get_by_role("table")).to_contain_text("王芳")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1  # no sideways scrolling of the page itself
+    context.close()
