@@ -67,7 +67,7 @@ def test_five_failures_lock_the_sign_in_for_that_name_and_address(app, school):
 def test_a_form_without_the_csrf_token_is_refused(app, school):
     client = app.test_client()
     response = client.post("/admin/login", data={"username": "admin", "password": "correct-horse-42"})
-    assert response.status_code == 400
+    assert response.status_code == 400 and "请刷新页面后重试" in text(response)
     console_login(client, "admin")
     unit = school["cs"]
     refused = client.post(f"/admin/org/{unit.id}/rename", data={"name": "改名"})
@@ -104,7 +104,8 @@ def test_the_dashboard_counts_only_the_organisers_subtree(app, school, session, 
 
 def test_a_member_outside_the_subtree_is_not_found_by_direct_url(organiser, school):
     outside = school["outside"]
-    assert organiser.get(f"/admin/members/{outside.id}").status_code == 404
+    refused = organiser.get(f"/admin/members/{outside.id}")
+    assert refused.status_code == 404 and "不在你负责的范围内" in text(refused)
     assert post(organiser, f"/admin/members/{outside.id}", name="x", stage="群众", role="member",
                 unit=str(school["cs"].id)).status_code == 404
     assert "李华" not in text(organiser.get("/admin/members?q=T0001"))

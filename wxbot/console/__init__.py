@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 csrf = CSRFProtect()
@@ -22,3 +22,23 @@ def init_console(app: Flask) -> None:
     login_manager.login_message = "请先登录。"
     from wxbot.console import auth, members, pages  # noqa: F401  (they register their routes on bp)
     app.register_blueprint(bp)
+    app.register_error_handler(CSRFError, lambda e: _error_page(400, "页面已过期", "表单已过期或来源不明，请刷新页面后重试。"))
+    for status, title, message in ERRORS:
+        app.register_error_handler(status, lambda e, s=status, t=title, m=message: _error_page(s, t, m))
+
+
+ERRORS = (
+    (400, "请求有误", "提交的内容不完整或格式不对，请返回重试。"),
+    (403, "没有权限", "你的账号不能访问这个页面。"),
+    (404, "找不到这个页面", "地址有误，或者它不在你负责的范围内。"),
+    (413, "文件太大", "上传的文件超过了大小限制。"),
+    (500, "系统出了点问题", "我们已记录下来，请稍后再试。"),
+)
+
+
+def _error_page(status: int, title: str, message: str):
+    """Chinese error pages for the console; the webhook answers WeChat in its own way."""
+    from flask import render_template, request
+    if not request.path.startswith("/admin"):
+        return f"{status} {title}", status, {"Content-Type": "text/plain; charset=utf-8"}
+    return render_template("console/error.html", title=title, message=message), status
