@@ -25,8 +25,12 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """In the embedded default the web process also runs the scheduler."""
+    """In the embedded default the web process also runs the scheduler and a delivery worker."""
+    import threading
     from scheduler import embedded, start_embedded
+    from wxbot.delivery.engine import DeliveryWorker
     app = worker.wsgi
     if embedded(app):
         start_embedded(app)
+        threading.Thread(target=DeliveryWorker(app).run, args=(threading.Event(),), name="wxbot-delivery-worker",
+                         daemon=True).start()

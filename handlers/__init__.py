@@ -2,9 +2,10 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import help, members
+from handlers import deliveries, help, members
 
 ROUTERS = [
     members.router,
+    deliveries.router,
     help.router,
 ]

@@ -34,6 +34,9 @@ class Follower(Base):
     # Customer-service window, as opened by the follower's last interactions.
     cs_window_until: Mapped[datetime | None]
     cs_window_left: Mapped[int] = mapped_column(Integer, default=0)
+    # Mass messages received this month ("YYYY-MM" Beijing time), for the per-follower monthly limit.
+    mass_month: Mapped[str] = mapped_column(String(7), default="")
+    mass_count: Mapped[int] = mapped_column(Integer, default=0)
 
     member: Mapped[Member | None] = relationship()
 

@@ -48,11 +48,12 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from models.timeutil import show
     from wxbot import health, webhook
     from wxbot.console import csrf, init_console
+    from wxbot.delivery.views import bp as delivery_bp
 
     init_console(app)
     app.add_template_filter(show, "localtime")
     # WeChat and the sandbox's API callers sign their requests; CSRF tokens are for console forms.
-    for blueprint in (webhook.bp, health.bp):
+    for blueprint in (webhook.bp, health.bp, delivery_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     if is_sandbox(settings):  # never with a real AppSecret

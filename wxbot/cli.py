@@ -179,6 +179,83 @@ def admin_passwd(username: str, password: str):
     click.echo(f"已修改 {username} 的密码。")
 
 
+broadcast_cli = AppGroup("broadcast", help="群发与推送。")
+
+
+@broadcast_cli.command("send")
+@click.option("--text", default="", help="文字内容。")
+@click.option("--title", default="", help="图文标题（与 --url 一起使用）。")
+@click.option("--description", default="", help="图文摘要。")
+@click.option("--url", default="", help="图文链接（每位收件人得到自己的阅读统计链接）。")
+@click.option("--cover", default="", help="图文封面图片地址。")
+@click.option("--all", "everyone", is_flag=True, help="全部关注者。")
+@click.option("--unit", "units", multiple=True, help="组织（含下级），可多次给出；重名时写 学院/支部。")
+@click.option("--stage", "stages", multiple=True, help="政治面貌，可多次给出。")
+@click.option("--role", "roles", multiple=True, type=click.Choice(["member", "organiser", "admin"]), help="角色。")
+@click.option("--student-no", "student_nos", multiple=True, help="学号，可多次给出。")
+@click.option("--at", "at", default="", help="定时发送，北京时间 YYYY-MM-DD HH:MM；默认立即。")
+@click.option("--yes", is_flag=True, help="不再确认，直接发送。")
+def broadcast_send(text, title, description, url, cover, everyone, units, stages, roles, student_nos, at, yes):
+    """创建一次群发：先显示人数，确认后交给发送队列。"""
+    from models.accounts import Scope
+    from models.audience import AudienceError, count_audience, create_campaign
+    from models.members import STAGES
+    from models.timeutil import utcnow
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise click.ClickException(f"政治面貌“{bad[0]}”不在 {'、'.join(STAGES)} 之中")
+    spec = {"everyone": everyone, "units": [_find_unit(u).id for u in units], "stages": list(stages),
+            "roles": list(roles), "student_nos": list(student_nos)}
+    if not (everyone or units or stages or roles or student_nos):
+        raise click.ClickException("请指定发送对象：--all，或 --unit / --stage / --role / --student-no")
+    scope, when = Scope(None), _parse_local_time(at) if at else utcnow()
+    count = count_audience(db.session, spec, scope)
+    if not yes:
+        click.confirm(f"将发送给 {count} 人，确认？", abort=True)
+    try:
+        campaign = create_campaign(db.session, "命令行", scope, spec, {"text": text, "title": title,
+                                   "description": description, "url": url, "cover": cover}, when)
+    except AudienceError as exc:
+        raise click.ClickException(str(exc))
+    db.session.commit()
+    click.echo(f"已创建群发 #{campaign.id}：{count} 人（{campaign.audience_label}）。"
+               f"查看进度：flask --app wxbot broadcast status {campaign.id}")
+
+
+def _parse_local_time(text: str):
+    from datetime import datetime
+    from models.timeutil import LOCAL_TZ
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL_TZ)
+    except ValueError:
+        raise click.ClickException("时间格式应为 YYYY-MM-DD HH:MM（北京时间）")
+
+
+@broadcast_cli.command("status")
+@click.argument("campaign_id", type=int)
+def broadcast_status(campaign_id: int):
+    """显示一次群发的进度。"""
+    from models.delivery import CAMPAIGN_STATUSES, Campaign, campaign_counts
+    from wxbot.delivery.channels import CHANNEL_LABELS
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise click.ClickException(f"没有群发 #{campaign_id}")
+    c = campaign_counts(db.session, campaign_id)
+    channels = "、".join(f"{CHANNEL_LABELS.get(k, k)} {v}" for k, v in c["by_channel"].items()) or "无"
+    click.echo(f"#{campaign.id} {campaign.label}（{campaign.audience_label}）：{CAMPAIGN_STATUSES[campaign.status]}\n"
+               f"共 {c['total']} 人：已送达 {c['sent']}，待发送 {c['pending'] + c['sending']}，失败 {c['failed']}，"
+               f"无法触达 {c['unreachable']}，已读 {c['read']}，可能重复 {c['possibly_duplicated']}\n按渠道：{channels}")
+
+
+@click.command("worker")
+@with_appcontext
+def worker():
+    """运行一个发送进程（生产环境可以在多台机器上运行多个）。"""
+    import threading
+    from wxbot.delivery.engine import DeliveryWorker
+    DeliveryWorker(current_app._get_current_object()).run(threading.Event())
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, demo_cli, menu_cli, roster_cli, admin_cli, urls, chat, scheduler):
+    for command in (db_cli, demo_cli, menu_cli, roster_cli, admin_cli, broadcast_cli, urls, chat, scheduler, worker):
         app.cli.add_command(command)

@@ -1,0 +1,48 @@
+"""Events about deliveries: job-finish callbacks, and subscription-notification choices."""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from models.delivery import Delivery, MassJob, SubscriptionCredit
+from wxbot.router import Context, Router
+
+router = Router("deliveries")
+
+
+@router.event("masssendjobfinish")
+def mass_job_finished(ctx: Context):
+    """Record what WeChat reports for a mass send (answered at once by the pipeline)."""
+    data = ctx.inbound.message._data
+    job = ctx.session.scalar(select(MassJob).where(MassJob.msg_id == str(data.get("MsgID", ""))))
+    if job is not None:
+        job.status = str(data.get("Status", ""))
+        job.total, job.sent, job.errors = (int(data.get(k) or 0) for k in ("TotalCount", "SentCount", "ErrorCount"))
+    return None
+
+
+@router.event("templatesendjobfinish")
+def template_job_finished(ctx: Context):
+    """Record whether a template message reached the user (e.g. 'failed:user block')."""
+    data = ctx.inbound.message._data
+    ctx.session.execute(update(Delivery).where(Delivery.wechat_msgid == str(data.get("MsgID", "")))
+                        .values(callback_status=str(data.get("Status", ""))[:64]))
+    return None
+
+
+@router.event("subscribe_msg_popup_event")
+def subscription_choice(ctx: Context):
+    """Each 'accept' grants one subscription notification for that template; no API tells us, so we count."""
+    items = (ctx.inbound.message._data.get("SubscribeMsgPopupEvent") or {}).get("List") or []
+    for item in items if isinstance(items, list) else [items]:
+        if item.get("SubscribeStatusString") == "accept":
+            _grant(ctx.session, ctx.openid, str(item.get("TemplateId", "")))
+    return None
+
+
+def _grant(session, openid: str, template_id: str) -> None:
+    credit = session.scalar(select(SubscriptionCredit).where(SubscriptionCredit.openid == openid,
+                                                             SubscriptionCredit.template_id == template_id))
+    if credit is None:
+        credit = SubscriptionCredit(openid=openid, template_id=template_id, credits=0)
+        session.add(credit)
+    credit.credits += 1

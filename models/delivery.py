@@ -1,0 +1,121 @@
+"""The outbox: campaigns and one delivery row per recipient, unique per campaign and recipient.
+
+Counts are never stored: they are the deliveries grouped by status.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+from models.timeutil import utcnow
+
+CAMPAIGN_STATUSES = {"scheduled": "待发送", "sending": "发送中", "paused": "配额用完，等待恢复",
+                     "done": "已完成", "cancelled": "已取消"}
+DELIVERY_STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "失败",
+                     "unreachable": "无法触达", "cancelled": "已取消"}
+OPEN = ("pending", "sending")
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator: Mapped[str] = mapped_column(String(64))
+    org_unit_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the creator's scope
+    kind: Mapped[str] = mapped_column(String(16))  # text | article
+    text: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(String(100), default="")
+    description: Mapped[str] = mapped_column(String(300), default="")
+    url: Mapped[str] = mapped_column(String(500), default="")
+    cover: Mapped[str] = mapped_column(String(500), default="")
+    audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON audience spec
+    audience_label: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    scheduled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resume_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    @property
+    def label(self) -> str:
+        return self.title or self.text[:20]
+
+    def audience_spec(self) -> dict:
+        return json.loads(self.audience or "{}")
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("campaign_id", "openid"),
+                      Index("ix_deliveries_claim", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    # Channels WeChat refused for this recipient (45015, 45047 ...): the next one is tried.
+    refused_channels: Mapped[str] = mapped_column(String(200), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    next_attempt_at: Mapped[datetime | None]
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    # Taken over from a worker that died mid-send: WeChat may have accepted it already.
+    possibly_duplicated: Mapped[bool] = mapped_column(Boolean, default=False)
+    wechat_msgid: Mapped[str] = mapped_column(String(32), default="")
+    callback_status: Mapped[str] = mapped_column(String(64), default="")
+
+    def refused(self) -> set[str]:
+        return set(filter(None, self.refused_channels.split(",")))
+
+
+class SubscriptionCredit(Base):
+    """One-time subscription notifications a follower granted, per template (no API tells them)."""
+
+    __tablename__ = "subscription_credits"
+    __table_args__ = (UniqueConstraint("openid", "template_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    template_id: Mapped[str] = mapped_column(String(64))
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MassJob(Base):
+    """A mass send WeChat accepted, and what its MASSSENDJOBFINISH callback reported."""
+
+    __tablename__ = "mass_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    clientmsgid: Mapped[str] = mapped_column(String(64), unique=True)
+    msg_id: Mapped[str] = mapped_column(String(32), default="", index=True)
+    status: Mapped[str] = mapped_column(String(64), default="")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
+    """Deliveries per status, plus read, possibly duplicated, and per channel for the sent ones."""
+    rows = session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
+                           .group_by(Delivery.status)).all()
+    counts = {status: 0 for status in DELIVERY_STATUSES} | dict(rows)
+    counts["total"] = sum(n for _s, n in rows)
+    counts["read"] = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.campaign_id == campaign_id, Delivery.read_at.is_not(None))) or 0
+    counts["possibly_duplicated"] = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.campaign_id == campaign_id, Delivery.possibly_duplicated.is_(True))) or 0
+    counts["by_channel"] = dict(session.execute(select(Delivery.channel, func.count()).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == "sent").group_by(Delivery.channel)).all())
+    return counts

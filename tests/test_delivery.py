@@ -1,0 +1,243 @@
+"""The delivery engine: channel policy, sends through the sandbox, WeChat's error codes, audiences."""
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from models.accounts import Scope
+from models.audience import AudienceError, count_audience, create_campaign
+from models.delivery import Campaign, Delivery, MassJob, campaign_counts
+from models.followers import Follower
+from models.sandbox import SandboxMessage
+from models.timeutil import utcnow
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, make_branch, make_member
+from wxbot.config import load_settings
+from wxbot.delivery.channels import Reach, choose_channel
+from wxbot.delivery.engine import DeliveryWorker, next_quota_reset
+from wxbot.sandbox import world
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+OPEN_WINDOW = dict(window_until=NOW + timedelta(hours=1), window_left=3)
+CLOSED = dict(window_until=NOW - timedelta(minutes=1), window_left=3)
+
+
+def policy(**changes):
+    return load_settings({f"delivery.{k}": v for k, v in changes.items()}, environ={}).delivery
+
+
+@pytest.mark.parametrize("reach, changes, account, refused, expected", [
+    (dict(**OPEN_WINDOW), {}, "service", set(), "customer_service"),
+    (dict(window_until=NOW + timedelta(hours=1), window_left=0), {"template_id": "T"}, "service", set(), "template"),
+    (dict(**CLOSED, credits=1), {"subscribe_template_id": "S", "template_id": "T"}, "service", set(), "subscribe"),
+    (dict(**CLOSED, credits=1), {"template_id": "T"}, "service", set(), "template"),
+    (dict(**CLOSED), {}, "service", set(), "mass"),
+    (dict(**CLOSED, mass_month="2026-11", mass_count=4), {}, "service", set(), None),
+    (dict(**CLOSED, mass_month="2026-10", mass_count=4), {}, "service", set(), "mass"),
+    (dict(**CLOSED), {"template_id": "T"}, "subscription", set(), None),
+    (dict(**OPEN_WINDOW), {"template_id": "T"}, "service", {"customer_service"}, "template"),
+    (dict(**OPEN_WINDOW), {"channels": ["template", "customer_service"], "template_id": "T"}, "service", set(), "template"),
+    (dict(**OPEN_WINDOW, subscribed=False), {}, "service", set(), None),
+])
+def test_the_channel_is_the_first_the_policy_allows(reach, changes, account, refused, expected):
+    facts = dict(subscribed=True, window_until=None, window_left=0, credits=0, mass_month="", mass_count=0)
+    choice = choose_channel(Reach(**{**facts, **reach}), policy(**changes), account, NOW, refused)
+    assert choice.channel == expected
+    if expected is None:
+        assert choice.reason
+
+
+@pytest.fixture
+def members(app, session):
+    """Five bound members who each sent a message (their customer-service window is open)."""
+    branch = make_branch(session)
+    phone = phone_for(app)
+    users = []
+    for n in range(5):
+        user = ChatUser(phone, f"oMember{n}")
+        user.bind(make_member(session, branch=branch))
+        users.append(user)
+    return users
+
+
+def send_all(app, session, spec=None, content=None, worker=None, rounds=20, now=None):
+    campaign = create_campaign(session, "测试", Scope(None), spec or {"everyone": True},
+                               content or {"text": "今晚七点主题党日"}, utcnow())
+    session.commit()
+    worker = worker or DeliveryWorker(app, "test-worker")
+    for _ in range(rounds):
+        worker.step(now)
+        session.expire_all()
+        if session.get(Campaign, campaign.id).status == "done":
+            break
+    return campaign
+
+
+def received(session, channel=None) -> Counter:
+    session.expire_all()
+    rows = session.scalars(select(SandboxMessage).where(SandboxMessage.channel.in_(
+        [channel] if channel else ["customer_service", "template", "subscribe", "mass"])))
+    return Counter(r.touser for r in rows)
+
+
+def test_a_broadcast_reaches_every_member_once_through_customer_service(app, session, members):
+    campaign = send_all(app, session)
+    counts = campaign_counts(session, campaign.id)
+    assert counts["sent"] == 5 and counts["by_channel"] == {"customer_service": 5}
+    assert received(session, "customer_service") == Counter({u.openid: 1 for u in members})
+    assert session.get(Campaign, campaign.id).status == "done"
+
+
+def test_a_refused_window_moves_on_to_the_next_channel(make_app, session):
+    app = make_app(delivery__template_id="TPL_notice")
+    user = ChatUser(phone_for(app), "oWindowGone")
+    user.bind(make_member(session))
+    app.test_client().post("/sandbox/faults", json={"inject": {"message/custom/send": [45015]}})
+    campaign = send_all(app, session)
+    assert campaign_counts(session, campaign.id)["by_channel"] == {"template": 1}
+    assert received(session, "template") == Counter({user.openid: 1})
+
+
+def test_unfollowed_and_unknown_users_become_unreachable_and_are_marked(app, session, members):
+    members[0].phone._update_world(lambda s, now: world.unfollow(s, members[0].openid))
+    campaign = send_all(app, session)
+    delivery = session.scalar(select(Delivery).where(Delivery.openid == members[0].openid))
+    assert delivery.status == "unreachable" and "43004" in delivery.last_error
+    assert session.scalar(select(Follower).where(Follower.openid == members[0].openid)).subscribed is False
+    assert campaign_counts(session, campaign.id)["sent"] == 4
+
+
+def test_nobody_reachable_is_reported_with_the_reason(app, session, members):
+    for user in members:  # use up every window: 5 customer-service messages each
+        for _ in range(5):
+            send_all(app, session)
+    campaign = send_all(app, session)
+    delivery = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).first()
+    assert delivery.status == "unreachable" and "客服窗口已关闭" in delivery.last_error
+
+
+def test_faults_quota_and_token_expiry_still_deliver_exactly_once(make_app, session):
+    app = make_app(delivery__retry_base_seconds=0, delivery__max_attempts=50, delivery__batch_size=15)
+    phone, branch = phone_for(app), make_branch(session)
+    users = [ChatUser(phone, f"oFault{n}") for n in range(40)]
+    for user in users:
+        user.bind(make_member(session, branch=branch))
+    client = app.test_client()
+    client.post("/sandbox/faults", json={"fault_rate": 0.1})
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    worker = DeliveryWorker(app, "fault-worker")
+    worker.step()
+    client.post("/sandbox/faults", json={"inject": {"message/custom/send": [45009]}, "expire_tokens": True})
+    worker.step()
+    session.expire_all()
+    assert session.get(Campaign, campaign.id).status == "paused"
+    tomorrow = next_quota_reset(utcnow()) + timedelta(seconds=1)
+    for _ in range(30):
+        worker.step(tomorrow)
+        session.expire_all()
+        if session.get(Campaign, campaign.id).status == "done":
+            break
+    assert received(session, "customer_service") == Counter({u.openid: 1 for u in users})
+    assert campaign_counts(session, campaign.id)["sent"] == 40
+
+
+def test_a_claim_of_a_dead_worker_is_taken_over_and_flagged(app, session, members):
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    from wxbot.delivery.engine import claim, start_due_campaigns
+    start_due_campaigns(session, utcnow())
+    taken = claim(session, "dead-worker", 2, utcnow(), 60)  # claimed, then the worker "dies"
+    assert len(taken) == 2
+    survivor = DeliveryWorker(app, "survivor")
+    later = utcnow() + timedelta(seconds=61)
+    for _ in range(5):
+        survivor.step(later)
+    counts = campaign_counts(session, campaign.id)
+    assert counts["sent"] == 5 and counts["possibly_duplicated"] == 2
+
+
+def test_audiences_select_by_unit_subtree_stage_role_and_number(session, app):
+    cs_branch = make_branch(session, "计算机学院", "本科生第一党支部")
+    marx_branch = make_branch(session, "马克思主义学院", "教工党支部")
+    phone = phone_for(app)
+    people = [("a", cs_branch, "正式党员", "member"), ("b", cs_branch, "共青团员", "organiser"),
+              ("c", marx_branch, "正式党员", "member")]
+    for openid, branch, stage, role in people:
+        member = make_member(session, branch=branch, stage=stage, role=role, student_no=f"S{openid.upper()}")
+        ChatUser(phone, openid).bind(member)
+    everyone = Scope(None)
+    assert count_audience(session, {"everyone": True}, everyone) == 3
+    assert count_audience(session, {"units": [cs_branch.parent_id]}, everyone) == 2
+    assert count_audience(session, {"stages": ["正式党员"]}, everyone) == 2
+    assert count_audience(session, {"units": [cs_branch.parent_id], "stages": ["正式党员"]}, everyone) == 1
+    assert count_audience(session, {"roles": ["organiser"]}, everyone) == 1
+    assert count_audience(session, {"student_nos": ["sc"]}, everyone) == 1
+    cs_only = Scope(frozenset({cs_branch.parent_id, cs_branch.id}))
+    assert count_audience(session, {"everyone": True}, cs_only) == 2
+    assert count_audience(session, {"units": [marx_branch.id]}, cs_only) == 0
+    with pytest.raises(AudienceError, match="没有已关注的成员"):
+        create_campaign(session, "x", cs_only, {"units": [marx_branch.id]}, {"text": "x"}, utcnow())
+
+
+def test_article_links_record_reads_per_recipient_and_refuse_tampering(app, session, members):
+    content = {"title": "学习二十大精神", "description": "今日学习", "url": "https://example.org/study"}
+    campaign = send_all(app, session, content=content)
+    first = received_articles(session, members[0].openid)
+    client = app.test_client()
+    response = client.get(first.replace(app.config["WXBOT"].server.public_url, ""))
+    assert response.status_code == 302 and response.headers["Location"] == "https://example.org/study"
+    client.get(first.replace(app.config["WXBOT"].server.public_url, ""))  # a second open counts once
+    assert campaign_counts(session, campaign.id)["read"] == 1
+    assert client.get(first.replace(app.config["WXBOT"].server.public_url, "")[:-3] + "abc").status_code == 404
+
+
+def received_articles(session, openid) -> str:
+    import json
+    session.expire_all()
+    row = session.scalars(select(SandboxMessage).where(SandboxMessage.touser == openid,
+                                                       SandboxMessage.channel == "customer_service")).first()
+    return json.loads(row.content)["articles"][0]["url"]
+
+
+def test_a_subscription_popup_grants_a_credit_the_engine_then_uses(make_app, session):
+    app = make_app(delivery__subscribe_template_id="TPL_study_daily", delivery__channels=["subscribe"])
+    phone = phone_for(app)
+    user = ChatUser(phone, "oSubscriber")
+    user.bind(make_member(session))
+    phone.accept_subscription(user.openid, "TPL_study_daily")
+    send_all(app, session)
+    assert received(session, "subscribe") == Counter({user.openid: 1})
+    second = send_all(app, session)  # the one-time credit is spent
+    assert campaign_counts(session, second.id)["unreachable"] == 1
+
+
+def test_mass_sends_carry_a_clientmsgid_and_record_the_job_callback(make_app, session):
+    app = make_app(delivery__channels=["mass"])
+    phone, branch = phone_for(app), make_branch(session)
+    users = [ChatUser(phone, f"oMass{n}") for n in range(3)]
+    for user in users:
+        user.bind(make_member(session, branch=branch))
+    send_all(app, session)
+    assert received(session, "mass") == Counter({u.openid: 1 for u in users})
+    job = session.scalars(select(MassJob)).one()
+    assert job.clientmsgid.startswith("wxbot-") and job.msg_id
+    phone.send("oSystem0000000000000000000000", {"MsgType": "event", "Event": "MASSSENDJOBFINISH",
+                                                 "MsgID": job.msg_id, "Status": "send success", "TotalCount": "3",
+                                                 "FilterCount": "3", "SentCount": "3", "ErrorCount": "0"}, None)
+    import time
+    time.sleep(0.3)
+    session.expire_all()
+    assert session.get(MassJob, job.id).sent == 3
+
+
+def test_broadcast_from_the_command_line_and_its_status(app, session, members, runner):
+    result = runner.invoke(args=["broadcast", "send", "--text", "明早八点集合", "--all", "--yes"])
+    assert result.exit_code == 0 and "5 人" in result.output
+    campaign_id = session.scalars(select(Campaign.id)).one()
+    for _ in range(3):
+        DeliveryWorker(app, "cli-worker").step()
+    status = runner.invoke(args=["broadcast", "status", str(campaign_id)])
+    assert "已送达 5" in status.output and "客服消息 5" in status.output
+    assert "请指定发送对象" in runner.invoke(args=["broadcast", "send", "--text", "x", "--yes"]).output

@@ -1,0 +1,52 @@
+"""Which channel reaches a recipient now: a pure function of what we know, and the policy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from models.timeutil import to_local
+
+CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发"}
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the account knows about one recipient."""
+
+    subscribed: bool
+    window_until: datetime | None
+    window_left: int
+    credits: int  # subscription-notification credits for the configured template
+    mass_month: str
+    mass_count: int
+
+
+@dataclass(frozen=True)
+class Choice:
+    channel: str | None
+    reason: str = ""  # why nobody is left, in words an organiser understands
+
+
+def choose_channel(reach: Reach, policy, account_type: str, now: datetime, refused: set[str]) -> Choice:
+    """The first channel of the policy that can reach the recipient, skipping refused ones."""
+    if not reach.subscribed:
+        return Choice(None, "未关注公众号")
+    limits = policy.account_limits[account_type]
+    for channel in policy.channels:
+        if channel not in refused and _available(channel, reach, policy, limits, now):
+            return Choice(channel)
+    return Choice(None, "客服窗口已关闭，且没有订阅通知额度、模板消息或群发次数可用")
+
+
+def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> bool:
+    if channel == "customer_service":
+        return reach.window_until is not None and reach.window_until > now and reach.window_left > 0
+    if channel == "subscribe":
+        return bool(policy.subscribe_template_id) and reach.credits > 0
+    if channel == "template":
+        return bool(policy.template_id) and limits["template"]
+    if channel == "mass":
+        month = to_local(now).strftime("%Y-%m")
+        used = reach.mass_count if reach.mass_month == month else 0
+        return limits["mass_by_openid"] and used < limits["mass_per_follower_month"]
+    return False

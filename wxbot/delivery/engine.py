@@ -1,0 +1,232 @@
+"""The delivery worker: claim a batch, choose each recipient's channel, send, mark.
+
+Every state change is a row update: a worker killed at any moment loses nobody. A claim older than
+the lease is taken over by another worker and flagged 'possibly duplicated', because the dead
+worker may have been between WeChat's acceptance and its own commit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from flask import Flask
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import or_, select, update
+
+from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
+from models.followers import Follower
+from models.timeutil import LOCAL_TZ, to_local, utcnow
+from wxbot.delivery.channels import Reach, choose_channel
+from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_one
+
+logger = logging.getLogger(__name__)
+MASS_BATCH = 10000
+
+
+def read_token_serializer(app: Flask) -> URLSafeSerializer:
+    return URLSafeSerializer(app.config["SECRET_KEY"], salt="delivery-read")
+
+
+def read_link(app: Flask, campaign: Campaign, delivery: Delivery) -> str:
+    """The article's link for one recipient: /r/<signed delivery id> records the read."""
+    if not campaign.url:
+        return ""
+    token = read_token_serializer(app).dumps(delivery.id)
+    return f"{app.config['WXBOT'].server.public_url.rstrip('/')}/r/{token}"
+
+
+def next_quota_reset(now: datetime) -> datetime:
+    """WeChat's daily quotas reset at midnight, Beijing time."""
+    tomorrow = to_local(now).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, datetime.min.time(), tzinfo=LOCAL_TZ)
+
+
+class DeliveryWorker:
+    def __init__(self, app: Flask, name: str | None = None):
+        self.app = app
+        self.policy = app.config["WXBOT"].delivery
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self.bucket = TokenBucket(self.policy.rate_per_second)
+        self.pool = ThreadPoolExecutor(self.policy.in_flight, "wxbot-delivery")
+        self.sessions = app.extensions["wxbot.db"]
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until `stop` is set; idle rounds wait poll_seconds."""
+        logger.info("delivery worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:  # a database hiccup must not end the worker; the next round retries
+                logger.exception("delivery round failed")
+                busy = 0
+            if not busy:
+                stop.wait(self.policy.poll_seconds)
+
+    def step(self, now: datetime | None = None) -> int:
+        """One round: start due campaigns, claim a batch and process it; returns the batch size."""
+        now = now or utcnow()
+        with self.sessions() as session:
+            start_due_campaigns(session, now)
+            batch = claim(session, self.name, self.policy.batch_size, now, self.policy.lease_seconds)
+            if batch:
+                self.process(session, batch, now)
+            finish_campaigns(session, now)
+        return len(batch)
+
+    def process(self, session, batch: list[Delivery], now: datetime) -> None:
+        campaigns = {c.id: c for c in session.scalars(select(Campaign).where(
+            Campaign.id.in_({d.campaign_id for d in batch})))}
+        followers = {f.openid: f for f in session.scalars(select(Follower).where(
+            Follower.openid.in_([d.openid for d in batch])))}
+        credits = self._credits(session, [d.openid for d in batch])
+        account_type = self.app.config["WXBOT"].wechat.account_type
+        plans, mass = [], {}
+        for delivery in batch:
+            follower = followers.get(delivery.openid)
+            choice = choose_channel(reach_of(follower, credits.get(delivery.openid, 0)), self.policy,
+                                    account_type, now, delivery.refused())
+            if choice.channel is None:
+                mark(delivery, Outcome("unreachable"), now, self.policy, reason=choice.reason)
+            elif choice.channel == "mass":
+                mass.setdefault(delivery.campaign_id, []).append(delivery)
+            else:
+                plans.append((delivery, choice.channel))
+        self._send_singles(session, plans, campaigns, followers, now)
+        self._send_mass(session, mass, campaigns, followers, now)
+        session.commit()
+
+    def _send_singles(self, session, plans, campaigns, followers, now) -> None:
+        from wxbot.outbound import wechat_client
+        with self.app.app_context():
+            client = wechat_client()
+            links = {d.id: read_link(self.app, campaigns[d.campaign_id], d) for d, _c in plans}
+
+        def send(plan):
+            delivery, channel = plan
+            self.bucket.take()
+            return send_one(client, channel, campaigns[delivery.campaign_id], delivery.openid,
+                            links[delivery.id], self.policy)
+        for (delivery, channel), outcome in zip(plans, self.pool.map(send, plans)):
+            delivery.channel = channel
+            apply_outcome(session, delivery, outcome, followers.get(delivery.openid), campaigns, now, self.policy)
+
+    def _send_mass(self, session, mass: dict, campaigns, followers, now) -> None:
+        from wxbot.outbound import wechat_client
+        with self.app.app_context():
+            client = wechat_client()
+        for campaign_id, deliveries in mass.items():
+            for start in range(0, len(deliveries), MASS_BATCH):
+                group = deliveries[start:start + MASS_BATCH]
+                # The same recipients, retried, get the same clientmsgid: WeChat answers 45065, not a repeat.
+                clientmsgid = f"wxbot-{campaign_id}-{group[0].id}-{len(group)}"
+                self.bucket.take()
+                outcome = send_mass(client, campaigns[campaign_id], [d.openid for d in group], clientmsgid)
+                if outcome.kind == "sent" and session.scalar(select(MassJob).where(MassJob.clientmsgid == clientmsgid)) is None:
+                    session.add(MassJob(campaign_id=campaign_id, clientmsgid=clientmsgid, msg_id=outcome.msgid))
+                for delivery in group:
+                    delivery.channel = "mass"
+                    apply_outcome(session, delivery, outcome, followers.get(delivery.openid), campaigns, now,
+                                  self.policy)
+
+    @staticmethod
+    def _credits(session, openids: list[str]) -> dict[str, int]:
+        return dict(session.execute(select(SubscriptionCredit.openid, SubscriptionCredit.credits).where(
+            SubscriptionCredit.openid.in_(openids))).all())
+
+
+def reach_of(follower: Follower | None, credits: int) -> Reach:
+    if follower is None:
+        return Reach(False, None, 0, 0, "", 0)
+    return Reach(follower.subscribed, follower.cs_window_until, follower.cs_window_left, credits,
+                 follower.mass_month, follower.mass_count)
+
+
+def start_due_campaigns(session, now: datetime) -> None:
+    """Scheduled campaigns whose time has come, and paused ones whose quota has reset, send again."""
+    session.execute(update(Campaign).where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
+                    .values(status="sending", started_at=now))
+    session.execute(update(Campaign).where(Campaign.status == "paused", Campaign.resume_at <= now)
+                    .values(status="sending", resume_at=None))
+    session.commit()
+
+
+def claim(session, worker: str, limit: int, now: datetime, lease: int) -> list[Delivery]:
+    """Take up to `limit` due deliveries of sending campaigns; several workers never take the same."""
+    due = (Delivery.status == "pending") & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+    abandoned = (Delivery.status == "sending") & (Delivery.claimed_at < now - timedelta(seconds=lease))
+    query = (select(Delivery).join(Campaign, Campaign.id == Delivery.campaign_id)
+             .where(Campaign.status == "sending", or_(due, abandoned)).order_by(Delivery.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Delivery)
+    batch = list(session.scalars(query))
+    for delivery in batch:
+        if delivery.status == "sending":  # its worker died mid-send: WeChat may have it already
+            delivery.possibly_duplicated = True
+        delivery.status, delivery.claimed_by, delivery.claimed_at = "sending", worker, now
+        delivery.attempts += 1
+    session.commit()
+    return batch
+
+
+def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campaigns, now, policy) -> None:
+    """Mark one delivery by what WeChat answered, and update what we know of the follower."""
+    if outcome.kind == "sent" and follower is not None:
+        _count_use(follower, delivery.channel, now)
+        _spend_credit(session, delivery, policy)
+    if outcome.kind in ("unfollowed", "invalid") and follower is not None:
+        follower.subscribed, follower.unsubscribed_at = False, now
+    if outcome.kind == "quota":
+        campaign = campaigns[delivery.campaign_id]
+        campaign.status, campaign.resume_at = "paused", next_quota_reset(now)
+    mark(delivery, outcome, now, policy)
+
+
+def mark(delivery: Delivery, outcome: Outcome, now: datetime, policy, reason: str = "") -> None:
+    kind = outcome.kind
+    if kind == "sent":
+        delivery.status, delivery.sent_at, delivery.wechat_msgid = "sent", now, outcome.msgid
+        delivery.last_error = "" if outcome.code == 0 else f"{outcome.code}"
+    elif kind == "retry" and delivery.attempts < policy.max_attempts:
+        delivery.status, delivery.last_error = "pending", f"{outcome.code} 系统繁忙，稍后重试"
+        delivery.next_attempt_at = now + timedelta(seconds=policy.retry_base_seconds * 2 ** (delivery.attempts - 1))
+    elif kind == "next_channel":
+        delivery.refused_channels = ",".join(sorted(delivery.refused() | {delivery.channel}))
+        delivery.status, delivery.last_error, delivery.next_attempt_at = "pending", f"{outcome.code}", None
+        delivery.attempts -= 1  # not a failure of the recipient: try the next channel at once
+    elif kind == "quota":
+        delivery.status, delivery.last_error = "pending", "45009 今日配额已用完"
+        delivery.attempts -= 1
+    elif kind in ("unreachable", "unfollowed", "invalid"):
+        delivery.status = "unreachable"
+        delivery.last_error = reason or {"unfollowed": "43004 已取消关注", "invalid": "40003 openid 无效"}.get(kind, "")
+    else:
+        delivery.status, delivery.last_error = "failed", f"{outcome.code}"
+    delivery.claimed_by = ""
+
+
+def _count_use(follower: Follower, channel: str, now: datetime) -> None:
+    if channel == "customer_service":
+        follower.cs_window_left = max(0, follower.cs_window_left - 1)
+    elif channel == "mass":
+        month = to_local(now).strftime("%Y-%m")
+        follower.mass_count = (follower.mass_count if follower.mass_month == month else 0) + 1
+        follower.mass_month = month
+
+
+def _spend_credit(session, delivery: Delivery, policy) -> None:
+    if delivery.channel == "subscribe":
+        session.execute(update(SubscriptionCredit).where(
+            SubscriptionCredit.openid == delivery.openid, SubscriptionCredit.template_id == policy.subscribe_template_id,
+            SubscriptionCredit.credits > 0).values(credits=SubscriptionCredit.credits - 1))
+
+
+def finish_campaigns(session, now: datetime) -> None:
+    """A sending campaign with no open delivery left is done."""
+    open_rows = select(Delivery.id).where(Delivery.campaign_id == Campaign.id, Delivery.status.in_(OPEN))
+    session.execute(update(Campaign).where(Campaign.status == "sending", ~open_rows.exists())
+                    .values(status="done", finished_at=now))
+    session.commit()

@@ -1,0 +1,89 @@
+"""One API call per channel, and what WeChat's answer means for the delivery."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from wechatpy.exceptions import WeChatClientException
+
+from models.delivery import Campaign
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """sent | retry | next_channel | unreachable | quota | failed, with WeChat's code."""
+
+    kind: str
+    code: int = 0
+    msgid: str = ""
+
+
+# What an error code means for one recipient (wechat-platform.md).
+CODE_OUTCOMES = {-1: "retry", 40001: "retry", 40014: "retry", 42001: "retry", 45009: "quota",
+                 43004: "unfollowed", 40003: "invalid", 45015: "next_channel", 45047: "next_channel",
+                 43101: "next_channel", 40130: "next_channel", 45065: "sent", 48001: "failed"}
+
+
+def outcome_of(call) -> Outcome:
+    """Run one API call and classify its result."""
+    try:
+        result = call()
+    except WeChatClientException as exc:
+        code = int(exc.errcode) if exc.errcode is not None else -1
+        return Outcome(CODE_OUTCOMES.get(code, "failed"), code)
+    except requests.RequestException:
+        return Outcome("retry", -1)
+    result = result if isinstance(result, dict) else {}
+    return Outcome("sent", 0, str(result.get("msgid") or result.get("msg_id") or ""))
+
+
+def message_text(campaign: Campaign, link: str) -> str:
+    if campaign.kind == "article":
+        return f"{campaign.title}\n{campaign.description}\n{link}".strip()
+    return campaign.text
+
+
+def send_one(client, channel: str, campaign: Campaign, openid: str, link: str, policy) -> Outcome:
+    """Send a campaign to one recipient through `channel`."""
+    if channel == "customer_service" and campaign.kind == "article":
+        article = {"title": campaign.title, "description": campaign.description, "url": link, "image": campaign.cover}
+        return outcome_of(lambda: client.message.send_articles(openid, [article]))
+    if channel == "customer_service":
+        return outcome_of(lambda: client.message.send_text(openid, message_text(campaign, link)))
+    summary = (campaign.description or campaign.text)[:100]
+    if channel == "template":
+        data = {"first": {"value": campaign.label}, "keyword1": {"value": summary}, "remark": {"value": "点击查看详情"}}
+        return outcome_of(lambda: client.message.send_template(openid, policy.template_id, data, url=link or None))
+    if channel == "subscribe":
+        data = {"thing1": {"value": campaign.label[:20]}, "thing2": {"value": summary[:20]}}
+        return outcome_of(lambda: client.message.send_subscribe_message(
+            openid, policy.subscribe_template_id, data, page=link or None))
+    raise ValueError(f"no single-recipient send for channel {channel}")
+
+
+def send_mass(client, campaign: Campaign, openids: list[str], clientmsgid: str) -> Outcome:
+    """One mass send by openid list; the clientmsgid makes a repeat within 24 h a no-op (45065)."""
+    text = message_text(campaign, campaign.url)
+    return outcome_of(lambda: client.message.send_mass_text(openids, text, client_msg_id=clientmsgid))
+
+
+class TokenBucket:
+    """At most `rate` sends per second on average, with bursts of up to one second's worth."""
+
+    def __init__(self, rate: float):
+        self.rate, self.tokens, self.stamp = rate, rate, time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.rate, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            time.sleep(wait)

@@ -1,0 +1,28 @@
+"""/r/<token>: a recipient opened a campaign's link; record the read and go on to the article."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, redirect
+from itsdangerous import BadSignature
+
+from models.delivery import Campaign, Delivery
+from models.timeutil import utcnow
+from wxbot.db import db
+from wxbot.delivery.engine import read_token_serializer
+
+bp = Blueprint("delivery", __name__)
+
+
+@bp.get("/r/<token>")
+def read(token: str):
+    """Signed per recipient: a tampered or foreign token is a 404, never someone else's read."""
+    try:
+        delivery_id = read_token_serializer(current_app).loads(token)
+    except BadSignature:
+        abort(404)
+    delivery = db.session.get(Delivery, delivery_id) if isinstance(delivery_id, int) else None
+    if delivery is None:
+        abort(404)
+    if delivery.read_at is None:
+        delivery.read_at = utcnow()
+        db.session.commit()
+    return redirect(db.session.get(Campaign, delivery.campaign_id).url)
