@@ -241,3 +241,45 @@ def test_broadcast_from_the_command_line_and_its_status(app, session, members, r
     status = runner.invoke(args=["broadcast", "status", str(campaign_id)])
     assert "已送达 5" in status.output and "客服消息 5" in status.output
     assert "请指定发送对象" in runner.invoke(args=["broadcast", "send", "--text", "x", "--yes"]).output
+
+
+def test_a_worker_killed_mid_campaign_loses_nobody_and_reports_possible_duplicates(make_app, backend, session):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from wxbot.config import ROOT
+    app = make_app()
+    phone, branch = phone_for(app), make_branch(session)
+    users = [ChatUser(phone, f"oKill{n}") for n in range(60)]
+    for user in users:
+        user.bind(make_member(session, branch=branch))
+    app.test_client().post("/sandbox/faults", json={"latency_ms": 40})
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    settings = backend["settings"]
+    env = {**os.environ, "WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
+           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"], "WXBOT_DELIVERY__IN_FLIGHT": "4",
+           "WXBOT_DELIVERY__BATCH_SIZE": "8", "WXBOT_REDIS_URL": settings.get("redis_url", ""),
+           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot")}
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while sum(received(session, "customer_service").values()) < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    app.test_client().post("/sandbox/faults", json={"latency_ms": 0})
+    survivor, later = DeliveryWorker(app, "survivor"), utcnow() + timedelta(seconds=61)
+    for _ in range(20):
+        survivor.step(later)
+        session.expire_all()
+        if session.get(Campaign, campaign.id).status == "done":
+            break
+    got = received(session, "customer_service")
+    assert set(got) == {u.openid for u in users}  # nobody lost
+    flagged = set(session.scalars(select(Delivery.openid).where(Delivery.possibly_duplicated.is_(True))))
+    duplicated = {openid for openid, n in got.items() if n > 1}
+    assert duplicated <= flagged and len(flagged) <= 8  # at most one claimed batch was in flight
+    assert campaign_counts(session, campaign.id)["possibly_duplicated"] == len(flagged)
