@@ -2,10 +2,11 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import deliveries, help, members
+from handlers import broadcast, deliveries, help, members
 
 ROUTERS = [
     members.router,
     deliveries.router,
+    broadcast.router,
     help.router,
 ]

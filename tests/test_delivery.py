@@ -283,3 +283,51 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_reports_possible_duplicat
     duplicated = {openid for openid, n in got.items() if n > 1}
     assert duplicated <= flagged and len(flagged) <= 8  # at most one claimed batch was in flight
     assert campaign_counts(session, campaign.id)["possibly_duplicated"] == len(flagged)
+
+
+@pytest.fixture
+def organiser_chat(app, session):
+    """A bound organiser of 本科生第一党支部, with two bound members there and one elsewhere."""
+    branch = make_branch(session, "计算机学院", "本科生第一党支部")
+    other = make_branch(session, "马克思主义学院", "教工党支部")
+    phone = phone_for(app)
+    for n, (unit, stage) in enumerate([(branch, "正式党员"), (branch, "入党积极分子"), (other, "正式党员")]):
+        ChatUser(phone, f"oTarget{n}").bind(make_member(session, branch=unit, stage=stage))
+    organiser = ChatUser(phone, "oOrganiserChat")
+    organiser.bind(make_member(session, branch=branch, role="organiser", name="张明"))
+    return organiser
+
+
+def test_an_organiser_broadcasts_from_the_chat_with_preview_and_confirmation(app, session, organiser_chat):
+    chat = organiser_chat
+    assert "请选择发送对象" in chat.say("群发")
+    assert "共 3 人" in chat.say("本支部")  # the organiser is in the branch too
+    preview = chat.say("周五下午三点在 302 开支部大会，请准时参加。")
+    assert "预览" in preview and "302" in preview and "共 3 人" in preview
+    assert "请回复“确认”" in chat.say("好的")
+    assert "已提交群发" in chat.say("确认")
+    for _ in range(3):
+        DeliveryWorker(app, "chat-worker").step()
+    assert sum(received(session, "customer_service").values()) == 3
+    assert "已送达 3" in chat.say("群发进度")
+
+
+def test_an_organiser_cannot_address_units_outside_their_own(app, organiser_chat):
+    organiser_chat.say("群发")
+    assert "没有找到这个对象" in organiser_chat.say("马克思主义学院")
+    assert "共 1 人" in organiser_chat.say("入党积极分子")
+
+
+def test_cancel_and_exit_leave_the_broadcast_flow_without_sending(app, session, organiser_chat):
+    chat = organiser_chat
+    chat.say("群发")
+    chat.say("本支部")
+    chat.say("测试内容")
+    assert "已取消" in chat.say("取消")
+    chat.say("群发")
+    assert chat.say("退出") == "已退出当前操作。"
+    assert session.scalars(select(Campaign)).all() == []
+
+
+def test_members_are_refused_the_broadcast_flow(app, session, members):
+    assert "仅限组织员" in members[0].say("群发")

@@ -1,0 +1,108 @@
+"""群发 from the chat, for organisers: audience, content, preview and summary, then 确认 or 取消."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models.accounts import Scope, subtree_ids
+from models.audience import AudienceError, count_audience, create_campaign, describe_audience
+from models.delivery import CAMPAIGN_STATUSES, Campaign, campaign_counts
+from models.members import STAGES, OrgUnit
+from wxbot.conversation import State, States
+from wxbot.router import Context, Router
+
+router = Router("broadcast")
+MAX_TEXT = 600
+
+
+class BroadcastFlow(States):
+    audience = State("waits for who: 本支部, an org unit's name, or a 政治面貌")
+    content = State("waits for the text to send")
+    confirm = State("waits for 确认 or 取消")
+
+
+def member_scope(ctx: Context) -> Scope:
+    """An admin addresses everyone; an organiser their own unit and what lies below it."""
+    member = ctx.member
+    return Scope(None) if member.role == "admin" else Scope(subtree_ids(ctx.session, member.org_unit_id))
+
+
+def creator_name(ctx: Context) -> str:
+    return f"{ctx.member.name}（{ctx.member.student_no}）"
+
+
+@router.text("群发", who="organiser", help=("群发", "给本组织的成员发通知"))
+def start(ctx: Context):
+    """Enter the flow; asks who the message is for."""
+    ctx.conversation.enter(BroadcastFlow.audience)
+    return ("请选择发送对象，回复其中一项：\n· 本支部\n· 组织名称，例如：计算机学院\n· 政治面貌，例如：入党积极分子\n"
+            "随时回复“退出”取消。")
+
+
+@router.state(BroadcastFlow.audience, who="organiser")
+def choose_audience(ctx: Context):
+    """Stores the audience spec and its count; asks for the content."""
+    spec = audience_from_words(ctx, ctx.inbound.raw_text.strip())
+    if spec is None:
+        return "没有找到这个对象。请回复：本支部、你负责范围内的组织名称，或一种政治面貌。"
+    count = count_audience(ctx.session, spec, member_scope(ctx))
+    if not count:
+        return "这个范围内还没有已关注公众号的成员，请换一个对象。"
+    ctx.conversation.enter(BroadcastFlow.content, spec=spec, count=count,
+                           label=describe_audience(ctx.session, spec))
+    return f"发送对象：{describe_audience(ctx.session, spec)}，共 {count} 人。\n请发送通知内容（文字，{MAX_TEXT} 字以内）："
+
+
+def audience_from_words(ctx: Context, words: str) -> dict | None:
+    if words == "本支部":
+        return {"units": [ctx.member.org_unit_id]}
+    if words in STAGES:
+        return {"stages": [words]}
+    scope = member_scope(ctx)
+    unit = ctx.session.scalar(scope.units(select(OrgUnit).where(OrgUnit.name == words)))
+    return {"units": [unit.id]} if unit is not None else None
+
+
+@router.state(BroadcastFlow.content, who="organiser")
+def take_content(ctx: Context):
+    """Stores the text; shows the preview and the summary; asks for 确认."""
+    text = ctx.inbound.raw_text.strip()
+    if not text or len(text) > MAX_TEXT:
+        return f"内容需要 1 到 {MAX_TEXT} 个字，请重新发送。"
+    data = ctx.conversation.data
+    ctx.conversation.enter(BroadcastFlow.confirm, **data, text=text)
+    return (f"预览：\n————\n{text}\n————\n将发送给 {data['label']}，共 {data['count']} 人。\n"
+            "回复“确认”发送，回复“取消”放弃。")
+
+
+@router.state(BroadcastFlow.confirm, who="organiser")
+def confirm(ctx: Context):
+    """确认 creates the campaign (its recipients fixed now); 取消 drops it."""
+    answer, data = ctx.text, ctx.conversation.data
+    if answer == "取消":
+        ctx.conversation.finish()
+        return "已取消，本次没有发送。"
+    if answer != "确认":
+        return "请回复“确认”发送，或回复“取消”放弃。"
+    try:
+        campaign = create_campaign(ctx.session, creator_name(ctx), member_scope(ctx), data["spec"],
+                                   {"text": data["text"]}, ctx.now, ctx.member.org_unit_id)
+    except AudienceError as exc:
+        ctx.conversation.finish()
+        return f"没有发送：{exc}"
+    ctx.conversation.finish()
+    return f"已提交群发 #{campaign.id}，共 {data['count']} 人，正在发送。回复“群发进度”查看进度。"
+
+
+@router.text("群发进度", who="organiser", help=("群发进度", "查看最近几次群发的送达情况"))
+def progress(ctx: Context):
+    """The latest campaigns this organiser started, with their counts."""
+    campaigns = ctx.session.scalars(select(Campaign).where(Campaign.creator == creator_name(ctx))
+                                    .order_by(Campaign.id.desc()).limit(5)).all()
+    if not campaigns:
+        return "你还没有发起过群发。回复“群发”开始。"
+    lines = []
+    for campaign in campaigns:
+        c = campaign_counts(ctx.session, campaign.id)
+        lines.append(f"#{campaign.id} {campaign.label}（{CAMPAIGN_STATUSES[campaign.status]}）\n"
+                     f"  共 {c['total']} 人，已送达 {c['sent']}，无法触达 {c['unreachable']}，失败 {c['failed']}")
+    return "最近的群发：\n" + "\n".join(lines)
