@@ -49,7 +49,7 @@ def count_audience(session: Session, spec: dict, scope: Scope) -> int:
 def describe_audience(session: Session, spec: dict) -> str:
     """The audience in words, e.g. '计算机学院；正式党员、预备党员'."""
     if spec.get("everyone"):
-        return "全部关注者"
+        return "全部"
     parts = []
     if spec.get("units"):
         parts.append("、".join(session.scalars(select(OrgUnit.name).where(OrgUnit.id.in_(spec["units"])))))

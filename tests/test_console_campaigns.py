@@ -1,0 +1,101 @@
+"""Broadcasts from the console: live count, preview, send, progress, cancel, schedule, scope."""
+import pytest
+from sqlalchemy import select
+
+from models.accounts import AuditLog
+from models.delivery import Campaign, Delivery
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, console_login, csrf_token, make_account, make_branch, make_member
+from wxbot.delivery.engine import DeliveryWorker
+
+
+@pytest.fixture
+def school(app, session):
+    cs = make_branch(session, "计算机学院", "本科生第一党支部")
+    marx = make_branch(session, "马克思主义学院", "教工党支部")
+    phone = phone_for(app)
+    people = {}
+    for openid, branch, stage, number in (("oA", cs, "正式党员", "2024001"), ("oB", cs, "共青团员", "2024002"),
+                                          ("oC", marx, "正式党员", "T0001")):
+        member = make_member(session, branch=branch, stage=stage, student_no=number)
+        ChatUser(phone, openid).bind(member)
+        people[openid] = member
+    make_account(session, "admin", "admin")
+    make_account(session, "cs", "organiser", cs.parent)
+    return {"cs": cs, "marx": marx, **people}
+
+
+def signed_in(app, username):
+    client = app.test_client()
+    console_login(client, username)
+    return client
+
+
+def form(client, **fields):
+    return {**fields, "csrf_token": csrf_token(client, "/admin/campaigns/new")}
+
+
+def test_the_recipient_count_follows_the_audience_and_the_scope(app, school):
+    admin, organiser = signed_in(app, "admin"), signed_in(app, "cs")
+    count = lambda client, **f: client.post("/admin/campaigns/count", data=form(client, **f)).get_json()["count"]  # noqa: E731
+    assert count(admin, everyone="1") == 3
+    assert count(admin, stages="正式党员") == 2
+    assert count(admin) == 0  # nothing picked yet
+    assert count(organiser, everyone="1") == 2  # an organiser's "everyone" is their own subtree
+    assert count(organiser, stages="正式党员") == 1
+    assert count(organiser, units=str(school["marx"].id)) == 0
+
+
+def test_a_console_broadcast_is_sent_shown_live_and_audited(app, session, school):
+    admin = signed_in(app, "admin")
+    response = admin.post("/admin/campaigns", data=form(admin, text="周五开会", stages="正式党员", action="send"))
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    for _ in range(3):
+        DeliveryWorker(app, "console-worker").step()
+    progress = admin.get(f"/admin/campaigns/{campaign_id}/progress").get_json()
+    assert (progress["sent"], progress["total"], progress["status"]) == (2, 2, "已完成")
+    assert progress["by_channel"] == {"客服消息": 2}
+    assert "周五开会" in admin.get("/admin/campaigns").get_data(as_text=True)
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "campaign")).actor == "admin"
+
+
+def test_a_preview_goes_to_one_member_only(app, session, school):
+    admin = signed_in(app, "admin")
+    admin.post("/admin/campaigns", data=form(admin, text="预览内容", everyone="1", preview_to="2024002",
+                                             action="preview"))
+    assert [d.openid for d in session.scalars(select(Delivery))] == ["oB"]
+
+
+def test_a_cancelled_campaign_sends_nothing_more(app, session, school):
+    admin = signed_in(app, "admin")
+    response = admin.post("/admin/campaigns", data=form(admin, text="取消我", everyone="1", action="send"))
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    admin.post(f"/admin/campaigns/{campaign_id}/cancel", data=form(admin))
+    DeliveryWorker(app, "w").step()
+    statuses = set(session.scalars(select(Delivery.status)))
+    assert statuses == {"cancelled"} and session.get(Campaign, campaign_id).status == "cancelled"
+
+
+def test_a_scheduled_campaign_waits_for_its_time(app, session, school):
+    admin = signed_in(app, "admin")
+    admin.post("/admin/campaigns", data=form(admin, text="明年再发", everyone="1", at="2099-01-01T08:00",
+                                             action="send"))
+    DeliveryWorker(app, "w").step()
+    assert set(session.scalars(select(Delivery.status))) == {"pending"}
+    assert session.scalars(select(Campaign.status)).one() == "scheduled"
+
+
+def test_an_organiser_cannot_see_another_units_campaign(app, session, school):
+    admin, organiser = signed_in(app, "admin"), signed_in(app, "cs")
+    response = admin.post("/admin/campaigns", data=form(admin, text="全校", everyone="1", action="send"))
+    campaign_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert organiser.get(f"/admin/campaigns/{campaign_id}").status_code == 404
+    assert "全校" not in organiser.get("/admin/campaigns").get_data(as_text=True)
+
+
+def test_sending_without_an_audience_or_content_says_what_is_missing(app, school):
+    admin = signed_in(app, "admin")
+    no_audience = admin.post("/admin/campaigns", data=form(admin, text="x", action="send"), follow_redirects=True)
+    assert "请选择发送对象" in no_audience.get_data(as_text=True)
+    no_content = admin.post("/admin/campaigns", data=form(admin, everyone="1", action="send"), follow_redirects=True)
+    assert "内容不能为空" in no_content.get_data(as_text=True)

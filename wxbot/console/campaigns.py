@@ -1,0 +1,141 @@
+"""Console: compose a broadcast (live recipient count, preview to one member), follow its progress,
+cancel it, and list past ones. Every campaign query goes through the account's scope."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select, update
+
+from models.accounts import audit
+from models.audience import AudienceError, count_audience, create_campaign
+from models.delivery import CAMPAIGN_STATUSES, Campaign, Delivery, campaign_counts
+from models.members import ROLES, STAGES
+from models.timeutil import LOCAL_TZ, utcnow
+from wxbot.console import bp
+from wxbot.console.members import branches_in_scope
+from wxbot.db import db
+from wxbot.delivery.channels import CHANNEL_LABELS
+
+
+def scoped_campaigns():
+    query = select(Campaign)
+    if g.scope.unit_ids is None:
+        return query
+    return query.where(Campaign.org_unit_id.in_(g.scope.unit_ids))
+
+
+def campaign_in_scope(campaign_id: int) -> Campaign:
+    campaign = db.session.scalar(scoped_campaigns().where(Campaign.id == campaign_id))
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def audience_from_form(form) -> dict:
+    """The audience spec the compose form describes ('everyone' is the account's whole scope)."""
+    numbers = [n for n in form.get("student_nos", "").replace("，", ",").replace("\n", ",").split(",") if n.strip()]
+    return {"everyone": form.get("everyone") == "1",
+            "units": [int(u) for u in form.getlist("units") if u.isdigit() and g.scope.allows_unit(int(u))],
+            "stages": [s for s in form.getlist("stages") if s in STAGES],
+            "roles": [r for r in form.getlist("roles") if r in ROLES],
+            "student_nos": [n.strip() for n in numbers]}
+
+
+def content_from_form(form) -> dict:
+    return {key: form.get(key, "").strip() for key in ("text", "title", "description", "url", "cover")}
+
+
+@bp.get("/campaigns")
+@login_required
+def campaigns():
+    rows = db.session.scalars(scoped_campaigns().order_by(Campaign.id.desc()).limit(100)).all()
+    counts = {c.id: campaign_counts(db.session, c.id) for c in rows}
+    return render_template("console/campaigns.html", rows=rows, counts=counts, statuses=CAMPAIGN_STATUSES)
+
+
+@bp.get("/campaigns/new")
+@login_required
+def campaign_new():
+    return render_template("console/campaign_new.html", branches=branches_in_scope(), stages=STAGES, roles=ROLES)
+
+
+@bp.post("/campaigns/count")
+@login_required
+def campaign_count():
+    """The live count for the audience picker."""
+    spec = audience_from_form(request.form)
+    return jsonify({"count": count_audience(db.session, spec, g.scope) if any(spec.values()) else 0})
+
+
+@bp.post("/campaigns")
+@login_required
+def campaign_create():
+    """Send now, at a time, or as a preview to one member (by 学号)."""
+    form = request.form
+    preview = form.get("preview_to", "").strip() if form.get("action") == "preview" else ""
+    spec = {"student_nos": [preview]} if preview else audience_from_form(form)
+    if not preview and not any(spec.values()):
+        flash("请选择发送对象。", "danger")
+        return redirect(url_for("console.campaign_new"))
+    try:
+        when = _scheduled_time(form.get("at", ""))
+        campaign = create_campaign(db.session, current_user.username, g.scope, spec, content_from_form(form), when,
+                                   current_user.org_unit_id)
+    except (AudienceError, ValueError) as exc:
+        db.session.rollback()
+        flash(str(exc), "danger")
+        return redirect(url_for("console.campaign_new"))
+    if preview:
+        campaign.audience_label = f"预览：{preview}"
+    audit(db.session, current_user, "create", "campaign", campaign.id,
+          f"{'预览' if preview else '群发'} #{campaign.id}：{campaign.label}",
+          after={"对象": campaign.audience_label, "内容": campaign.label}, org_unit_id=current_user.org_unit_id)
+    db.session.commit()
+    return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+
+
+def _scheduled_time(text: str) -> datetime:
+    if not text:
+        return utcnow()
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M").replace(tzinfo=LOCAL_TZ)
+    except ValueError:
+        raise ValueError("发送时间格式不对") from None
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@login_required
+def campaign_detail(campaign_id: int):
+    campaign = campaign_in_scope(campaign_id)
+    return render_template("console/campaign.html", campaign=campaign, statuses=CAMPAIGN_STATUSES)
+
+
+@bp.get("/campaigns/<int:campaign_id>/progress")
+@login_required
+def campaign_progress(campaign_id: int):
+    """Counts for the progress page, polled every few seconds."""
+    campaign = campaign_in_scope(campaign_id)
+    counts = campaign_counts(db.session, campaign.id)
+    counts["by_channel"] = {CHANNEL_LABELS.get(k, k): v for k, v in counts["by_channel"].items()}
+    return jsonify({"status": CAMPAIGN_STATUSES[campaign.status], **counts})
+
+
+@bp.post("/campaigns/<int:campaign_id>/cancel")
+@login_required
+def campaign_cancel(campaign_id: int):
+    """Stop a campaign: deliveries not yet sent are cancelled; sent ones stay sent."""
+    campaign = campaign_in_scope(campaign_id)
+    if campaign.status in ("done", "cancelled"):
+        flash("这次群发已经结束。", "warning")
+        return redirect(url_for("console.campaign_detail", campaign_id=campaign_id))
+    before = {"状态": CAMPAIGN_STATUSES[campaign.status]}
+    campaign.status, campaign.finished_at = "cancelled", utcnow()
+    db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
+                       .values(status="cancelled"))
+    audit(db.session, current_user, "cancel", "campaign", campaign_id, f"取消群发 #{campaign_id}", before,
+          {"状态": "已取消"}, org_unit_id=campaign.org_unit_id)
+    db.session.commit()
+    flash(f"已取消群发 #{campaign_id}，尚未发出的不再发送。", "success")
+    return redirect(url_for("console.campaign_detail", campaign_id=campaign_id))
