@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
+import requests
+
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
@@ -43,6 +45,10 @@ class SharedTokenClient(WeChatClient):
     def __init__(self, appid: str, secret: str, api_base: str, store: Store, timeout: float,
                  refresh_margin: int):
         super().__init__(appid, secret, session=StoreSession(store), timeout=timeout, auto_retry=False)
+        # One pooled connection per sending thread (requests keeps 10 by default).
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        self._http.mount("http://", adapter)
+        self._http.mount("https://", adapter)
         self.API_BASE_URL = api_base
         self.store = store
         self.refresh_margin = refresh_margin

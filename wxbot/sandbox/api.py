@@ -49,11 +49,11 @@ def api(name: str, methods=("POST",), auth: bool = True):
 
 
 def _inject_faults(session, name: str) -> None:
-    faults = world.faults(session, _cfg().sandbox)
+    saved = world.saved_faults(session)  # one read per call: latency, error rate and queued codes
+    faults = world.faults(session, _cfg().sandbox, saved)
     if faults["latency_ms"]:
         time.sleep(faults["latency_ms"] / 1000.0)
-    code = world.injected_error(session, name)
-    session.commit()
+    code = world.injected_error(session, name, saved)
     if code is None and faults["fault_rate"] and random.random() < faults["fault_rate"]:
         code = -1
     if code is not None:

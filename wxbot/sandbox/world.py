@@ -130,10 +130,14 @@ def expire_tokens(session: Session, at: datetime) -> None:
     session.execute(update(SandboxToken).values(expires_at=at))
 
 
-def faults(session: Session, cfg) -> dict:
+def saved_faults(session: Session) -> dict:
+    return get_value(session, FAULTS_KEY, {})
+
+
+def faults(session: Session, cfg, saved: dict | None = None) -> dict:
     """Latency, error rate and queued errors: config defaults, overridden at run time."""
     current = {"latency_ms": cfg.latency_ms, "fault_rate": cfg.fault_rate, "inject": {}}
-    current.update(get_value(session, FAULTS_KEY, {}))
+    current.update(saved if saved is not None else saved_faults(session))
     return current
 
 
@@ -144,14 +148,14 @@ def set_faults(session: Session, changes: dict) -> dict:
     return saved
 
 
-def injected_error(session: Session, endpoint: str) -> int | None:
-    """Pop the next queued error code for `endpoint` (or "*"), if any."""
-    saved = get_value(session, FAULTS_KEY, {})
+def injected_error(session: Session, endpoint: str, saved: dict) -> int | None:
+    """Pop the next queued error code for `endpoint` (or "*") from the saved faults, if any."""
     queue = saved.get("inject", {})
     for name in (endpoint, "*"):
         if queue.get(name):
             code = queue[name].pop(0)
             put_value(session, FAULTS_KEY, saved)
+            session.commit()
             return int(code)
     return None
 
