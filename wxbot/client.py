@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import requests
 
@@ -21,6 +22,7 @@ from wxbot.store import Store
 logger = logging.getLogger(__name__)
 
 TOKEN_ERRORS = (40001, 40014, 42001)
+TOKEN_CACHE_SECONDS = 60
 
 
 class StoreSession(SessionStorage):
@@ -49,13 +51,23 @@ class SharedTokenClient(WeChatClient):
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
         self._http.mount("http://", adapter)
         self._http.mount("https://", adapter)
+        # Proxy settings are read once from the environment, not again on every call.
+        self._http.proxies = requests.utils.get_environ_proxies(api_base)
+        self._http.trust_env = False
+        self._cached: tuple[str, float] | None = None
         self.API_BASE_URL = api_base
         self.store = store
         self.refresh_margin = refresh_margin
 
     @property
     def access_token(self) -> str:
-        return self.session.get(self.access_token_key) or self.renew_token(stale=None)
+        # Kept in the process for a minute: a replaced token keeps working 5 minutes at WeChat.
+        cached = self._cached
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        token = self.session.get(self.access_token_key) or self.renew_token(stale=None)
+        self._cached = (token, time.monotonic() + TOKEN_CACHE_SECONDS)
+        return token
 
     def renew_token(self, stale: str | None) -> str:
         """Fetch a new token unless another process already replaced `stale` (checked in the lock)."""
@@ -84,6 +96,7 @@ class SharedTokenClient(WeChatClient):
             if exc.errcode not in TOKEN_ERRORS:
                 raise
             logger.info("token refused (%s), renewing once", exc.errcode)
+            self._cached = None
             fresh = self.renew_token(stale=token)
             return super()._request(method, url_or_endpoint, params=dict(params, access_token=fresh), **kwargs)
 
