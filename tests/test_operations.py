@@ -63,3 +63,9 @@ def test_menu_sync_says_what_to_do_when_wechat_cannot_be_reached(make_app):
     app = make_app(wechat__api_base="http://127.0.0.1:1/cgi-bin/")
     result = app.test_cli_runner().invoke(args=["menu", "sync"])
     assert result.exit_code == 1 and "连接不上" in result.output and "Traceback" not in result.output
+
+
+def test_healthz_says_when_the_database_needs_migrating(make_app, tmp_path):
+    app = make_app(database_url=f"sqlite:///{tmp_path}/empty.db")
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and "db upgrade" in response.get_json()["schema"]

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, jsonify
 
 from wxbot.config import is_sandbox
 from wxbot.db import db
+from wxbot.migrate import schema_is_current
 
 bp = Blueprint("health", __name__)
 
@@ -14,10 +15,12 @@ def healthz():
     cfg = current_app.config["WXBOT"]
     database = db.ping()
     store = current_app.extensions["wxbot.store"].ping()
+    schema = database and schema_is_current()
     body = {
         "database": "ok" if database else "down",
+        "schema": "ok" if schema else "outdated: run flask --app wxbot db upgrade",
         "redis": ("ok" if store else "down") if cfg.redis_url else "embedded",
         "sandbox": is_sandbox(cfg),
         "encrypt_mode": cfg.wechat.encrypt_mode,
     }
-    return jsonify(body), 200 if database and store else 503
+    return jsonify(body), 200 if database and store and schema else 503

@@ -26,3 +26,15 @@ def downgrade(revision: str) -> None:
     with db.engine.connect() as conn:
         command.downgrade(alembic_config(conn), revision)
         conn.commit()
+
+
+def schema_is_current() -> bool:
+    """Whether the database is at the newest migration (False when unreachable or behind)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    try:
+        with db.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision() == head
+    except Exception:  # any driver error: not current; /healthz reports the database separately
+        return False
