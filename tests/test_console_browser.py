@@ -111,3 +111,26 @@ def test_the_console_fits_a_phone(browser, app, school):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1  # no sideways scrolling of the page itself
     context.close()
+
+
+def test_an_admin_composes_a_broadcast_sees_the_live_count_and_the_progress(page, school, app, session):
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser
+    from models.members import Member
+    from sqlalchemy import select
+    from wxbot.delivery.engine import DeliveryWorker
+    for openid, number in (("oBrowserA", "2024001"), ("oBrowserB", "T0001")):
+        member = session.scalar(select(Member).where(Member.student_no == number))
+        ChatUser(phone_for(app), openid).bind(member)
+    sign_in(page, "admin")
+    page.get_by_role("link", name="群发").click()
+    page.get_by_role("link", name="新建群发").click()
+    page.get_by_label("文字").fill("周五下午三点开支部大会")
+    expect(page.locator("#count")).to_have_text("0 人")
+    page.get_by_label("全部关注者").check()
+    expect(page.locator("#count")).to_have_text("2 人")
+    page.get_by_role("button", name="确认群发").click()
+    expect(page.get_by_role("heading", name=re.compile("群发 #"))).to_be_visible()
+    DeliveryWorker(app, "browser-worker").step()
+    expect(page.locator('[data-key="sent"]')).to_have_text("2", timeout=8000)
+    expect(page.locator("#channels")).to_contain_text("客服消息 2")
