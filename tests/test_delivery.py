@@ -331,3 +331,12 @@ def test_cancel_and_exit_leave_the_broadcast_flow_without_sending(app, session, 
 
 def test_members_are_refused_the_broadcast_flow(app, session, members):
     assert "仅限组织员" in members[0].say("群发")
+
+
+def test_a_new_user_can_broadcast_to_the_demo_school_at_once(app, session, runner):
+    runner.invoke(args=["demo", "load"])
+    result = runner.invoke(args=["broadcast", "send", "--text", "欢迎试用", "--all", "--yes"])
+    assert "12 人" in result.output
+    for _ in range(3):
+        DeliveryWorker(app, "demo-worker").step()
+    assert sum(received(session, "customer_service").values()) == 12

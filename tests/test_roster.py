@@ -102,6 +102,7 @@ def test_export_writes_what_import_reads(runner, session, tmp_path):
 def test_the_demo_school_loads_once(runner, session):
     first = runner.invoke(args=["demo", "load"])
     assert "42 名成员" in first.output and count_members(session) == 42
+    assert "12 名演示成员关注并绑定" in first.output
     runner.invoke(args=["demo", "load"])
     assert count_members(session) == 42
     roles = session.scalars(select(Member.role).where(Member.role != "member")).all()

@@ -32,6 +32,12 @@ def demo_load():
     if load_demo(db.session, current_app.config["WXBOT"].school.name):
         click.echo(f"已载入演示数据：2 个学院、4 个支部、42 名成员。"
                    f"组织员 {ORGANISER.name}（{ORGANISER.student_no}），管理员 {ADMIN.name}（{ADMIN.student_no}）。")
+    if is_sandbox(current_app.config["WXBOT"]):
+        from models.timeutil import utcnow
+        from wxbot.demo import load_demo_followers
+        followers = load_demo_followers(db.session, utcnow())
+        if followers:
+            click.echo(f"沙盒中已有 {followers} 名演示成员关注并绑定，可以直接试群发。")
     accounts = load_demo_accounts(db.session)
     if accounts:
         lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]

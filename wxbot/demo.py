@@ -54,6 +54,32 @@ def load_demo_accounts(session: Session) -> list[tuple[str, str, str]]:
     return created
 
 
+DEMO_FOLLOWERS = 12
+
+
+def load_demo_followers(session: Session, now) -> int:
+    """Sandbox only: 12 demo members follow the account and have just written to it (their
+    customer-service window is open), so broadcasts have someone to reach. The organiser and the
+    admin are left unbound, for the simulator."""
+    from datetime import timedelta
+
+    from models.followers import Follower
+    from models.sandbox import SandboxUser
+    if session.scalar(select(func.count()).select_from(Follower)):
+        return 0
+    members = session.scalars(select(Member).where(Member.role == "member").order_by(Member.student_no)
+                              .limit(DEMO_FOLLOWERS)).all()
+    window = now + timedelta(hours=48)
+    for member in members:
+        openid = f"oDemo{member.student_no}"
+        session.add(Follower(openid=openid, member=member, subscribed=True, first_seen_at=now, subscribed_at=now,
+                             bound_at=now, last_interaction_at=now, cs_window_until=window, cs_window_left=5))
+        session.add(SandboxUser(openid=openid, nickname=member.name, subscribed=True, subscribed_at=now,
+                                cs_window_until=window, cs_window_left=5))
+    session.commit()
+    return len(members)
+
+
 def load_demo(session: Session, school: str) -> bool:
     """Load the demo roster unless members exist already; True when loaded."""
     if session.scalar(select(func.count()).select_from(Member)):
