@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, settings_env  # noqa: E402
 from models.accounts import Scope  # noqa: E402

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from models.accounts import Scope, subtree_ids
+from models.accounts import Scope, scope_of
 from models.audience import AudienceError, count_audience, create_campaign, describe_audience
 from models.delivery import CAMPAIGN_STATUSES, Campaign, campaign_counts
 from models.members import STAGES, OrgUnit
@@ -22,8 +22,7 @@ class BroadcastFlow(States):
 
 def member_scope(ctx: Context) -> Scope:
     """An admin addresses everyone; an organiser their own unit and what lies below it."""
-    member = ctx.member
-    return Scope(None) if member.role == "admin" else Scope(subtree_ids(ctx.session, member.org_unit_id))
+    return scope_of(ctx.session, ctx.member.role, ctx.member.org_unit_id)
 
 
 def creator_name(ctx: Context) -> str:

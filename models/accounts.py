@@ -140,7 +140,13 @@ def subtree_ids(session: Session, root_id: int) -> frozenset[int]:
     return frozenset(found)
 
 
-def scope_for(session: Session, account: AdminUser) -> Scope:
-    if account.role == "admin":
+def scope_of(session: Session, role: str, unit_id: int | None) -> Scope:
+    """An admin sees everything; anyone else their unit and what lies below it (nothing without one)."""
+    if role == "admin":
         return Scope(None)
-    return Scope(subtree_ids(session, account.org_unit_id) if account.org_unit_id else frozenset())
+    return Scope(subtree_ids(session, unit_id) if unit_id else frozenset())
+
+
+def scope_for(session: Session, account: AdminUser) -> Scope:
+    """A console account's scope."""
+    return scope_of(session, account.role, account.org_unit_id)

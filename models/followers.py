@@ -12,8 +12,6 @@ from models.base import Base
 from models.members import Member, OrgUnit, member_by_student_no, normalise_name
 from models.timeutil import utcnow
 
-# What WeChat grants per interaction kind: (seconds, messages). Kept here as data, not logic.
-CS_WINDOWS = {"message": (48 * 3600, 5), "event": (60, 3)}
 # Interaction times are kept to this precision: a burst of messages writes the row once. The stored
 # window may end up to this much earlier than WeChat's: the safe side.
 TOUCH_PRECISION = timedelta(seconds=60)
@@ -59,21 +57,37 @@ def follower_for(session: Session, openid: str, at: datetime) -> Follower:
     return follower
 
 
-def record_interaction(follower: Follower, kind: str, at: datetime) -> None:
+def window_rule(kind: str, wechat) -> tuple[int, int] | None:
+    """(seconds, messages) a customer-service window of this interaction kind grants, per config."""
+    if kind == "message":
+        return wechat.cs_window_message_seconds, wechat.cs_window_message_count
+    if kind == "event":
+        return wechat.cs_window_event_seconds, wechat.cs_window_event_count
+    return None
+
+
+def widened_window(until: datetime | None, left: int, rule: tuple[int, int], at: datetime,
+                   precision: timedelta = timedelta(0)) -> tuple[datetime | None, int]:
+    """The window after an interaction: a fresh one when it was closed or had fewer messages left,
+    else the same count for longer (not rewritten for less than `precision`)."""
+    seconds, count = rule
+    fresh = at + timedelta(seconds=seconds)
+    if until is None or until < at or count > left:
+        return fresh, count
+    return (fresh if fresh - until > precision else until), left
+
+
+def record_interaction(follower: Follower, kind: str, at: datetime, wechat) -> None:
     """Note an interaction; it opens (or widens) the customer-service window."""
     if not follower.subscribed and kind != "unsubscribe":
         follower.subscribed, follower.subscribed_at, follower.unsubscribed_at = True, at, None
     if follower.last_interaction_at is None or at - follower.last_interaction_at >= TOUCH_PRECISION:
         follower.last_interaction_at = at
-    if kind not in CS_WINDOWS:
-        return
-    seconds, count = CS_WINDOWS[kind]
-    until = at + timedelta(seconds=seconds)
-    current = follower.cs_window_until
-    if current is None or current < at or count > follower.cs_window_left:
-        follower.cs_window_until, follower.cs_window_left = until, count
-    elif until - current >= TOUCH_PRECISION:
-        follower.cs_window_until = until
+    rule = window_rule(kind, wechat)
+    if rule is not None:
+        until, left = widened_window(follower.cs_window_until, follower.cs_window_left, rule, at, TOUCH_PRECISION)
+        if (until, left) != (follower.cs_window_until, follower.cs_window_left):
+            follower.cs_window_until, follower.cs_window_left = until, left
 
 
 def forget_follower(session: Session, follower: Follower, at: datetime) -> None:

@@ -15,7 +15,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from models.members import (ROLE_BY_LABEL, ROLES, STAGES, Member, OrgUnit, child_unit, normalise_student_no,
+from models.members import (ROLE_BY_LABEL, ROLES, STAGES, Member, child_unit, normalise_student_no,
                             school_root)
 
 COLUMNS = ("学号", "姓名", "学院", "支部", "政治面貌", "角色")

@@ -32,7 +32,7 @@ def test_a_message_opens_five_customer_service_messages(app, session, user):
 
 
 def test_a_follow_or_click_opens_three_messages_for_a_minute(make_app, session):
-    app = make_app(sandbox__cs_window_event_seconds=1)
+    app = make_app(wechat__cs_window_event_seconds=1)
     user = ChatUser(phone_for(app), "oClicker")
     user.follow()
     client = api(app)

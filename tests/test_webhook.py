@@ -1,6 +1,6 @@
 """/wechat refuses what is forged, stale, too large or malformed, and speaks all three modes."""
 import time
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import pytest
 from wechatpy.crypto import PrpCrypto

@@ -208,7 +208,7 @@ class Pipeline:
             return None
         follower = follower_for(session, inbound.openid, now)
         if inbound.event != "unsubscribe":
-            record_interaction(follower, inbound.interaction or "", now)
+            record_interaction(follower, inbound.interaction or "", now, self.settings.wechat)
         return follower
 
     def _dispatch(self, inbound: Inbound, follower, session, now):

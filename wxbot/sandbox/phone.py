@@ -70,7 +70,6 @@ def describe_action(fields: dict) -> str:
 class Phone:
     def __init__(self, settings, transport: Transport, session_factory: Callable):
         self.wechat = settings.wechat
-        self.sandbox = settings.sandbox
         self.transport = transport
         self.session_factory = session_factory
         self._last_time: dict[str, int] = {}
@@ -181,7 +180,7 @@ class Phone:
         """What WeChat learns from the user's action: the window it opens, and the message itself."""
         if opens:
             user = session.get(world.SandboxUser, openid) or world.follow(session, openid, now)
-            world.open_window(user, opens, now, self.sandbox)
+            world.open_window(user, opens, now, self.wechat)
         world.deliver(session, openid, "user", fields["MsgType"], {"content": describe_action(fields)}, now)
 
     def _update_world(self, change):

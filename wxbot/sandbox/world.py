@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from models.sandbox import (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue, get_value,
                             put_value, take_quota)
+from models.followers import widened_window, window_rule
 from models.timeutil import local_date, to_local
 
 TOKEN_OVERLAP = timedelta(seconds=300)  # the old token keeps working this long after a new fetch
@@ -75,15 +76,10 @@ def unfollow(session: Session, openid: str) -> None:
         user.subscribed, user.cs_window_until, user.cs_window_left = False, None, 0
 
 
-def open_window(user: SandboxUser, kind: str, at: datetime, cfg) -> None:
-    """A message opens 5 messages for 48 h; a click, follow or scan 3 for a minute (config)."""
-    seconds, count = ((cfg.cs_window_message_seconds, cfg.cs_window_message_count) if kind == "message"
-                      else (cfg.cs_window_event_seconds, cfg.cs_window_event_count))
-    until = at + timedelta(seconds=seconds)
-    if user.cs_window_until is None or user.cs_window_until < at or count > user.cs_window_left:
-        user.cs_window_until, user.cs_window_left = until, count
-    else:
-        user.cs_window_until = max(user.cs_window_until, until)
+def open_window(user: SandboxUser, kind: str, at: datetime, wechat) -> None:
+    """The window WeChat opens for an interaction, by the same rule our own tracking uses."""
+    user.cs_window_until, user.cs_window_left = widened_window(
+        user.cs_window_until, user.cs_window_left, window_rule(kind, wechat), at)
 
 
 def use_window(user: SandboxUser, at: datetime) -> None:
