@@ -62,6 +62,18 @@ def plain_loop(app, openids: list[str]) -> float:
         return len(openids) / (time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children that were waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live children (gunicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -69,13 +81,13 @@ def peak_memory_mb(pid: int) -> float:
     return 0.0
 
 
-def run_engine(app, env: dict, openids: list[str]) -> dict:
+def run_engine(app, env: dict, openids: list[str], server_pid: int) -> dict:
     with app.app_context():
         campaign = create_campaign(db.session, "bench", Scope(None), {"everyone": True},
                                    {"text": "今晚七点主题党日"}, utcnow())
         db.session.commit()
         campaign_id = campaign.id
-    started = time.perf_counter()
+    started, sandbox_cpu = time.perf_counter(), tree_cpu_seconds(server_pid)
     worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT,
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0.0
@@ -90,6 +102,7 @@ def run_engine(app, env: dict, openids: list[str]) -> dict:
                 raise RuntimeError("worker died: " + worker.stderr.read().decode()[-2000:])
         wall = time.perf_counter() - started
         peak = max(peak, peak_memory_mb(worker.pid))
+        worker_cpu, sandbox_cpu = cpu_seconds(worker.pid), tree_cpu_seconds(server_pid) - sandbox_cpu
         worker.terminate()
         worker.wait(10)
         counts = campaign_counts(db.session, campaign_id)
@@ -97,7 +110,8 @@ def run_engine(app, env: dict, openids: list[str]) -> dict:
             SandboxMessage.channel == "customer_service", SandboxMessage.content.contains("主题党日"))))
     return {"wall": wall, "rate": counts["sent"] / wall, "peak_mb": peak, "sent": counts["sent"],
             "lost": sum(1 for o in openids if got[o] == 0), "duplicated": sum(1 for n in got.values() if n > 1),
-            "flagged": counts["possibly_duplicated"]}
+            "flagged": counts["possibly_duplicated"],
+            "worker_ms": 1000 * worker_cpu / max(1, counts["sent"]), "sandbox_ms": 1000 * sandbox_cpu / max(1, counts["sent"])}
 
 
 def main() -> None:
@@ -116,7 +130,7 @@ def main() -> None:
         server = Server("wxbot", env, port, "plain", threads=48)
         try:
             baseline = plain_loop(app, openids[args.recipients:])
-            engine = run_engine(app, env, openids[:args.recipients])
+            engine = run_engine(app, env, openids[:args.recipients], server.process.pid)
         finally:
             server.stop()
     report(args, baseline, engine)
@@ -130,6 +144,8 @@ def report(args, baseline: float, engine: dict) -> None:
           f"wall {engine['wall']:.1f} s  peak memory {engine['peak_mb']:.0f} MB")
     print(f"sent {engine['sent']}, lost {engine['lost']}, duplicated {engine['duplicated']} "
           f"(flagged possibly duplicated {engine['flagged']})")
+    print(f"CPU per send: worker {engine['worker_ms']:.2f} ms, sandbox playing WeChat {engine['sandbox_ms']:.2f} ms "
+          f"(both on this machine's {os.cpu_count()} cores)")
     ratio = engine["rate"] / baseline
     print(f"ratio engine / plain loop: {ratio:.1f}x")
     print(f"target: >= 500 sends/s and >= 25x the plain loop: {engine['rate']:.0f}/s, {ratio:.1f}x -> "

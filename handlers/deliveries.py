@@ -1,11 +1,14 @@
 """Events about deliveries: job-finish callbacks, and subscription-notification choices."""
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select, update
 
 from models.delivery import Delivery, MassJob, SubscriptionCredit
 from wxbot.router import Context, Router
 
+logger = logging.getLogger(__name__)
 router = Router("deliveries")
 
 
@@ -17,7 +20,22 @@ def mass_job_finished(ctx: Context):
     if job is not None:
         job.status = str(data.get("Status", ""))
         job.total, job.sent, job.errors = (int(data.get(k) or 0) for k in ("TotalCount", "SentCount", "ErrorCount"))
+        if job.tag_id is not None:
+            _delete_tag(job)
     return None
+
+
+def _delete_tag(job: MassJob) -> None:
+    """An account has at most 100 tags: the one made for a mass send goes once the job is done."""
+    from wechatpy.exceptions import WeChatClientException
+
+    from wxbot.outbound import wechat_client
+    try:
+        wechat_client().tag.delete(job.tag_id)
+        job.tag_id = None
+    except (WeChatClientException, OSError):
+        logger.warning("could not delete tag %s of mass job %s; it is tried again on a repeated report",
+                       job.tag_id, job.id)
 
 
 @router.event("templatesendjobfinish")

@@ -99,6 +99,7 @@ class MassJob(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     clientmsgid: Mapped[str] = mapped_column(String(64), unique=True)
     msg_id: Mapped[str] = mapped_column(String(32), default="", index=True)
+    tag_id: Mapped[int | None]  # the tag made for a mass send by tag, deleted when the job finished
     status: Mapped[str] = mapped_column(String(64), default="")
     total: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Boolean, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
@@ -92,21 +91,6 @@ def put_value(session: Session, key: str, value) -> None:
     row = session.get(SandboxValue, key) or SandboxValue(key=key)
     row.value = json.dumps(value, ensure_ascii=False)
     session.add(row)
-
-
-def take_quota(session: Session, key: str, limit: int) -> bool:
-    """Count one use of a quota; False when `limit` uses are already counted."""
-    if session.get(SandboxValue, key) is None:
-        try:
-            with session.begin_nested():
-                session.add(SandboxValue(key=key, count=0))
-        except IntegrityError:  # created by a concurrent request
-            pass
-    taken = session.execute(
-        update(SandboxValue).where(SandboxValue.key == key, SandboxValue.count < limit)
-        .values(count=SandboxValue.count + 1)
-    ).rowcount
-    return bool(taken)
 
 
 def messages_to(session: Session, touser: str, after_id: int = 0, include_user: bool = False) -> list[SandboxMessage]:

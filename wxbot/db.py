@@ -18,7 +18,7 @@ def database_url(app: Flask) -> str:
     return f"sqlite:///{os.path.join(app.instance_path, 'wxbot.db')}"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 20) -> Engine:
     """An engine tuned per backend: SQLite shared across threads, in WAL mode."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -26,7 +26,7 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping (a round trip per message): a connection found dead is invalidated with the
     # whole pool by SQLAlchemy, and that one message gets the apology.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_recycle=1800)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -42,7 +42,7 @@ class Database:
     """Flask extension: `db.session` is the current app context's session."""
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(database_url(app))
+        engine = make_engine(database_url(app), app.config["WXBOT"].database_pool_size)
         app.extensions["wxbot.db"] = sessionmaker(engine, expire_on_commit=False)
         app.teardown_appcontext(self._close)
 

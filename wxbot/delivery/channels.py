@@ -48,5 +48,5 @@ def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> boo
     if channel == "mass":
         month = to_local(now).strftime("%Y-%m")
         used = reach.mass_count if reach.mass_month == month else 0
-        return limits["mass_by_openid"] and used < limits["mass_per_follower_month"]
+        return (limits["mass_by_openid"] or limits["mass_by_tag"]) and used < limits["mass_per_follower_month"]
     return False

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
@@ -21,7 +24,7 @@ from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredi
 from models.followers import Follower
 from models.timeutil import LOCAL_TZ, to_local, utcnow
 from wxbot.delivery.channels import Reach, choose_channel
-from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_one
+from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
 
 logger = logging.getLogger(__name__)
 MASS_BATCH = 10000
@@ -45,7 +48,28 @@ def next_quota_reset(now: datetime) -> datetime:
     return datetime.combine(tomorrow, datetime.min.time(), tzinfo=LOCAL_TZ)
 
 
+@dataclass(frozen=True)
+class Task:
+    """One single-recipient send, as the sender threads see it: plain values, no database rows."""
+
+    delivery_id: int
+    openid: str
+    channel: str
+    campaign: Campaign
+    link: str
+
+
 class DeliveryWorker:
+    """Claims, sends and marks as a stream: the senders never wait for a whole batch to come back.
+
+    Only the calling thread touches the database; the sender threads make the API calls and hand
+    their outcomes back through a queue. A claim is topped up while the senders still have work, so
+    at most batch_size + in_flight deliveries are claimed and unmarked at any moment.
+    """
+
+    HOUSEKEEPING_SECONDS = 1.0
+    MARK_GATHER_SECONDS = 0.01  # a commit per ten milliseconds at most, not one per outcome
+
     def __init__(self, app: Flask, name: str | None = None):
         self.app = app
         self.policy = app.config["WXBOT"].delivery
@@ -59,32 +83,63 @@ class DeliveryWorker:
         logger.info("delivery worker %s started", self.name)
         while not stop.is_set():
             try:
-                busy = self.step()
+                busy = self.step(batches=None, stop=stop)
             except Exception:  # a database hiccup must not end the worker; the next round retries
                 logger.exception("delivery round failed")
                 busy = 0
             if not busy:
                 stop.wait(self.policy.poll_seconds)
 
-    def step(self, now: datetime | None = None) -> int:
-        """One round: start due campaigns, claim a batch and process it; returns the batch size."""
-        now = now or utcnow()
+    def step(self, now: datetime | None = None, batches: int | None = 1, stop: threading.Event | None = None) -> int:
+        """Start due campaigns, then claim up to `batches` batches (None: while any is due), send
+        them and mark every outcome; returns the number of deliveries handled. `now` fixes the clock."""
+        clock = (lambda: now) if now is not None else utcnow
         with self.sessions() as session:
-            start_due_campaigns(session, now)
-            batch = claim(session, self.name, self.policy.batch_size, now, self.policy.lease_seconds)
-            if batch:
-                self.process(session, batch, now)
-            finish_campaigns(session, now)
-        return len(batch)
+            start_due_campaigns(session, clock())
+            handled = self._stream(session, clock, batches, stop)
+            finish_campaigns(session, clock())
+        return handled
 
-    def process(self, session, batch: list[Delivery], now: datetime) -> None:
-        campaigns = {c.id: c for c in session.scalars(select(Campaign).where(
-            Campaign.id.in_({d.campaign_id for d in batch})))}
-        followers = {f.openid: f for f in session.scalars(select(Follower).where(
-            Follower.openid.in_([d.openid for d in batch])))}
-        credits = self._credits(session, [d.openid for d in batch])
+    def _stream(self, session, clock, batches: int | None, stop: threading.Event | None) -> int:
+        from wxbot.outbound import wechat_client
+        with self.app.app_context():
+            client = wechat_client()
+        outcomes: queue.Queue = queue.Queue()
+        waiting: dict[int, tuple[Delivery, Follower | None]] = {}  # claimed, sent or being sent, not marked
+        campaigns: dict[int, Campaign] = {}
+        handled, claims, housekept = 0, 0, time.monotonic()
+        while True:
+            may_claim = (batches is None or claims < batches) and not (stop and stop.is_set())
+            if may_claim and len(waiting) <= self.policy.in_flight:  # top up while the senders are busy
+                batch = claim(session, self.name, self.policy.batch_size, clock(), self.policy.lease_seconds)
+                claims = claims + 1 if batch else (batches or 0) + 1  # nothing due: finish what is out
+                handled += len(batch)
+                for task, delivery, follower in self._plan(session, batch, campaigns, clock()):
+                    waiting[task.delivery_id] = (delivery, follower)
+                    self.pool.submit(self._send, client, task, outcomes)
+            if not waiting:
+                session.commit()
+                return handled
+            self._mark_outcomes(session, outcomes, waiting, campaigns, clock())
+            if time.monotonic() - housekept > self.HOUSEKEEPING_SECONDS:
+                finish_campaigns(session, clock())  # a campaign is shown done as soon as it is
+                start_due_campaigns(session, clock())
+                housekept = time.monotonic()
+
+    def _plan(self, session, batch: list[Delivery], campaigns: dict, now: datetime):
+        """Choose each recipient's channel; unreachable ones are marked and mass sends made here.
+        Yields the single-recipient sends."""
+        if not batch:
+            return
+        wanted = {d.campaign_id for d in batch} - set(campaigns)
+        if wanted:
+            campaigns.update({c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(wanted)))})
+        openids = [d.openid for d in batch]
+        followers = {f.openid: f for f in session.scalars(
+            select(Follower).where(Follower.openid.in_(openids)).execution_options(populate_existing=True))}
+        credits = self._credits(session, openids)
         account_type = self.app.config["WXBOT"].wechat.account_type
-        plans, mass = [], {}
+        mass = {}
         for delivery in batch:
             follower = followers.get(delivery.openid)
             choice = choose_channel(reach_of(follower, credits.get(delivery.openid, 0)), self.policy,
@@ -94,39 +149,60 @@ class DeliveryWorker:
             elif choice.channel == "mass":
                 mass.setdefault(delivery.campaign_id, []).append(delivery)
             else:
-                plans.append((delivery, choice.channel))
-        self._send_singles(session, plans, campaigns, followers, now)
+                delivery.channel = choice.channel
+                campaign = campaigns[delivery.campaign_id]
+                link = read_link(self.app, campaign, delivery)
+                yield Task(delivery.id, delivery.openid, choice.channel, campaign, link), delivery, follower
         self._send_mass(session, mass, campaigns, followers, now)
         session.commit()
 
-    def _send_singles(self, session, plans, campaigns, followers, now) -> None:
-        from wxbot.outbound import wechat_client
-        with self.app.app_context():
-            client = wechat_client()
-            links = {d.id: read_link(self.app, campaigns[d.campaign_id], d) for d, _c in plans}
-
-        def send(plan):
-            delivery, channel = plan
+    def _send(self, client, task: Task, outcomes: queue.Queue) -> None:
+        try:
             self.bucket.take()
-            return send_one(client, channel, campaigns[delivery.campaign_id], delivery.openid,
-                            links[delivery.id], self.policy)
-        for (delivery, channel), outcome in zip(plans, self.pool.map(send, plans)):
-            delivery.channel = channel
-            apply_outcome(session, delivery, outcome, followers.get(delivery.openid), campaigns, now, self.policy)
+            outcome = send_one(client, task.channel, task.campaign, task.openid, task.link, self.policy)
+        except Exception:  # a bug in one send must not lose the delivery: it is retried
+            logger.exception("send failed")
+            outcome = Outcome("retry", -1)
+        outcomes.put((task.delivery_id, outcome))
+
+    def _mark_outcomes(self, session, outcomes: queue.Queue, waiting: dict, campaigns: dict, now: datetime) -> None:
+        """Wait for the next outcome, and those arriving within MARK_GATHER_SECONDS; one commit for all."""
+        arrived = [outcomes.get()]
+        until = time.monotonic() + self.MARK_GATHER_SECONDS
+        while len(arrived) < self.policy.in_flight:
+            try:
+                arrived.append(outcomes.get(timeout=max(0.0, until - time.monotonic())))
+            except queue.Empty:
+                break
+        marked = []
+        for delivery_id, outcome in arrived:
+            delivery, follower = waiting.pop(delivery_id)
+            apply_outcome(session, delivery, outcome, follower, campaigns, now, self.policy)
+            marked.append(delivery)
+        session.commit()
+        for delivery in marked:  # a long campaign must not pile its rows up in the session
+            session.expunge(delivery)
 
     def _send_mass(self, session, mass: dict, campaigns, followers, now) -> None:
         from wxbot.outbound import wechat_client
         with self.app.app_context():
             client = wechat_client()
+        cfg = self.app.config["WXBOT"]
+        limits = cfg.delivery.account_limits[cfg.wechat.account_type]
         for campaign_id, deliveries in mass.items():
             for start in range(0, len(deliveries), MASS_BATCH):
                 group = deliveries[start:start + MASS_BATCH]
                 # The same recipients, retried, get the same clientmsgid: WeChat answers 45065, not a repeat.
                 clientmsgid = f"wxbot-{campaign_id}-{group[0].id}-{len(group)}"
+                openids, tag_id = [d.openid for d in group], None
                 self.bucket.take()
-                outcome = send_mass(client, campaigns[campaign_id], [d.openid for d in group], clientmsgid)
+                if limits["mass_by_openid"] and len(group) >= 2:  # WeChat wants 2 to 10,000 openids
+                    outcome = send_mass(client, campaigns[campaign_id], openids, clientmsgid)
+                else:
+                    outcome, tag_id = send_mass_by_tag(client, campaigns[campaign_id], openids, clientmsgid)
                 if outcome.kind == "sent" and session.scalar(select(MassJob).where(MassJob.clientmsgid == clientmsgid)) is None:
-                    session.add(MassJob(campaign_id=campaign_id, clientmsgid=clientmsgid, msg_id=outcome.msgid))
+                    session.add(MassJob(campaign_id=campaign_id, clientmsgid=clientmsgid, msg_id=outcome.msgid,
+                                        tag_id=tag_id))
                 for delivery in group:
                     delivery.channel = "mass"
                     apply_outcome(session, delivery, outcome, followers.get(delivery.openid), campaigns, now,

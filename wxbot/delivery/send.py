@@ -23,7 +23,8 @@ class Outcome:
 # What an error code means for one recipient (wechat-platform.md).
 CODE_OUTCOMES = {-1: "retry", 40001: "retry", 40014: "retry", 42001: "retry", 45009: "quota",
                  43004: "unfollowed", 40003: "invalid", 45015: "next_channel", 45047: "next_channel",
-                 43101: "next_channel", 40130: "next_channel", 45065: "sent", 48001: "failed"}
+                 43101: "next_channel", 40130: "next_channel", 45065: "sent", 48001: "failed",
+                 45028: "quota"}
 
 
 def outcome_of(call) -> Outcome:
@@ -67,6 +68,32 @@ def send_mass(client, campaign: Campaign, openids: list[str], clientmsgid: str) 
     """One mass send by openid list; the clientmsgid makes a repeat within 24 h a no-op (45065)."""
     text = message_text(campaign, campaign.url)
     return outcome_of(lambda: client.message.send_mass_text(openids, text, client_msg_id=clientmsgid))
+
+
+def send_mass_by_tag(client, campaign: Campaign, openids: list[str], clientmsgid: str) -> tuple[Outcome, int | None]:
+    """A mass send to a tag made for these recipients (subscription accounts, or a single recipient).
+
+    The tag is named after the clientmsgid, so a retry finds it again instead of making another;
+    returns the outcome and the tag, which is deleted when WeChat reports the job finished."""
+    made: dict[str, int] = {}
+
+    def call():
+        made["tag"] = recipients_tag(client, clientmsgid[:30], openids)
+        # wechatpy's sendall still speaks of group_id; WeChat's filter takes tag_id.
+        return client.message._post("message/mass/sendall", data={
+            "filter": {"is_to_all": False, "tag_id": made["tag"]}, "msgtype": "text",
+            "text": {"content": message_text(campaign, campaign.url)}, "send_ignore_reprint": 0,
+            "clientmsgid": clientmsgid})
+    return outcome_of(call), made.get("tag")
+
+
+def recipients_tag(client, name: str, openids: list[str]) -> int:
+    tag_id = next((t["id"] for t in client.tag.get() if t["name"] == name), None)
+    if tag_id is None:
+        tag_id = client.tag.create(name)["id"]
+    for start in range(0, len(openids), 50):  # WeChat tags at most 50 users per call
+        client.tag.tag_user(tag_id, openids[start:start + 50])
+    return tag_id
 
 
 class TokenBucket:

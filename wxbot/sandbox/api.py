@@ -26,6 +26,10 @@ def _cfg():
     return current_app.config["WXBOT"]
 
 
+def _store():
+    return current_app.extensions["wxbot.store"]
+
+
 def api(name: str, methods=("POST",), auth: bool = True):
     """Register a fake WeChat endpoint: faults first, then the token, then the handler's rules."""
     def decorate(func):
@@ -33,9 +37,9 @@ def api(name: str, methods=("POST",), auth: bool = True):
         def view():
             session, now = db.session, utcnow()
             try:
-                _inject_faults(session, name)
+                epoch = _inject_faults(name)  # before any database work: the latency holds no connection
                 if auth:
-                    world.check_token(session, request.args.get("access_token", ""), now)
+                    world.check_token(session, request.args.get("access_token", ""), now, epoch)
                 result = func(session, _body(), now)
                 session.commit()
                 return jsonify({"errcode": 0, "errmsg": "ok", **result})
@@ -48,16 +52,19 @@ def api(name: str, methods=("POST",), auth: bool = True):
     return decorate
 
 
-def _inject_faults(session, name: str) -> None:
-    saved = world.saved_faults(session)  # one read per call: latency, error rate and queued codes
-    faults = world.faults(session, _cfg().sandbox, saved)
+def _inject_faults(name: str) -> int:
+    """Sleep the latency, raise an injected error; returns the token epoch for the token check."""
+    store = _store()
+    saved = world.saved_faults(store)  # one read per call: latency, error rate, queued codes, token epoch
+    faults = world.faults(store, _cfg().sandbox, saved)
     if faults["latency_ms"]:
         time.sleep(faults["latency_ms"] / 1000.0)
-    code = world.injected_error(session, name, saved)
+    code = world.injected_error(store, name, saved)
     if code is None and faults["fault_rate"] and random.random() < faults["fault_rate"]:
         code = -1
     if code is not None:
         raise ApiError(code, "system error" if code == -1 else "injected by sandbox")
+    return int(saved.get("token_epoch", 0))
 
 
 def _body() -> dict:
@@ -85,19 +92,19 @@ def token(session, _body, now):
         raise ApiError(40013, "invalid appid")
     if request.args.get("secret") != cfg.sandbox.secret:
         raise ApiError(40125, "invalid appsecret")
-    world.daily_quota(session, "token", cfg.sandbox.token_daily_quota, now)
-    return {"access_token": world.issue_token(session, now, cfg.sandbox.token_ttl),
+    world.daily_quota(_store(), "token", cfg.sandbox.token_daily_quota, now)
+    return {"access_token": world.issue_token(session, _store(), now, cfg.sandbox.token_ttl),
             "expires_in": cfg.sandbox.token_ttl}
 
 
 @api("message/custom/send")
 def custom_send(session, body, now):
     """A customer-service message: only to a follower whose window is open and not used up."""
-    user = world.following_user(session, body.get("touser", ""))
-    world.use_window(user, now)
-    world.daily_quota(session, "custom", _cfg().sandbox.cs_daily_quota, now)
+    openid = str(body.get("touser", ""))
+    world.use_window(session, openid, now)
+    world.daily_quota(_store(), "custom", _cfg().sandbox.cs_daily_quota, now)
     msgtype = body.get("msgtype", "text")
-    world.deliver(session, user.openid, "customer_service", msgtype, body.get(msgtype, {}), now)
+    world.deliver(session, openid, "customer_service", msgtype, body.get(msgtype, {}), now)
     return {}
 
 
@@ -108,7 +115,7 @@ def template_send(session, body, now):
     if not body.get("template_id"):
         raise ApiError(40037, "invalid template_id")
     user = world.following_user(session, body.get("touser", ""))
-    world.daily_quota(session, "template", _cfg().sandbox.template_daily_quota, now)
+    world.daily_quota(_store(), "template", _cfg().sandbox.template_daily_quota, now)
     content = {"template_id": body["template_id"], "url": body.get("url", ""), "data": body.get("data", {})}
     world.deliver(session, user.openid, "template", "template", content, now)
     return {"msgid": random.randint(10**8, 10**9)}
@@ -135,13 +142,14 @@ def _mass_deliver(session, users, body, now, clientmsgid: str) -> dict:
         if get_value(session, f"clientmsgid:{clientmsgid}"):
             raise ApiError(45065, "clientmsgid exist")
         put_value(session, f"clientmsgid:{clientmsgid}", now.isoformat())
-    world.daily_quota(session, "mass_calls", cfg.sandbox.mass_calls_per_day, now)
+    world.daily_quota(_store(), "mass_calls", cfg.sandbox.mass_calls_per_day, now)
     if cfg.wechat.account_type == "subscription":
-        world.daily_quota(session, "mass_subscription", cfg.sandbox.mass_per_day_subscription, now, 45028)
+        world.daily_quota(_store(), "mass_subscription", cfg.sandbox.mass_per_day_subscription, now, 45028)
     msgtype = body.get("msgtype", "text")
     sent = 0
     for user in users:
-        if user.subscribed and world.mass_allowance(user, now, cfg.sandbox.mass_per_follower_month):
+        per_month = cfg.delivery.account_limits[cfg.wechat.account_type]["mass_per_follower_month"]
+        if user.subscribed and world.mass_allowance(user, now, per_month):
             world.deliver(session, user.openid, "mass", msgtype, body.get(msgtype, {}), now)
             sent += 1
     msg_id = random.randint(10**9, 10**10)
@@ -191,7 +199,7 @@ def qrcode_create(session, body, now):
     if "STR" in action and not 1 <= len(str(value)) <= 64:
         raise ApiError(40053, "invalid scene_str length")
     expire = min(int(body.get("expire_seconds") or 60), QR_MAX_EXPIRE)
-    world.daily_quota(session, "qrcode", _cfg().sandbox.qrcode_daily_quota, now)
+    world.daily_quota(_store(), "qrcode", _cfg().sandbox.qrcode_daily_quota, now)
     qr = world.create_qrcode(session, str(value), "LIMIT" in action, expire, now)
     result = {"ticket": qr.ticket, "url": f"https://sandbox.wxbot/q/{qr.ticket}"}
     return result if qr.permanent else dict(result, expire_seconds=expire)
@@ -269,9 +277,21 @@ def tag_create(session, body, now):
     tags = get_value(session, TAGS_KEY, [])
     if any(t["name"] == name for t in tags):
         raise ApiError(45157, "invalid tag name")
-    tag = {"id": 100 + len(tags), "name": name}
+    tag = {"id": max([t["id"] for t in tags] + [99]) + 1, "name": name}
     put_value(session, TAGS_KEY, tags + [tag])
     return {"tag": tag}
+
+
+@api("tags/delete")
+def tag_delete(session, body, now):
+    tag_id = (body.get("tag") or {}).get("id")
+    tags = get_value(session, TAGS_KEY, [])
+    if not any(t["id"] == tag_id for t in tags):
+        raise ApiError(45159, "invalid tag id")
+    put_value(session, TAGS_KEY, [t for t in tags if t["id"] != tag_id])
+    for user in session.query(SandboxUser).filter(SandboxUser.tags.contains(str(tag_id))):
+        user.set_json("tags", [t for t in user.json_field("tags") or [] if t != tag_id])
+    return {}
 
 
 @api("tags/get", methods=("GET",))

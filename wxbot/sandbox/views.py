@@ -96,16 +96,17 @@ def faults():
     session = db.session
     if request.method == "POST":
         data = request.get_json(silent=True) or {}
-        world.set_faults(session, data)
+        store = current_app.extensions["wxbot.store"]
+        world.set_faults(store, data)
         if data.get("expire_tokens"):
-            world.expire_tokens(session, utcnow())
+            world.expire_tokens(session, store, utcnow())
         session.commit()
-    return jsonify(world.faults(session, current_app.config["WXBOT"].sandbox))
+    return jsonify(world.faults(current_app.extensions["wxbot.store"], current_app.config["WXBOT"].sandbox))
 
 
 @bp.post("/reset")
 def reset():
     """Forget every sandbox user, message, QR code, token and fault."""
-    world.reset(db.session)
+    world.reset(db.session, current_app.extensions["wxbot.store"], utcnow())
     db.session.commit()
     return jsonify({"ok": True})

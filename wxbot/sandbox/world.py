@@ -8,17 +8,22 @@ import json
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.sandbox import (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue, get_value,
-                            put_value, take_quota)
 from models.followers import widened_window, window_rule
+from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
 from models.timeutil import local_date, to_local
+from wxbot.store import Store
 
 TOKEN_OVERLAP = timedelta(seconds=300)  # the old token keeps working this long after a new fetch
-FAULTS_KEY = "faults"
+# Run-time settings and counters live in the shared store, not the database: every fake API call
+# reads the faults and counts a quota, and a store round trip is a fraction of a transaction's.
+FAULTS_KEY = "sandbox:faults"
+QUOTA_KEY = "sandbox:quota:{name}:{day}"
+QUOTA_NAMES = ("token", "custom", "template", "mass_calls", "mass_subscription", "qrcode")
+QUOTA_TTL = 2 * 86400
 
 
 class ApiError(Exception):
@@ -82,77 +87,117 @@ def open_window(user: SandboxUser, kind: str, at: datetime, wechat) -> None:
         user.cs_window_until, user.cs_window_left, window_rule(kind, wechat), at)
 
 
-def use_window(user: SandboxUser, at: datetime) -> None:
-    """Spend one customer-service message, or raise 45015 / 45047."""
+def use_window(session: Session, openid: str, at: datetime) -> None:
+    """Spend one customer-service message in one statement, or raise 40003 / 43004 / 45015 / 45047."""
+    users = SandboxUser.__table__  # Core statements on the connection: the hot path skips the ORM's bookkeeping
+    spent = session.connection().execute(
+        update(users).where(users.c.openid == openid, users.c.subscribed.is_(True),
+                            users.c.cs_window_until >= at, users.c.cs_window_left > 0)
+        .values(cs_window_left=users.c.cs_window_left - 1)
+    ).rowcount
+    if spent:
+        return
+    user = following_user(session, openid)
     if user.cs_window_until is None or user.cs_window_until < at:
         raise ApiError(45015, "response out of time limit or subscription is canceled")
-    if user.cs_window_left <= 0:
-        raise ApiError(45047, "out of response count limit")
-    user.cs_window_left -= 1
+    raise ApiError(45047, "out of response count limit")
 
 
 def deliver(session: Session, touser: str, channel: str, msgtype: str, content: dict, at: datetime) -> None:
     """Record a message as arrived on the user's phone."""
-    session.add(SandboxMessage(touser=touser, channel=channel, msgtype=msgtype,
-                               content=json.dumps(content, ensure_ascii=False), created_at=at))
+    session.connection().execute(insert(SandboxMessage.__table__).values(
+        touser=touser, channel=channel, msgtype=msgtype, content=json.dumps(content, ensure_ascii=False),
+        created_at=at))
 
 
-def daily_quota(session: Session, name: str, limit: int, at: datetime, code: int = 45009) -> None:
-    """Count one use of a daily quota (days in Beijing time, as WeChat resets them), or raise `code`."""
-    if not take_quota(session, f"quota:{name}:{local_date(at).isoformat()}", limit):
+def daily_quota(store: Store, name: str, limit: int, at: datetime, code: int = 45009) -> None:
+    """Count one use of a daily quota (days in Beijing time, as WeChat resets them), or raise `code`.
+
+    Called after the call's own checks passed, so that a refused call does not use the quota."""
+    if store.incr(QUOTA_KEY.format(name=name, day=local_date(at).isoformat()), QUOTA_TTL) > limit:
         raise ApiError(code, "reach max api daily quota limit" if code == 45009 else "has no masssend quota")
 
 
-def issue_token(session: Session, at: datetime, ttl: int) -> str:
+def issue_token(session: Session, store: Store, at: datetime, ttl: int) -> str:
     """A new access token; the previous ones keep working for 5 minutes."""
     session.execute(update(SandboxToken).where(SandboxToken.expires_at > at + TOKEN_OVERLAP)
                     .values(expires_at=at + TOKEN_OVERLAP))
     token = secrets.token_urlsafe(48)
     session.add(SandboxToken(token=token, expires_at=at + timedelta(seconds=ttl), created_at=at))
+    _bump_token_epoch(store)
     return token
 
 
-def check_token(session: Session, token: str, at: datetime) -> None:
+# Token rows checked once are remembered per token epoch: issuing or expiring tokens starts a new
+# epoch (kept in the faults value every call reads anyway), so a changed expiry is never missed.
+_known_tokens: dict[tuple[str, int], datetime] = {}
+
+
+def check_token(session: Session, token: str, at: datetime, epoch: int) -> None:
     """40001 for a token WeChat never issued, 42001 for an expired one."""
-    row = session.get(SandboxToken, token) if token else None
-    if row is None:
-        raise ApiError(40001, "invalid credential, access_token is invalid or not latest")
-    if row.expires_at <= at:
+    expires_at = _known_tokens.get((token, epoch))
+    if expires_at is None:
+        row = session.get(SandboxToken, token) if token else None
+        if row is None:
+            raise ApiError(40001, "invalid credential, access_token is invalid or not latest")
+        expires_at = row.expires_at
+        if len(_known_tokens) > 1000:
+            _known_tokens.clear()
+        _known_tokens[(token, epoch)] = expires_at
+    if expires_at <= at:
         raise ApiError(42001, "access_token expired")
 
 
-def expire_tokens(session: Session, at: datetime) -> None:
+def expire_tokens(session: Session, store: Store, at: datetime) -> None:
     """Fault injection: every token expires now."""
     session.execute(update(SandboxToken).values(expires_at=at))
+    _bump_token_epoch(store)
 
 
-def saved_faults(session: Session) -> dict:
-    return get_value(session, FAULTS_KEY, {})
+def _bump_token_epoch(store: Store) -> None:
+    with _faults_lock(store):
+        saved = saved_faults(store)
+        saved["token_epoch"] = int(saved.get("token_epoch", 0)) + 1
+        store.set(FAULTS_KEY, json.dumps(saved))
 
 
-def faults(session: Session, cfg, saved: dict | None = None) -> dict:
+def _faults_lock(store: Store):
+    return store.lock(FAULTS_KEY + ":lock", timeout=5, wait=5)
+
+
+def saved_faults(store: Store) -> dict:
+    raw = store.get(FAULTS_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def faults(store: Store, cfg, saved: dict | None = None) -> dict:
     """Latency, error rate and queued errors: config defaults, overridden at run time."""
     current = {"latency_ms": cfg.latency_ms, "fault_rate": cfg.fault_rate, "inject": {}}
-    current.update(saved if saved is not None else saved_faults(session))
+    current.update(saved if saved is not None else saved_faults(store))
+    current.pop("token_epoch", None)
     return current
 
 
-def set_faults(session: Session, changes: dict) -> dict:
-    saved = get_value(session, FAULTS_KEY, {})
-    saved.update({k: v for k, v in changes.items() if k in ("latency_ms", "fault_rate", "inject")})
-    put_value(session, FAULTS_KEY, saved)
+def set_faults(store: Store, changes: dict) -> dict:
+    with _faults_lock(store):
+        saved = saved_faults(store)
+        saved.update({k: v for k, v in changes.items() if k in ("latency_ms", "fault_rate", "inject")})
+        store.set(FAULTS_KEY, json.dumps(saved))
     return saved
 
 
-def injected_error(session: Session, endpoint: str, saved: dict) -> int | None:
-    """Pop the next queued error code for `endpoint` (or "*") from the saved faults, if any."""
-    queue = saved.get("inject", {})
-    for name in (endpoint, "*"):
-        if queue.get(name):
-            code = queue[name].pop(0)
-            put_value(session, FAULTS_KEY, saved)
-            session.commit()
-            return int(code)
+def injected_error(store: Store, endpoint: str, saved: dict) -> int | None:
+    """Pop the next queued error code for `endpoint` (or "*"), if any; two calls never pop the same."""
+    if not any(saved.get("inject", {}).get(name) for name in (endpoint, "*")):
+        return None
+    with _faults_lock(store):
+        saved = saved_faults(store)
+        queue = saved.get("inject", {})
+        for name in (endpoint, "*"):
+            if queue.get(name):
+                code = queue[name].pop(0)
+                store.set(FAULTS_KEY, json.dumps(saved))
+                return int(code)
     return None
 
 
@@ -179,7 +224,9 @@ def mass_allowance(user: SandboxUser, at: datetime, per_month: int) -> bool:
     return True
 
 
-def reset(session: Session) -> None:
+def reset(session: Session, store: Store, at: datetime) -> None:
     """Forget everything the sandbox knows (POST /sandbox/reset)."""
     for model in (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue):
         session.execute(delete(model))
+    day = local_date(at).isoformat()
+    store.delete(FAULTS_KEY, *(QUOTA_KEY.format(name=name, day=day) for name in QUOTA_NAMES))
