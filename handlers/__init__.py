@@ -2,11 +2,12 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import broadcast, deliveries, help, members
+from handlers import broadcast, deliveries, help, members, study
 
 ROUTERS = [
     members.router,
     deliveries.router,
     broadcast.router,
+    study.router,
     help.router,
 ]

@@ -6,6 +6,8 @@ from models.followers import Follower
 from models.members import Member, OrgUnit
 from models.messagelog import MessageLog
 from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
+from models.study import Attachment, DailyPush, Material, MemberPoints, PlanEntry, PointEntry, Reading
 
 __all__ = ["AdminUser", "AuditLog", "Base", "Campaign", "Delivery", "MassJob", "SubscriptionCredit", "Follower", "Member", "OrgUnit", "MessageLog", "SandboxMessage", "SandboxQRCode",
-           "SandboxToken", "SandboxUser", "SandboxValue"]
+           "SandboxToken", "SandboxUser", "SandboxValue", "Attachment", "DailyPush", "Material", "MemberPoints",
+           "PlanEntry", "PointEntry", "Reading"]

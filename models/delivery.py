@@ -32,6 +32,8 @@ class Campaign(Base):
     description: Mapped[str] = mapped_column(String(300), default="")
     url: Mapped[str] = mapped_column(String(500), default="")
     cover: Mapped[str] = mapped_column(String(500), default="")
+    # A study push: each recipient's link leads to their own reading page of this material.
+    material_id: Mapped[int | None] = mapped_column(Integer)
     audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON audience spec
     audience_label: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)

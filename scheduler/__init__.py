@@ -10,7 +10,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
-from scheduler.jobs import purge_message_log
+from scheduler.jobs import daily_push_job, purge_message_log
 
 logger = logging.getLogger(__name__)
 
@@ -19,22 +19,25 @@ logger = logging.getLogger(__name__)
 class JobSpec:
     id: str
     func: Callable[[Flask], object]
-    at_setting: str  # name of the scheduler.* setting holding HH:MM
+    at_setting: str  # dotted name of the setting holding HH:MM
 
 
 JOBS = [
-    JobSpec("message_log.purge", purge_message_log, "purge_at"),
+    JobSpec("message_log.purge", purge_message_log, "scheduler.purge_at"),
+    JobSpec("study.daily_push", daily_push_job, "push.daily_at"),
 ]
 
 
 def build_scheduler(app: Flask, blocking: bool = False):
     """A scheduler with every job of the table, in the configured time zone."""
-    cfg = app.config["WXBOT"].scheduler
+    settings = app.config["WXBOT"]
+    cfg = settings.scheduler
     kind = BlockingScheduler if blocking else BackgroundScheduler
     sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": 3600,
                                                       "max_instances": 1})
     for job in JOBS:
-        hour, minute = cfg[job.at_setting].split(":")
+        section, key = job.at_setting.split(".")
+        hour, minute = settings[section][key].split(":")
         sched.add_job(job.func, CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone),
                       args=[app], id=job.id, replace_existing=True)
     return sched

@@ -19,3 +19,14 @@ def purge_message_log(app: Flask) -> int:
         db.session.commit()
     logger.info("message log purge removed %s entries", removed)
     return removed
+
+
+def daily_push_job(app: Flask) -> int:
+    """Push today's study plan through the delivery engine; a second run sends nothing again."""
+    from models.timeutil import local_date
+    from wxbot.study.push import push_day
+    with app.app_context():
+        results = push_day(db.session, local_date(), utcnow())
+    sent = sum(r.recipients for r in results if not r.already)
+    logger.info("daily push: %d plan entries, %d new recipients", len(results), sent)
+    return sent

@@ -154,7 +154,7 @@ def test_the_help_router_is_last():
 
 
 def test_planned_commands_say_they_are_coming_rather_than_unknown(user):
-    assert "“学习”功能即将开放" in user.click("学习")
+    assert "“答题”功能即将开放" in user.click("答题")
     assert "“报名”功能即将开放" in user.say("报名 3")
     assert "没有找到" in user.say("学习强国")
 

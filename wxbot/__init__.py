@@ -49,11 +49,13 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from wxbot import health, webhook
     from wxbot.console import csrf, init_console
     from wxbot.delivery.views import bp as delivery_bp
+    from wxbot.study import bp as study_bp
 
     init_console(app)
     app.add_template_filter(show, "localtime")
-    # WeChat and the sandbox's API callers sign their requests; CSRF tokens are for console forms.
-    for blueprint in (webhook.bp, health.bp, delivery_bp):
+    # WeChat and the sandbox's API callers sign their requests, and a reading page's beacon carries
+    # its signed link; CSRF tokens are for console forms.
+    for blueprint in (webhook.bp, health.bp, delivery_bp, study_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     if is_sandbox(settings):  # never with a real AppSecret

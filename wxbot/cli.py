@@ -262,6 +262,30 @@ def worker():
     DeliveryWorker(current_app._get_current_object()).run(threading.Event())
 
 
+push_cli = AppGroup("push", help="每日学习推送。")
+
+
+@push_cli.command("daily")
+@click.option("--date", "day", default="", help="推送哪一天的学习计划，YYYY-MM-DD（北京时间）；默认今天。")
+def push_daily(day: str):
+    """把某天学习计划里的材料推送给各自的对象；重复运行不会重复推送。"""
+    from datetime import date
+
+    from models.timeutil import local_date, utcnow
+    from wxbot.study.push import push_day
+    try:
+        wanted = date.fromisoformat(day) if day else local_date()
+    except ValueError:
+        raise click.ClickException(f"日期格式不对：{day}（应为 YYYY-MM-DD）") from None
+    results = push_day(db.session, wanted, utcnow())
+    if not results:
+        click.echo(f"{wanted} 的学习计划里没有已发布的材料。")
+    for item in results:
+        state = "之前已推送，这次不再发送" if item.already else f"已交给发送引擎，{item.recipients} 人"
+        click.echo(f"{wanted} 《{item.title}》：{state}")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, demo_cli, menu_cli, roster_cli, admin_cli, broadcast_cli, urls, chat, scheduler, worker):
+    for command in (db_cli, demo_cli, menu_cli, roster_cli, admin_cli, broadcast_cli, push_cli, urls, chat,
+                    scheduler, worker):
         app.cli.add_command(command)

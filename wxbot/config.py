@@ -185,8 +185,11 @@ def _validate(data: dict) -> None:
         raise ConfigError("wechat.reply_budget", "需要大于 0 且小于 5 秒 (微信 5 秒后放弃等待)")
     if data["scheduler"]["embedded"] not in ("auto", "true", "false"):
         raise ConfigError("scheduler.embedded", "只能是 auto、true 或 false")
-    if not re.fullmatch(r"\d{1,2}:\d{2}", data["scheduler"]["purge_at"]):
-        raise ConfigError("scheduler.purge_at", "需要 HH:MM 格式的时间")
+    for section, key in (("scheduler", "purge_at"), ("push", "daily_at")):
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", data[section][key]):
+            raise ConfigError(f"{section}.{key}", "需要 HH:MM 格式的时间")
+    if data["study"]["read_seconds"] < 0:
+        raise ConfigError("study.read_seconds", "不能是负数")
     if not 0.0 <= data["sandbox"]["fault_rate"] <= 1.0:
         raise ConfigError("sandbox.fault_rate", "需要 0.0 到 1.0 之间的数")
     if data["log_level"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

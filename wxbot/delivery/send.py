@@ -41,6 +41,8 @@ def outcome_of(call) -> Outcome:
 
 
 def message_text(campaign: Campaign, link: str) -> str:
+    if campaign.material_id and not link.startswith("http"):  # one text for many: no personal link
+        return f"{campaign.title}\n{campaign.description}\n回复“学习”打开你的学习链接，阅读时长计入学习记录".strip()
     if campaign.kind == "article":
         return f"{campaign.title}\n{campaign.description}\n{link}".strip()
     return campaign.text

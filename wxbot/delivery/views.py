@@ -8,6 +8,7 @@ from models.delivery import Campaign, Delivery
 from models.timeutil import utcnow
 from wxbot.db import db
 from wxbot.delivery.engine import read_token_serializer
+from wxbot.study import study_link
 
 bp = Blueprint("delivery", __name__)
 
@@ -25,4 +26,7 @@ def read(token: str):
     if delivery.read_at is None:
         delivery.read_at = utcnow()
         db.session.commit()
-    return redirect(db.session.get(Campaign, delivery.campaign_id).url)
+    campaign = db.session.get(Campaign, delivery.campaign_id)
+    if campaign.material_id and delivery.member_id:  # a study push: the member's own reading page
+        return redirect(study_link(current_app, delivery.member_id, campaign.material_id))
+    return redirect(campaign.url)

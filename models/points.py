@@ -1,0 +1,134 @@
+"""The points ledger: each credit once, within the day's cap, with study streaks; and the standings
+that 积分 and 排行 show. Days are Asia/Shanghai days."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.members import Member
+from models.study import MemberPoints, PointEntry
+from models.timeutil import local_date
+
+STUDY_RULES = ("read",)  # rules whose credit makes the day a study day
+RULE_LABELS = {"read": "阅读学习材料", "streak": "连续学习奖励", "adjust": "管理员调整"}
+
+
+def credit(session: Session, member: Member, rule: str, reference: str, at: datetime, points_cfg) -> int:
+    """Credit `rule` for `reference` once; returns the points added (0 if credited before or capped).
+
+    A capped credit is still written, with 0 points: the study counts for the streak and is not
+    credited again later."""
+    day = local_date(at)
+    rule_cfg = points_cfg.rules[rule]
+    if _has_entry(session, member.id, rule, reference):
+        return 0
+    totals = _locked_totals(session, member)
+    earned = session.scalar(select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
+        PointEntry.member_id == member.id, PointEntry.rule == rule, PointEntry.day == day))
+    points = max(0, min(rule_cfg["points"], rule_cfg["daily_cap"] - earned))
+    if not _append(session, member, rule, points, reference, day, at):
+        return 0
+    added = points
+    if rule in STUDY_RULES:
+        added += _extend_streak(session, member, totals, day, at, points_cfg.streak_bonus)
+    return added
+
+
+def adjust(session: Session, member: Member, delta: int, note: str, actor: str, at: datetime) -> PointEntry:
+    """An administrator's correction, with its reason: a new ledger line, never an edit."""
+    _locked_totals(session, member)
+    reference = f"adjust:{uuid.uuid4().hex[:12]}"
+    _append(session, member, "adjust", delta, reference, local_date(at), at, note=note, actor=actor)
+    return session.scalar(select(PointEntry).where(PointEntry.reference == reference))
+
+
+def _has_entry(session: Session, member_id: int, rule: str, reference: str) -> bool:
+    return session.scalar(select(PointEntry.id).where(
+        PointEntry.member_id == member_id, PointEntry.rule == rule, PointEntry.reference == reference)) is not None
+
+
+def _append(session: Session, member: Member, rule: str, delta: int, reference: str, day: date, at: datetime,
+            note: str = "", actor: str = "") -> bool:
+    """Write one ledger line and move the total with it; False when the key was taken meanwhile."""
+    try:
+        with session.begin_nested():
+            session.add(PointEntry(member_id=member.id, rule=rule, delta=delta, reference=reference, day=day,
+                                   note=note, actor=actor, created_at=at))
+    except IntegrityError:  # the same credit, written by a concurrent request: the unique key decides
+        return False
+    session.execute(update(MemberPoints).where(MemberPoints.member_id == member.id)
+                    .values(total=MemberPoints.total + delta, org_unit_id=member.org_unit_id))
+    return True
+
+
+def _locked_totals(session: Session, member: Member) -> MemberPoints:
+    """The member's totals row, created on first use and locked until commit (PostgreSQL)."""
+    if session.get(MemberPoints, member.id) is None:
+        try:
+            with session.begin_nested():
+                session.add(MemberPoints(member_id=member.id, org_unit_id=member.org_unit_id, total=0, streak=0))
+        except IntegrityError:
+            pass
+    return session.scalars(select(MemberPoints).where(MemberPoints.member_id == member.id)
+                           .with_for_update().execution_options(populate_existing=True)).one()
+
+
+def _extend_streak(session: Session, member: Member, totals: MemberPoints, day: date, at: datetime, bonus_cfg) -> int:
+    if totals.last_study_day == day:
+        return 0
+    totals.streak = totals.streak + 1 if totals.last_study_day == day - timedelta(days=1) else 1
+    totals.last_study_day = day
+    every, bonus = bonus_cfg["every_days"], bonus_cfg["points"]
+    if every > 0 and bonus and totals.streak % every == 0:
+        if _append(session, member, "streak", bonus, f"streak:{day.isoformat()}", day, at,
+                   note=f"连续学习 {totals.streak} 天"):
+            return bonus
+    return 0
+
+
+@dataclass(frozen=True)
+class Standing:
+    today: int
+    total: int
+    streak: int
+    branch_rank: int
+    branch_size: int
+    school_rank: int
+
+
+def current_streak(totals: MemberPoints | None, today: date) -> int:
+    """A streak still counts today if the member studied today or yesterday."""
+    if totals is None or totals.last_study_day is None or totals.last_study_day < today - timedelta(days=1):
+        return 0
+    return totals.streak
+
+
+def standing(session: Session, member: Member, at: datetime) -> Standing:
+    today = local_date(at)
+    totals = session.get(MemberPoints, member.id)
+    total = totals.total if totals else 0
+    earned = session.scalar(select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
+        PointEntry.member_id == member.id, PointEntry.day == today)) or 0
+    above_in_branch = session.scalar(select(func.count()).select_from(MemberPoints).where(
+        MemberPoints.org_unit_id == member.org_unit_id, MemberPoints.total > total)) or 0
+    above_in_school = session.scalar(select(func.count()).select_from(MemberPoints).where(
+        MemberPoints.total > total)) or 0
+    branch_size = session.scalar(select(func.count()).select_from(Member).where(
+        Member.org_unit_id == member.org_unit_id)) or 0
+    return Standing(earned, total, current_streak(totals, today), above_in_branch + 1, branch_size,
+                    above_in_school + 1)
+
+
+def leaders(session: Session, org_unit_id: int | None, limit: int = 10) -> list[tuple[str, int]]:
+    """The top members by total, in a branch or (None) the whole school; ties by who got there first."""
+    query = (select(Member.name, MemberPoints.total).join(Member, Member.id == MemberPoints.member_id)
+             .where(MemberPoints.total > 0).order_by(MemberPoints.total.desc(), MemberPoints.member_id)
+             .limit(limit))
+    if org_unit_id is not None:
+        query = query.where(MemberPoints.org_unit_id == org_unit_id)
+    return [(name, total) for name, total in session.execute(query)]

@@ -1,0 +1,217 @@
+"""Online theory study: materials, the study plan, reading records, and the points ledger.
+
+Points are one append-only ledger with a unique key per (member, rule, reference): whatever retries,
+a reading is credited once. Each member's total and streak are kept in `member_points`, updated in
+the same transaction as the ledger row, so that 积分 and 排行 never sum a year of entries.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from models.base import Base
+from models.members import Member
+from models.timeutil import utcnow
+
+MATERIAL_STATES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
+
+
+class Material(Base):
+    """A piece of study material; members see it once published."""
+
+    __tablename__ = "materials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    summary: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")  # Markdown
+    cover: Mapped[str] = mapped_column(String(500), default="")
+    source: Mapped[str] = mapped_column(String(100), default="")
+    tags: Mapped[str] = mapped_column(String(200), default="")  # comma separated
+    audience: Mapped[str] = mapped_column(Text, default="{}")  # audience spec: units, stages
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    org_unit_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the author's scope
+    author: Mapped[str] = mapped_column(String(64), default="")
+    reviewer: Mapped[str] = mapped_column(String(64), default="")
+    reviewed_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="material", order_by="Attachment.id",
+                                                         cascade="all, delete-orphan")
+
+    @property
+    def status_label(self) -> str:
+        return MATERIAL_STATES.get(self.status, self.status)
+
+    def audience_spec(self) -> dict:
+        return json.loads(self.audience or "{}")
+
+
+class Attachment(Base):
+    """A file of a material (PDF, Word, PowerPoint), stored under instance/uploads, served signed."""
+
+    __tablename__ = "material_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    stored_name: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    material: Mapped[Material] = relationship(back_populates="attachments")
+
+
+class PlanEntry(Base):
+    """One day of the study plan: which material, for which audience."""
+
+    __tablename__ = "study_plan"
+    __table_args__ = (UniqueConstraint("day", "material_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"))
+    audience: Mapped[str] = mapped_column(Text, default="{}")  # empty: the material's own audience
+    org_unit_id: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    material: Mapped[Material] = relationship()
+
+    def audience_spec(self) -> dict:
+        return json.loads(self.audience or "{}") or self.material.audience_spec()
+
+
+class DailyPush(Base):
+    """The daily push of one plan entry: its unique key is what makes the push happen once."""
+
+    __tablename__ = "study_pushes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_entry_id: Mapped[int] = mapped_column(ForeignKey("study_plan.id"), unique=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reading(Base):
+    """One member's reading of one material: opened, active seconds reported, credited."""
+
+    __tablename__ = "study_readings"
+    __table_args__ = (UniqueConstraint("member_id", "material_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"), index=True)
+    opened_at: Mapped[datetime]
+    last_beacon_at: Mapped[datetime | None]
+    seconds: Mapped[int] = mapped_column(Integer, default=0)
+    credited_at: Mapped[datetime | None]
+
+
+class PointEntry(Base):
+    """One line of the points ledger; never changed or deleted (an adjustment is a new line)."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (UniqueConstraint("member_id", "rule", "reference"),
+                      Index("ix_points_ledger_member_day", "member_id", "day"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    rule: Mapped[str] = mapped_column(String(32))  # read, streak, adjust, ...
+    delta: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date, index=True)  # Asia/Shanghai day of the entry
+    note: Mapped[str] = mapped_column(String(200), default="")
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MemberPoints(Base):
+    """A member's running total and study streak, kept with every ledger line (for 积分 and 排行)."""
+
+    __tablename__ = "member_points"
+    __table_args__ = (Index("ix_member_points_total", "total"),
+                      Index("ix_member_points_branch_total", "org_unit_id", "total"))
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(Integer)  # the member's branch, for branch rankings
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_study_day: Mapped[date | None] = mapped_column(Date)
+
+
+# --- what a member sees -------------------------------------------------------------------------
+
+def in_audience(member: Member, spec: dict, unit_ancestors: set[int]) -> bool:
+    """Whether the member is within a material's or plan entry's audience (units with subtrees,
+    stages, roles); `unit_ancestors` are the member's unit and every unit above it."""
+    if spec.get("units") and not unit_ancestors & {int(u) for u in spec["units"]}:
+        return False
+    if spec.get("stages") and member.stage not in spec["stages"]:
+        return False
+    if spec.get("roles") and member.role not in spec["roles"]:
+        return False
+    return True
+
+
+def ancestors_of(member: Member) -> set[int]:
+    found, unit = set(), member.org_unit
+    while unit is not None:
+        found.add(unit.id)
+        unit = unit.parent
+    return found
+
+
+def plan_for(session: Session, member: Member, first: date, last: date) -> list[PlanEntry]:
+    """The member's published plan entries from `first` to `last`, newest day first."""
+    entries = session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
+                              .where(PlanEntry.day >= first, PlanEntry.day <= last, Material.status == "published")
+                              .order_by(PlanEntry.day.desc(), PlanEntry.id))
+    units = ancestors_of(member)
+    return [e for e in entries if in_audience(member, e.audience_spec(), units)]
+
+
+def may_read(session: Session, member: Member, material: Material) -> bool:
+    return material.status == "published" and in_audience(member, material.audience_spec(), ancestors_of(member))
+
+
+# --- reading credit -----------------------------------------------------------------------------
+
+BEACON_MAX_SECONDS = 30  # a page reports every 15 s; a larger claim is cut to the time that passed
+
+
+def record_open(session: Session, member: Member, material: Material, at: datetime) -> Reading:
+    reading = session.scalar(select(Reading).where(Reading.member_id == member.id,
+                                                   Reading.material_id == material.id))
+    if reading is None:
+        try:
+            with session.begin_nested():
+                reading = Reading(member_id=member.id, material_id=material.id, opened_at=at, seconds=0)
+                session.add(reading)
+        except IntegrityError:  # opened twice at once
+            reading = session.scalar(select(Reading).where(Reading.member_id == member.id,
+                                                           Reading.material_id == material.id))
+    return reading
+
+
+def record_beacon(session: Session, member: Member, material: Material, seconds: int, at: datetime,
+                  settings) -> int:
+    """Add the active seconds the page reports, never more than the time since the last report;
+    credit the reading once the threshold is reached. Returns the points credited now."""
+    from models.points import credit
+    reading = record_open(session, member, material, at)
+    # Never more than the page could have been open: the time since it was opened, plus network slack.
+    since_open = int((at - reading.opened_at).total_seconds()) + 2
+    reading.seconds = max(reading.seconds, min(reading.seconds + max(0, min(seconds, BEACON_MAX_SECONDS)), since_open))
+    reading.last_beacon_at = at
+    if reading.credited_at is not None or reading.seconds < settings.study.read_seconds:
+        return 0
+    reading.credited_at = at
+    return credit(session, member, "read", f"material:{material.id}", at, settings.points)

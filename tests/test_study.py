@@ -1,0 +1,243 @@
+"""Study: today's material in the chat, reading credit on the reading page, points, streaks,
+rankings, and the daily push exactly once."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from sqlalchemy import func, select
+
+from models.delivery import Campaign, Delivery
+from models.points import adjust, credit, standing
+from models.study import Material, MemberPoints, PlanEntry, PointEntry
+from models.timeutil import LOCAL_TZ, local_date, utcnow
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, make_branch, make_member
+from wxbot.delivery.engine import DeliveryWorker
+from wxbot.study import study_link
+from wxbot.study.push import push_day
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_material(session, title="习近平新时代中国特色社会主义思想学习纲要", status="published", audience=None,
+                  body="## 第一节\n\n学习**重点**内容。<script>alert(1)</script>", author="organiser"):
+    material = Material(title=title, summary="本周重点", body=body, status=status, author=author,
+                        audience=json.dumps(audience or {}), published_at=utcnow() if status == "published" else None)
+    session.add(material)
+    session.commit()
+    return material
+
+
+def plan(session, material, day=None, audience=None):
+    entry = PlanEntry(day=day or local_date(), material_id=material.id, audience=json.dumps(audience or {}))
+    session.add(entry)
+    session.commit()
+    return entry
+
+
+@pytest.fixture
+def reader(app, session):
+    """A bound member chatting with the account."""
+    member = make_member(session, branch=make_branch(session))
+    user = ChatUser(phone_for(app), "oReader01")
+    user.bind(member)
+    return user, member
+
+
+def path_of(url: str) -> str:
+    return urlparse(url).path
+
+
+def test_study_sends_todays_material_with_a_personal_link(app, session, reader):
+    user, member = reader
+    material = make_material(session)
+    plan(session, material)
+    user.say("学习")
+    assert user.last.kind == "news"
+    article = user.last.articles[0]
+    assert material.title in article["title"]
+    assert article["url"] == study_link(app, member.id, material.id)
+
+
+def test_study_without_a_plan_today_says_so_and_history_lists_the_last_days(app, session, reader):
+    user, member = reader
+    old = make_material(session, title="党章学习")
+    plan(session, old, day=local_date() - timedelta(days=2))
+    plan(session, make_material(session, title="太久以前"), day=local_date() - timedelta(days=30))
+    assert "今天没有安排学习内容" in user.say("学习")
+    listing = user.say("往期")
+    assert "党章学习" in listing and "太久以前" not in listing
+    assert study_link(app, member.id, old.id) in listing
+
+
+def test_drafts_and_other_audiences_are_not_shown(app, session, reader):
+    user, member = reader
+    plan(session, make_material(session, title="草稿材料", status="draft"))
+    plan(session, make_material(session, title="给预备党员", audience={"stages": ["预备党员"]}))
+    assert "今天没有安排学习内容" in user.say("学习")
+    other = make_material(session, title="别的学院", audience={"units": [make_branch(session, "外国语学院").id]})
+    assert app.test_client().get(path_of(study_link(app, member.id, other.id))).status_code == 404
+
+
+def test_the_reading_page_is_sanitised_and_refuses_tampered_links(app, session, reader):
+    _user, member = reader
+    material = make_material(session)
+    client = app.test_client()
+    url = path_of(study_link(app, member.id, material.id))
+    page = client.get(url).get_data(as_text=True)
+    assert "<strong>重点</strong>" in page and "<script>alert(1)</script>" not in page
+    assert client.get(url[:-3] + "abc").status_code == 404
+    assert client.post(url[:-3] + "abc/beacon", json={"seconds": 15}).status_code == 404
+
+
+def beacon(app, url, seconds, at):
+    from unittest import mock
+    with mock.patch("wxbot.study.views.utcnow", return_value=at):
+        return app.test_client().post(path_of(url) + "/beacon", json={"seconds": seconds}).get_json()
+
+
+def test_reading_is_credited_after_the_threshold_and_only_once(app, session, reader):
+    _user, member = reader
+    material = make_material(session)
+    url = study_link(app, member.id, material.id)
+    opened = utcnow()
+    from unittest import mock
+    with mock.patch("wxbot.study.views.utcnow", return_value=opened):
+        app.test_client().get(path_of(url))
+    assert beacon(app, url, 15, opened + timedelta(seconds=15))["credited"] is False
+    # A page cannot claim more time than has passed since it was opened.
+    state = beacon(app, url, 600, opened + timedelta(seconds=20))
+    assert state["seconds"] <= 22 and state["credited"] is False
+    for n in range(3, 6):
+        state = beacon(app, url, 15, opened + timedelta(seconds=15 * n))
+    assert state["credited"] is True
+    beacon(app, url, 15, opened + timedelta(seconds=120))
+    session.expire_all()
+    assert session.scalar(select(func.sum(PointEntry.delta)).where(PointEntry.member_id == member.id)) == 1
+
+
+def test_a_link_for_another_member_credits_only_that_member(app, session, reader):
+    _user, member = reader
+    other = make_member(session, branch=member.org_unit)
+    material = make_material(session)
+    token = path_of(study_link(app, member.id, material.id)).rsplit("/", 1)[1]
+    other_token = path_of(study_link(app, other.id, material.id)).rsplit("/", 1)[1]
+    assert token != other_token
+    # Swapping the member in the token breaks its signature.
+    forged = other_token.split(".")[0] + "." + token.split(".")[1]
+    assert app.test_client().get(f"/s/{forged}").status_code == 404
+
+
+def test_the_daily_cap_holds_and_a_capped_reading_still_counts_for_the_streak(app, session, reader):
+    _user, member = reader
+    settings = app.config["WXBOT"]
+    now = utcnow()
+    earned = [credit(session, member, "read", f"material:{n}", now, settings.points) for n in range(8)]
+    session.commit()
+    assert sum(earned) == 6 and earned[6:] == [0, 0]
+    assert credit(session, member, "read", "material:1", now, settings.points) == 0  # never twice
+    assert standing(session, member, now).today == 6
+
+
+def test_streaks_follow_shanghai_days_across_midnight_and_earn_the_bonus(app, session, reader):
+    _user, member = reader
+    points = app.config["WXBOT"].points
+    # 23:50 and 00:10 Beijing time are two study days, though the same UTC day.
+    start = datetime(2026, 11, 1, 23, 50, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    credit(session, member, "read", "material:a", start, points)
+    credit(session, member, "read", "material:b", start + timedelta(minutes=20), points)
+    session.commit()
+    assert session.get(MemberPoints, member.id).streak == 2
+    for day in range(2, 7):  # days 3 to 7: the seventh day earns the bonus
+        credit(session, member, "read", f"material:d{day}", start + timedelta(days=day), points)
+    session.commit()
+    bonus = session.scalars(select(PointEntry).where(PointEntry.rule == "streak")).all()
+    assert [b.delta for b in bonus] == [5]
+    assert standing(session, member, start + timedelta(days=6)).streak == 7
+    # A day missed: the streak starts again.
+    credit(session, member, "read", "material:late", start + timedelta(days=9), points)
+    session.commit()
+    assert session.get(MemberPoints, member.id).streak == 1
+
+
+def test_points_and_ranking_replies(app, session, reader):
+    user, member = reader
+    settings = app.config["WXBOT"]
+    rival = make_member(session, branch=member.org_unit, name="李雷")
+    for n in range(3):
+        credit(session, rival, "read", f"material:{n}", utcnow(), settings.points)
+    credit(session, member, "read", "material:0", utcnow(), settings.points)
+    adjust(session, member, 1, "线下学习补记", "admin", utcnow())
+    session.commit()
+    reply = user.say("积分")
+    assert "今日：2" in reply and "总计：2" in reply and "支部排名：第 2 名" in reply
+    board = user.say("排行")
+    assert board.index("李雷 3 分") < board.index(f"{member.name} 2 分")
+    assert "你的位置：支部第 2 名" in board
+
+
+def test_the_daily_push_goes_out_once_through_the_engine(app, session, reader):
+    _user, member = reader
+    material = make_material(session)
+    plan(session, material)
+    first = push_day(session, local_date(), utcnow())
+    again = push_day(session, local_date(), utcnow())
+    assert [r.recipients for r in first] == [1] and [r.already for r in again] == [True]
+    DeliveryWorker(app, "push-worker").step()
+    received = reader[0].received(session, "customer_service")
+    assert len(received) == 1 and material.title in json.dumps(received[0], ensure_ascii=False)
+    # The link in the message is the member's read link: it leads to their own reading page.
+    link = received[0]["articles"][0]["url"]
+    response = app.test_client().get(path_of(link))
+    assert response.status_code == 302 and response.location == study_link(app, member.id, material.id)
+
+
+def test_the_daily_push_by_hand_twice_and_from_two_processes_sends_once(app, session, backend, reader):
+    material = make_material(session)
+    plan(session, material)
+    settings = backend["settings"]
+    env = {"WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
+           "WXBOT_REDIS_URL": settings.get("redis_url", ""), "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot"),
+           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"]}
+    import os
+    command = [sys.executable, "-m", "flask", "--app", "wxbot", "push", "daily"]
+    runs = [subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+    again = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert "不再发送" in again.stdout, outputs
+    session.expire_all()
+    campaigns = session.scalars(select(Campaign).where(Campaign.material_id == material.id)).all()
+    assert len(campaigns) == 1
+    assert session.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_push_daily_for_another_date_and_a_bad_date(app, session, runner, reader):
+    material = make_material(session)
+    tomorrow = local_date() + timedelta(days=1)
+    plan(session, material, day=tomorrow)
+    assert "没有已发布的材料" in runner.invoke(args=["push", "daily"]).output
+    result = runner.invoke(args=["push", "daily", "--date", tomorrow.isoformat()])
+    assert "已交给发送引擎，1 人" in result.output
+    assert "日期格式不对" in runner.invoke(args=["push", "daily", "--date", "明天"]).output
+
+
+def test_the_scheduler_has_the_daily_push_at_the_configured_time(make_app):
+    from scheduler import build_scheduler
+    app = make_app(push__daily_at="06:45")
+    sched = build_scheduler(app)
+    sched.start(paused=True)
+    try:
+        job = sched.get_job("study.daily_push")
+        fields = {f.name: str(f) for f in job.trigger.fields}
+        assert fields["hour"] == "6" and fields["minute"] == "45"
+        assert job.misfire_grace_time == 3600 and job.coalesce is True
+    finally:
+        sched.shutdown(wait=False)
+

@@ -1,0 +1,71 @@
+"""The daily study push: today's plan entries, each sent once through the delivery engine."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.accounts import Scope
+from models.audience import AudienceError, create_campaign
+from models.delivery import Delivery
+from models.study import DailyPush, Material, PlanEntry
+
+logger = logging.getLogger(__name__)
+PUSH_CREATOR = "每日学习推送"
+STUDY_URL_MARK = "study:"  # the campaign's link is each member's own reading link (see /r/<token>)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    entry_id: int
+    title: str
+    recipients: int
+    already: bool
+
+
+def push_day(session: Session, day: date, now: datetime) -> list[Pushed]:
+    """Create the push campaign of every published plan entry of `day` that has none yet.
+
+    The unique key on the entry decides: a second scheduler process, a restart or a run by hand
+    finds the row (or loses the race at commit) and sends nothing again."""
+    results = []
+    entries = session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
+                              .where(PlanEntry.day == day, Material.status == "published").order_by(PlanEntry.id))
+    for entry in list(entries):
+        done = session.scalar(select(DailyPush).where(DailyPush.plan_entry_id == entry.id))
+        if done is not None:
+            results.append(Pushed(entry.id, entry.material.title, done.recipients, True))
+            continue
+        results.append(_push_entry(session, entry, now))
+    return results
+
+
+def _push_entry(session: Session, entry: PlanEntry, now: datetime) -> Pushed:
+    material = entry.material
+    try:
+        with session.begin_nested():
+            push = DailyPush(plan_entry_id=entry.id, created_at=now)
+            session.add(push)
+            session.flush()
+    except IntegrityError:  # another process is pushing this entry, or has
+        session.rollback()
+        return Pushed(entry.id, material.title, 0, True)
+    content = {"title": f"今日学习｜{material.title}", "description": material.summary or "点击阅读今天的学习内容",
+               "url": f"{STUDY_URL_MARK}{material.id}", "cover": material.cover}
+    try:
+        with session.begin_nested():
+            campaign = create_campaign(session, PUSH_CREATOR, Scope(None), entry.audience_spec() or
+                                       {"everyone": True}, content, now)
+            campaign.material_id = material.id
+    except AudienceError:  # nobody in the audience follows the account: remembered, nothing sent
+        campaign = None
+    if campaign is not None:
+        push.campaign_id = campaign.id
+        push.recipients = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) or 0
+    session.commit()
+    logger.info("daily push of plan entry %s: %s recipients", entry.id, push.recipients)
+    return Pushed(entry.id, material.title, push.recipients, False)
