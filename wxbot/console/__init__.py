@@ -20,7 +20,7 @@ def init_console(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.login_message = "请先登录。"
-    from wxbot.console import auth, campaigns, members, pages  # noqa: F401  (they register their routes on bp)
+    from wxbot.console import auth, campaigns, members, pages, study  # noqa: F401  (they register their routes on bp)
     app.register_blueprint(bp)
     app.register_error_handler(CSRFError, lambda e: _error_page(400, "页面已过期", "表单已过期或来源不明，请刷新页面后重试。"))
     for status, title, message in ERRORS:

@@ -1,0 +1,136 @@
+"""Study from the console: the material review workflow, the plan calendar and its import, the
+study dashboard with its reminder, and the points ledger with adjustments."""
+import io
+from datetime import timedelta
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from models.accounts import AuditLog
+from models.delivery import Campaign, Delivery
+from models.points import credit
+from models.study import Material, PlanEntry, PointEntry
+from models.timeutil import local_date, utcnow
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, console_login, csrf_token, make_account, make_branch, make_member
+
+
+@pytest.fixture
+def school(app, session):
+    cs = make_branch(session, "计算机学院", "本科生第一党支部")
+    marx = make_branch(session, "马克思主义学院", "教工党支部")
+    phone = phone_for(app)
+    people = {}
+    for openid, branch, number in (("oA", cs, "2024001"), ("oB", cs, "2024002"), ("oC", marx, "T0001")):
+        member = make_member(session, branch=branch, student_no=number)
+        ChatUser(phone, openid).bind(member)
+        people[openid] = member
+    make_account(session, "admin", "admin")
+    make_account(session, "cs", "organiser", cs.parent)
+    make_account(session, "cs2", "organiser", cs.parent)
+    return {"cs": cs, "marx": marx, **people}
+
+
+def signed_in(app, username):
+    client = app.test_client()
+    console_login(client, username)
+    return client
+
+
+def post(client, path, **fields):
+    return client.post(path, data={**fields, "csrf_token": csrf_token(client, "/admin/materials/new")},
+                       follow_redirects=True)
+
+
+def test_a_material_is_reviewed_by_someone_else_before_it_is_published(app, session, school):
+    author, colleague = signed_in(app, "cs"), signed_in(app, "cs2")
+    page = post(author, "/admin/materials/new", title="党史学习", summary="第一课",
+                body="# 标题\n\n正文**重点**<script>x</script>").get_data(as_text=True)
+    assert "已保存为草稿" in page and "<strong>重点</strong>" in page and "<script>x" not in page
+    material = session.scalars(select(Material)).one()
+    assert material.audience_spec()["units"] == [school["cs"].parent_id]  # the organiser's own subtree
+    page = post(author, f"/admin/materials/{material.id}/review").get_data(as_text=True)
+    assert "由作者以外的人审核" in page
+    assert "材料审核通过后才能发布" in post(author, f"/admin/materials/{material.id}/publish").get_data(as_text=True)
+    post(colleague, f"/admin/materials/{material.id}/review")
+    post(author, f"/admin/materials/{material.id}/publish")
+    session.expire_all()
+    material = session.get(Material, material.id)
+    assert material.status == "published" and material.reviewer == "cs2"
+    # Editing a published text sends it back to review.
+    post(author, f"/admin/materials/{material.id}", title="党史学习（修订）", body="新正文")
+    session.expire_all()
+    assert session.get(Material, material.id).status == "draft"
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "material", AuditLog.action == "review"))
+
+
+def test_an_organiser_cannot_edit_another_colleges_material(app, session, school):
+    material = Material(title="马院材料", status="draft", author="x", org_unit_id=school["marx"].parent_id)
+    session.add(material)
+    session.commit()
+    organiser = signed_in(app, "cs")
+    assert organiser.get(f"/admin/materials/{material.id}").status_code == 404
+    assert post(organiser, f"/admin/materials/{material.id}/review").status_code == 404
+
+
+def published(session, title="学习材料"):
+    material = Material(title=title, status="published", author="admin", published_at=utcnow())
+    session.add(material)
+    session.commit()
+    return material
+
+
+def xlsx(rows) -> io.BytesIO:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["日期", "材料标题"])
+    for row in rows:
+        sheet.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    data.seek(0)
+    return data
+
+
+def test_the_plan_calendar_and_its_import_all_or_nothing(app, session, school):
+    admin = signed_in(app, "admin")
+    first, second = published(session, "第一课"), published(session, "第二课")
+    tomorrow = local_date() + timedelta(days=1)
+    post(admin, "/admin/plan", day=tomorrow.isoformat(), material_id=str(first.id))
+    page = admin.get(f"/admin/plan?month={tomorrow.strftime('%Y-%m')}").get_data(as_text=True)
+    assert "第一课" in page
+    bad = xlsx([[(tomorrow + timedelta(days=1)).isoformat(), "第二课"], ["下周一", "第二课"], [tomorrow.isoformat(), "没有这课"]])
+    page = admin.post("/admin/plan/import", data={"file": (bad, "plan.xlsx"), "csrf_token": csrf_token(admin, "/admin/plan")},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "第 3 行" in page and "第 4 行" in page and session.query(PlanEntry).count() == 1
+    good = xlsx([[tomorrow + timedelta(days=d), "第二课"] for d in range(1, 4)])
+    page = admin.post("/admin/plan/import", data={"file": (good, "plan.xlsx"), "csrf_token": csrf_token(admin, "/admin/plan")},
+                      follow_redirects=True).get_data(as_text=True)
+    assert "已导入 3 条计划" in page and session.query(PlanEntry).count() == 4
+    entry = session.scalar(select(PlanEntry).where(PlanEntry.material_id == second.id).order_by(PlanEntry.day))
+    post(admin, f"/admin/plan/{entry.id}/delete")
+    assert session.query(PlanEntry).count() == 3
+
+
+def test_the_dashboard_lists_who_has_not_studied_and_reminds_them(app, session, school):
+    credit(session, school["oA"], "read", "material:1", utcnow(), app.config["WXBOT"].points)
+    session.commit()
+    organiser = signed_in(app, "cs")
+    page = organiser.get("/admin/study").get_data(as_text=True)
+    assert "2024002" in page and "2024001" not in page.split('id="idle"')[1] and "T0001" not in page
+    post(organiser, "/admin/study/remind")
+    campaign = session.scalars(select(Campaign)).one()
+    assert set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id))) == {"oB"}
+
+
+def test_points_are_adjusted_by_an_admin_with_a_reason(app, session, school):
+    admin, organiser = signed_in(app, "admin"), signed_in(app, "cs")
+    page = post(admin, "/admin/points/adjust", student_no="2024001", delta="3", reason="线下学习补记").get_data(as_text=True)
+    assert "已为" in page and "线下学习补记" in page
+    assert post(organiser, "/admin/points/adjust", student_no="2024001", delta="3", reason="x").status_code == 403
+    assert "请填写" in post(admin, "/admin/points/adjust", student_no="2024001", delta="0", reason="x").get_data(as_text=True)
+    entry = session.scalars(select(PointEntry)).one()
+    assert entry.delta == 3 and entry.rule == "adjust" and entry.actor == "admin"
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "points"))
+    assert "T0001" not in organiser.get("/admin/points").get_data(as_text=True)
