@@ -241,3 +241,15 @@ def test_the_scheduler_has_the_daily_push_at_the_configured_time(make_app):
     finally:
         sched.shutdown(wait=False)
 
+
+
+def test_the_demo_school_has_a_month_of_study_and_todays_push(app, session, runner):
+    output = runner.invoke(args=["demo", "load"]).output
+    assert "学习计划" in output and "推送给 12 名" in output
+    entries = session.scalars(select(PlanEntry)).all()
+    assert len(entries) == 31 and min(e.day for e in entries) == local_date() - timedelta(days=15)
+    DeliveryWorker(app, "demo-worker").step(batches=None)
+    pushed = session.scalars(select(Campaign).where(Campaign.material_id.is_not(None))).one()
+    assert session.scalar(select(func.count()).where(Delivery.campaign_id == pushed.id, Delivery.status == "sent")) == 12
+    assert "没有安排" not in runner.invoke(args=["push", "daily"]).output
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 1  # run again: nothing new

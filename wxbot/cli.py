@@ -38,6 +38,16 @@ def demo_load():
         followers = load_demo_followers(db.session, utcnow())
         if followers:
             click.echo(f"沙盒中已有 {followers} 名演示成员关注并绑定，可以直接试群发。")
+    from models.timeutil import utcnow
+    from wxbot.demo import load_demo_study
+    if load_demo_study(db.session, utcnow()):
+        click.echo("已载入演示学习材料和前后各 15 天的学习计划：发送“学习”试试，每天 "
+                   f"{current_app.config['WXBOT'].push.daily_at} 自动推送。")
+        if is_sandbox(current_app.config["WXBOT"]):  # show the push at work now, not tomorrow morning
+            from models.timeutil import local_date
+            from wxbot.study.push import push_day
+            pushed = sum(r.recipients for r in push_day(db.session, local_date(), utcnow()))
+            click.echo(f"今天的学习内容已交给发送引擎推送给 {pushed} 名演示关注者（在模拟器里可以看到）。")
     accounts = load_demo_accounts(db.session)
     if accounts:
         lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]

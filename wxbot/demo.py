@@ -87,3 +87,49 @@ def load_demo(session: Session, school: str) -> bool:
     apply_rows(session, demo_rows(), school)
     session.commit()
     return True
+
+
+DEMO_MATERIALS = [
+    ("中国共产党章程（总纲）", "学习党章总纲，理解党的性质、宗旨和奋斗目标。", "《中国共产党章程》"),
+    ("党的二十大报告：开辟马克思主义中国化时代化新境界", "理解“两个结合”的深刻内涵。", "人民网"),
+    ("全面从严治党永远在路上", "学习新时代党的建设总要求。", "求是网"),
+    ("党史故事：遵义会议", "伟大转折中的实事求是。", "中共党史出版社"),
+    ("社会主义核心价值观", "富强、民主、文明、和谐，自由、平等、公正、法治，爱国、敬业、诚信、友善。", "新华网"),
+    ("青年大学习：把青春奋斗融入党和人民事业", "新时代青年的责任与担当。", "共青团中央"),
+    ("三会一课制度", "支部党员大会、支部委员会、党小组会和党课的要求。", "《中国共产党支部工作条例》"),
+    ("党员的权利和义务", "党章第一章学习。", "《中国共产党章程》"),
+    ("红船精神", "开天辟地、敢为人先的首创精神。", "学习强国"),
+    ("总体国家安全观", "统筹发展和安全。", "人民日报"),
+]
+
+
+def _demo_body(title: str, summary: str) -> str:
+    return (f"## {title}\n\n{summary}\n\n"
+            "### 学习要点\n\n- 原原本本读原文，读懂其中的核心概念。\n- 结合专业学习和支部实际，写下一条体会。\n"
+            "- 在支部学习交流时分享自己的理解。\n\n"
+            "> 学而不思则罔，思而不学则殆。\n\n"
+            "阅读满 1 分钟即计入学习记录，并获得学习积分；连续学习 7 天还有额外奖励。")
+
+
+def load_demo_study(session: Session, now) -> int:
+    """Published materials and a month of study plan around today, for the whole school (once)."""
+    from datetime import timedelta
+
+    from models.study import Material, PlanEntry
+    from models.timeutil import local_date
+    if session.scalar(select(Material.id).limit(1)) is not None:
+        return 0
+    materials = []
+    for title, summary, source in DEMO_MATERIALS:
+        material = Material(title=title, summary=summary, body=_demo_body(title, summary), source=source,
+                            status="published", author="演示数据", reviewer="演示数据", reviewed_at=now,
+                            published_at=now)
+        session.add(material)
+        materials.append(material)
+    session.flush()
+    today = local_date(now)
+    for offset in range(-15, 16):
+        session.add(PlanEntry(day=today + timedelta(days=offset), material_id=materials[offset % len(materials)].id,
+                              created_by="演示数据"))
+    session.commit()
+    return len(materials)
