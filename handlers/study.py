@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from models.points import leaders, standing
+from models.points import leader_boards, standing
 from models.timeutil import local_date
 from wxbot.router import Context, News, Router
 from wxbot.study import study_link
@@ -54,8 +54,8 @@ def points(ctx: Context):
 @router.text("排行", who="member", help=("排行", "支部和全校积分前十名"))
 def ranking(ctx: Context):
     mine = standing(ctx.session, ctx.member, ctx.now)
-    parts = [_board(f"{ctx.member.org_unit.name} 前十", leaders(ctx.session, ctx.member.org_unit_id)),
-             _board("全校前十", leaders(ctx.session, None)),
+    branch, school = leader_boards(ctx.session, ctx.member.org_unit_id)
+    parts = [_board(f"{ctx.member.org_unit.name} 前十", branch), _board("全校前十", school),
              f"你的位置：支部第 {mine.branch_rank} 名，全校第 {mine.school_rank} 名，{mine.total} 分"]
     return "\n\n".join(parts)
 

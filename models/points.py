@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,26 +109,40 @@ def current_streak(totals: MemberPoints | None, today: date) -> int:
 
 
 def standing(session: Session, member: Member, at: datetime) -> Standing:
+    """One round trip: the member's totals, today's points and both ranks (indexes on total)."""
     today = local_date(at)
-    totals = session.get(MemberPoints, member.id)
-    total = totals.total if totals else 0
-    earned = session.scalar(select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
-        PointEntry.member_id == member.id, PointEntry.day == today)) or 0
-    above_in_branch = session.scalar(select(func.count()).select_from(MemberPoints).where(
-        MemberPoints.org_unit_id == member.org_unit_id, MemberPoints.total > total)) or 0
-    above_in_school = session.scalar(select(func.count()).select_from(MemberPoints).where(
-        MemberPoints.total > total)) or 0
-    branch_size = session.scalar(select(func.count()).select_from(Member).where(
-        Member.org_unit_id == member.org_unit_id)) or 0
-    return Standing(earned, total, current_streak(totals, today), above_in_branch + 1, branch_size,
-                    above_in_school + 1)
+    mine = select(MemberPoints).where(MemberPoints.member_id == member.id)
+    total = func.coalesce(mine.with_only_columns(MemberPoints.total).scalar_subquery(), 0)
+    above = select(func.count()).select_from(MemberPoints).where(MemberPoints.total > total)
+    row = session.execute(select(
+        total,
+        mine.with_only_columns(MemberPoints.streak).scalar_subquery(),
+        mine.with_only_columns(MemberPoints.last_study_day).scalar_subquery(),
+        select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
+            PointEntry.member_id == member.id, PointEntry.day == today).scalar_subquery(),
+        above.where(MemberPoints.org_unit_id == member.org_unit_id).scalar_subquery(),
+        above.scalar_subquery(),
+        select(func.count()).select_from(Member).where(Member.org_unit_id == member.org_unit_id).scalar_subquery(),
+    )).one()
+    total_now, streak, last_day, earned, above_branch, above_school, branch_size = row
+    totals = MemberPoints(streak=streak or 0, last_study_day=last_day) if last_day else None
+    return Standing(earned or 0, total_now or 0, current_streak(totals, today), above_branch + 1, branch_size,
+                    above_school + 1)
 
 
-def leaders(session: Session, org_unit_id: int | None, limit: int = 10) -> list[tuple[str, int]]:
-    """The top members by total, in a branch or (None) the whole school; ties by who got there first."""
-    query = (select(Member.name, MemberPoints.total).join(Member, Member.id == MemberPoints.member_id)
-             .where(MemberPoints.total > 0).order_by(MemberPoints.total.desc(), MemberPoints.member_id)
-             .limit(limit))
-    if org_unit_id is not None:
-        query = query.where(MemberPoints.org_unit_id == org_unit_id)
-    return [(name, total) for name, total in session.execute(query)]
+def leader_boards(session: Session, org_unit_id: int, limit: int = 10) -> tuple[list[tuple[str, int]],
+                                                                                 list[tuple[str, int]]]:
+    """The top members of a branch and of the whole school, in one round trip; ties by member id."""
+    def board(name: str, unit_id: int | None):
+        query = (select(literal(name).label("board"), Member.name, MemberPoints.total, MemberPoints.member_id)
+                 .join(Member, Member.id == MemberPoints.member_id).where(MemberPoints.total > 0)
+                 .order_by(MemberPoints.total.desc(), MemberPoints.member_id).limit(limit))
+        if unit_id is not None:
+            query = query.where(MemberPoints.org_unit_id == unit_id)
+        return select(query.subquery())
+    boards: dict[str, list] = {"branch": [], "school": []}
+    for which, name, total, member_id in session.execute(union_all(board("branch", org_unit_id),
+                                                                   board("school", None))):
+        boards[which].append((-total, member_id, name))
+    # A union keeps no order: sort each board's ten again.
+    return tuple([(name, -negative) for negative, _id, name in sorted(rows)] for rows in boards.values())
