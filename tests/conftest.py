@@ -149,3 +149,22 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def school(app, session):
+    """Two colleges, three bound members, an admin and two organisers of 计算机学院."""
+    from tests.helpers import ChatUser, make_account, make_branch, make_member
+    cs = make_branch(session, "计算机学院", "本科生第一党支部")
+    marx = make_branch(session, "马克思主义学院", "教工党支部")
+    phone = phone_for(app)
+    people = {}
+    for openid, branch, stage, number in (("oA", cs, "正式党员", "2024001"), ("oB", cs, "共青团员", "2024002"),
+                                          ("oC", marx, "正式党员", "T0001")):
+        member = make_member(session, branch=branch, stage=stage, student_no=number)
+        ChatUser(phone, openid).bind(member)
+        people[openid] = member
+    make_account(session, "admin", "admin")
+    make_account(session, "cs", "organiser", cs.parent)
+    make_account(session, "cs2", "organiser", cs.parent)
+    return {"cs": cs, "marx": marx, **people}

@@ -97,3 +97,10 @@ def csrf_token(client, path: str = "/admin/login") -> str:
 def console_login(client, username: str, password: str = PASSWORD):
     return client.post("/admin/login", data={"username": username, "password": password,
                                              "csrf_token": csrf_token(client)})
+
+
+def signed_in(app, username: str):
+    """A console client logged in as `username` (test password)."""
+    client = app.test_client()
+    console_login(client, username)
+    return client

@@ -1,34 +1,10 @@
 """Broadcasts from the console: live count, preview, send, progress, cancel, schedule, scope."""
-import pytest
 from sqlalchemy import select
 
 from models.accounts import AuditLog
 from models.delivery import Campaign, Delivery
-from tests.conftest import phone_for
-from tests.helpers import ChatUser, console_login, csrf_token, make_account, make_branch, make_member
+from tests.helpers import csrf_token, signed_in
 from wxbot.delivery.engine import DeliveryWorker
-
-
-@pytest.fixture
-def school(app, session):
-    cs = make_branch(session, "计算机学院", "本科生第一党支部")
-    marx = make_branch(session, "马克思主义学院", "教工党支部")
-    phone = phone_for(app)
-    people = {}
-    for openid, branch, stage, number in (("oA", cs, "正式党员", "2024001"), ("oB", cs, "共青团员", "2024002"),
-                                          ("oC", marx, "正式党员", "T0001")):
-        member = make_member(session, branch=branch, stage=stage, student_no=number)
-        ChatUser(phone, openid).bind(member)
-        people[openid] = member
-    make_account(session, "admin", "admin")
-    make_account(session, "cs", "organiser", cs.parent)
-    return {"cs": cs, "marx": marx, **people}
-
-
-def signed_in(app, username):
-    client = app.test_client()
-    console_login(client, username)
-    return client
 
 
 def form(client, **fields):

@@ -3,7 +3,6 @@ study dashboard with its reminder, and the points ledger with adjustments."""
 import io
 from datetime import timedelta
 
-import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
@@ -12,30 +11,7 @@ from models.delivery import Campaign, Delivery
 from models.points import credit
 from models.study import Material, PlanEntry, PointEntry
 from models.timeutil import local_date, utcnow
-from tests.conftest import phone_for
-from tests.helpers import ChatUser, console_login, csrf_token, make_account, make_branch, make_member
-
-
-@pytest.fixture
-def school(app, session):
-    cs = make_branch(session, "计算机学院", "本科生第一党支部")
-    marx = make_branch(session, "马克思主义学院", "教工党支部")
-    phone = phone_for(app)
-    people = {}
-    for openid, branch, number in (("oA", cs, "2024001"), ("oB", cs, "2024002"), ("oC", marx, "T0001")):
-        member = make_member(session, branch=branch, student_no=number)
-        ChatUser(phone, openid).bind(member)
-        people[openid] = member
-    make_account(session, "admin", "admin")
-    make_account(session, "cs", "organiser", cs.parent)
-    make_account(session, "cs2", "organiser", cs.parent)
-    return {"cs": cs, "marx": marx, **people}
-
-
-def signed_in(app, username):
-    client = app.test_client()
-    console_login(client, username)
-    return client
+from tests.helpers import csrf_token, signed_in
 
 
 def post(client, path, **fields):
