@@ -47,8 +47,7 @@ def history(ctx: Context):
 def points(ctx: Context):
     mine = standing(ctx.session, ctx.member, ctx.now)
     return (f"{ctx.member.name}的积分\n今日：{mine.today}\n总计：{mine.total}\n"
-            f"连续学习：{mine.streak} 天\n支部排名：第 {mine.branch_rank} 名（共 {mine.branch_size} 人）\n"
-            f"全校排名：第 {mine.school_rank} 名\n\n发送“学习”开始今天的学习。")
+            f"连续学习：{mine.streak} 天\n{_places(mine)}\n\n发送“学习”开始今天的学习。")
 
 
 @router.text("排行", who="member", help=("排行", "支部和全校积分前十名"))
@@ -56,8 +55,14 @@ def ranking(ctx: Context):
     mine = standing(ctx.session, ctx.member, ctx.now)
     branch, school = leader_boards(ctx.session, ctx.member.org_unit_id)
     parts = [_board(f"{ctx.member.org_unit.name} 前十", branch), _board("全校前十", school),
-             f"你的位置：支部第 {mine.branch_rank} 名，全校第 {mine.school_rank} 名，{mine.total} 分"]
+             "你的位置：" + _places(mine).replace("\n", "，")]
     return "\n\n".join(parts)
+
+
+def _places(mine) -> str:
+    if mine.total <= 0:
+        return "排名：还没有积分，学习后就会上榜"
+    return f"支部排名：第 {mine.branch_rank} 名（共 {mine.branch_size} 人）\n全校排名：第 {mine.school_rank} 名，{mine.total} 分"
 
 
 def _board(title: str, rows: list[tuple[str, int]]) -> str:

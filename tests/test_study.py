@@ -179,7 +179,10 @@ def test_points_and_ranking_replies(app, session, reader):
     assert "今日：2" in reply and "总计：2" in reply and "支部排名：第 2 名" in reply
     board = user.say("排行")
     assert board.index("李雷 3 分") < board.index(f"{member.name} 2 分")
-    assert "你的位置：支部第 2 名" in board
+    assert "你的位置：支部排名：第 2 名" in board
+    newcomer = ChatUser(phone_for(app), "oNewcomer")
+    newcomer.bind(make_member(session, branch=member.org_unit))
+    assert "还没有积分" in newcomer.say("积分")
 
 
 def test_the_daily_push_goes_out_once_through_the_engine(app, session, reader):
