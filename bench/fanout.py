@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=20000)
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--sandbox-workers", type=int, default=2, help="gunicorn processes playing WeChat")
+    parser.add_argument("--sandbox-threads", type=int, default=48, help="threads per sandbox process")
     args = parser.parse_args()
     with BenchDatabase() as bench:
         port = free_port()
@@ -127,7 +129,7 @@ def main() -> None:
                           "log_level": "WARNING", "server.public_url": f"http://127.0.0.1:{port}",
                           "sandbox.latency_ms": args.latency_ms})
         openids = prepare(app, args.recipients, args.sample)
-        server = Server("wxbot", env, port, "plain", threads=48)
+        server = Server("wxbot", env, port, "plain", threads=args.sandbox_threads, workers=args.sandbox_workers)
         try:
             baseline = plain_loop(app, openids[args.recipients:])
             engine = run_engine(app, env, openids[:args.recipients], server.process.pid)
@@ -138,7 +140,7 @@ def main() -> None:
 
 def report(args, baseline: float, engine: dict) -> None:
     print(f"\nfan-out benchmark: {args.recipients} recipients, sandbox latency {args.latency_ms} ms per call, "
-          "PostgreSQL + Redis, 2 sandbox workers x 48 threads")
+          f"PostgreSQL + Redis, {args.sandbox_workers} sandbox workers x {args.sandbox_threads} threads")
     print(f"plain loop (wechatpy, one call after another, {args.sample} recipients): {baseline:8.1f} sends/s")
     print(f"delivery engine (one worker process):            {engine['rate']:8.1f} sends/s  "
           f"wall {engine['wall']:.1f} s  peak memory {engine['peak_mb']:.0f} MB")

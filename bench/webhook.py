@@ -117,8 +117,8 @@ def write_requests(path: Path, mode: str, openids: list[str], count: int) -> Non
 class Server:
     """gunicorn with 2 workers, serving either the product or the floor app."""
 
-    def __init__(self, kind: str, env: dict, port: int, mode: str, threads: int = THREADS):
-        common = ["-w", str(WORKERS), "-k", "gthread", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
+    def __init__(self, kind: str, env: dict, port: int, mode: str, threads: int = THREADS, workers: int = WORKERS):
+        common = ["-w", str(workers), "-k", "gthread", "--threads", str(threads), "-b", f"127.0.0.1:{port}",
                   "--access-logfile", "/dev/null", "--error-logfile", "-", "--log-level", "warning"]
         if kind == "wxbot":
             command = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", *common, "wxbot.wsgi:app"]

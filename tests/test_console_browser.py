@@ -134,3 +134,37 @@ def test_an_admin_composes_a_broadcast_sees_the_live_count_and_the_progress(page
     DeliveryWorker(app, "browser-worker").step()
     expect(page.locator('[data-key="sent"]')).to_have_text("2", timeout=8000)
     expect(page.locator("#channels")).to_contain_text("客服消息 2")
+
+
+def test_a_material_is_written_reviewed_published_and_read_on_a_phone(page, school, app, session, browser):
+    from sqlalchemy import select
+
+    from models.members import Member
+    from models.study import Material
+    from wxbot.study import study_link
+    sign_in(page, "cs")
+    page.get_by_role("link", name="学习材料").first.click()
+    page.get_by_role("link", name="新建材料").click()
+    page.get_by_label("标题", exact=True).fill("红船精神")
+    page.get_by_label("摘要").fill("开天辟地、敢为人先")
+    page.get_by_label(re.compile("正文")).fill("## 首创精神\n\n**坚定理想**，百折不挠。")
+    page.get_by_role("button", name="保存草稿").click()
+    expect(page.locator("#preview strong")).to_have_text("坚定理想")
+    expect(page.get_by_text("由作者以外的人审核")).to_have_count(0)
+    page.get_by_role("button", name="审核通过").click()
+    expect(page.get_by_text("需要由作者以外的人审核")).to_be_visible()
+    page.get_by_role("button", name="退出登录").click()
+    sign_in(page, "admin")
+    material = session.scalars(select(Material)).one()
+    page.goto(f"/admin/materials/{material.id}")
+    page.get_by_role("button", name="审核通过").click()
+    page.get_by_role("button", name="发布").click()
+    expect(page.locator("#state")).to_have_text("已发布")
+    member = session.scalars(select(Member).where(Member.student_no == "2024001")).one()
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    reader = phone.new_page()
+    reader.goto(study_link(app, member.id, material.id))
+    expect(reader.get_by_role("heading", name="红船精神")).to_be_visible()
+    expect(reader.locator("#progress")).to_contain_text("满 60 秒计入学习记录")
+    assert reader.evaluate("document.documentElement.scrollWidth") <= 391
+    phone.close()

@@ -95,6 +95,8 @@ def test_the_dashboard_lists_who_has_not_studied_and_reminds_them(app, session, 
     organiser = signed_in(app, "cs")
     page = organiser.get("/admin/study").get_data(as_text=True)
     assert "2024002" in page and "2024001" not in page.split('id="idle"')[1] and "T0001" not in page
+    grid = page.split("各支部每日学习完成率</title>")[1].split("</svg>")[0]
+    assert "本科生第一党支部" in grid and grid.endswith("50%</text>")  # one of two studied today
     post(organiser, "/admin/study/remind")
     campaign = session.scalars(select(Campaign)).one()
     assert set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id))) == {"oB"}

@@ -23,3 +23,25 @@ def bar_chart(labels: list[str], values: list[int], title: str) -> Markup:
                      f'fill="#666">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def heat_grid(rows: list[str], columns: list[str], percents: list[list[int]], title: str) -> Markup:
+    """A grid of percentages, one row per label, shaded by value (e.g. completion per branch per day)."""
+    label_width, cell_w, cell_h, head = 150, 64, 26, 24
+    width, height = label_width + cell_w * len(columns), head + cell_h * len(rows) + 4
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart">',
+             f"<title>{escape(title)}</title>"]
+    for j, column in enumerate(columns):
+        parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="16" font-size="11" text-anchor="middle" '
+                     f'fill="#666">{escape(column)}</text>')
+    for i, (label, values) in enumerate(zip(rows, percents)):
+        y = head + i * cell_h
+        parts.append(f'<text x="{label_width - 6}" y="{y + 17}" font-size="12" text-anchor="end">{escape(label[:12])}</text>')
+        for j, value in enumerate(values):
+            shade = 0.08 + 0.85 * max(0, min(value, 100)) / 100
+            parts.append(f'<rect x="{label_width + j * cell_w + 2}" y="{y + 2}" width="{cell_w - 4}" height="{cell_h - 4}" '
+                         f'rx="3" fill="#c62828" fill-opacity="{shade:.2f}"/>')
+            parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="{y + 17}" font-size="11" '
+                         f'text-anchor="middle" fill="{"#fff" if value >= 50 else "#333"}">{value}%</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

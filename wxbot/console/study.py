@@ -19,7 +19,7 @@ from models.points import RULE_LABELS, adjust
 from models.study import MATERIAL_STATES, Attachment, Material, PlanEntry, PointEntry
 from models.timeutil import local_date, utcnow
 from wxbot.console import bp
-from wxbot.console.charts import bar_chart
+from wxbot.console.charts import bar_chart, heat_grid
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.study.views import render_body, upload_dir
@@ -294,18 +294,28 @@ def study_dashboard():
                         .where(PointEntry.rule == "read", PointEntry.day >= days[0]).group_by(PointEntry.day))).all())
     chart = bar_chart([d.strftime("%m-%d") for d in days],
                       [round(100 * per_day.get(d, 0) / total) if total else 0 for d in days], "每日学习完成率（%）")
-    by_branch = []
-    for branch in branches:
-        size = db.session.scalar(select(func.count()).select_from(Member).where(Member.org_unit_id == branch.id)) or 0
-        done = db.session.scalar(select(func.count(func.distinct(PointEntry.member_id)))
-                                 .join(Member, Member.id == PointEntry.member_id)
-                                 .where(Member.org_unit_id == branch.id, PointEntry.rule == "read",
-                                        PointEntry.day >= week_start)) or 0
-        by_branch.append((branch, size, done))
+    sizes = dict(db.session.execute(select(Member.org_unit_id, func.count()).where(
+        Member.org_unit_id.in_([b.id for b in branches])).group_by(Member.org_unit_id)).all())
+    studied = db.session.execute(
+        select(Member.org_unit_id, PointEntry.day, func.count(func.distinct(PointEntry.member_id)))
+        .join(Member, Member.id == PointEntry.member_id)
+        .where(Member.org_unit_id.in_([b.id for b in branches]), PointEntry.rule == "read",
+               PointEntry.day >= min(days[0], week_start)).group_by(Member.org_unit_id, PointEntry.day)).all()
+    per_branch_day = {(unit, day): count for unit, day, count in studied}
+    grid = heat_grid([b.name for b in branches], [d.strftime("%m-%d") for d in days],
+                     [[round(100 * per_branch_day.get((b.id, d), 0) / sizes[b.id]) if sizes.get(b.id) else 0
+                       for d in days] for b in branches], "各支部每日学习完成率")
+    week_done = dict(db.session.execute(
+        select(Member.org_unit_id, func.count(func.distinct(PointEntry.member_id)))
+        .join(Member, Member.id == PointEntry.member_id)
+        .where(Member.org_unit_id.in_([b.id for b in branches]), PointEntry.rule == "read",
+               PointEntry.day >= week_start).group_by(Member.org_unit_id)).all())
+    by_branch = [(b, sizes.get(b.id, 0), week_done.get(b.id, 0)) for b in branches]
     idle = db.session.scalars(g.scope.members(select(Member)).where(
         Member.id.not_in(_studied_members(week_start, today))).order_by(Member.org_unit_id, Member.student_no)
         .limit(500)).all()
-    return render_template("console/study.html", chart=chart, by_branch=by_branch, idle=idle, week_start=week_start)
+    return render_template("console/study.html", chart=chart, grid=grid, by_branch=by_branch, idle=idle,
+                           week_start=week_start)
 
 
 @bp.post("/study/remind")

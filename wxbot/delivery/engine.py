@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from flask import Flask
 from itsdangerous import URLSafeSerializer
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
 from models.followers import Follower
@@ -28,6 +29,12 @@ from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_ta
 
 logger = logging.getLogger(__name__)
 MASS_BATCH = 10000
+# What marking a delivery may change; one prepared statement writes a whole gathering of outcomes.
+MARKED_COLUMNS = ("status", "channel", "refused_channels", "attempts", "last_error", "next_attempt_at", "claimed_by",
+                  "sent_at", "wechat_msgid")
+_deliveries = Delivery.__table__
+MARK_DELIVERIES = (update(_deliveries).where(_deliveries.c.id == bindparam("delivery_id"))
+                   .values({column: bindparam(column) for column in MARKED_COLUMNS}))
 
 
 def read_token_serializer(app: Flask) -> URLSafeSerializer:
@@ -167,21 +174,24 @@ class DeliveryWorker:
 
     def _mark_outcomes(self, session, outcomes: queue.Queue, waiting: dict, campaigns: dict, now: datetime) -> None:
         """Wait for the next outcome, and those arriving within MARK_GATHER_SECONDS; one commit for all."""
-        arrived = [outcomes.get()]
+        arrived, writes = [outcomes.get()], FollowerWrites()
         until = time.monotonic() + self.MARK_GATHER_SECONDS
         while len(arrived) < self.policy.in_flight:
             try:
                 arrived.append(outcomes.get(timeout=max(0.0, until - time.monotonic())))
             except queue.Empty:
                 break
-        marked = []
+        rows = []
         for delivery_id, outcome in arrived:
             delivery, follower = waiting.pop(delivery_id)
-            apply_outcome(session, delivery, outcome, follower, campaigns, now, self.policy)
-            marked.append(delivery)
-        session.commit()
-        for delivery in marked:  # a long campaign must not pile its rows up in the session
+            # Marked outside the session's tracking and written as one executemany: the unit of work
+            # costs more than the send itself, and a long campaign must not pile its rows up in the session.
             session.expunge(delivery)
+            apply_outcome(session, delivery, outcome, follower, campaigns, now, self.policy, writes)
+            rows.append({"delivery_id": delivery.id, **{c: getattr(delivery, c) for c in MARKED_COLUMNS}})
+        session.connection().execute(MARK_DELIVERIES, rows)
+        writes.write(session)
+        session.commit()
 
     def _send_mass(self, session, mass: dict, campaigns, followers, now) -> None:
         from wxbot.outbound import wechat_client
@@ -203,10 +213,12 @@ class DeliveryWorker:
                 if outcome.kind == "sent" and session.scalar(select(MassJob).where(MassJob.clientmsgid == clientmsgid)) is None:
                     session.add(MassJob(campaign_id=campaign_id, clientmsgid=clientmsgid, msg_id=outcome.msgid,
                                         tag_id=tag_id))
+                writes = FollowerWrites()
                 for delivery in group:
                     delivery.channel = "mass"
                     apply_outcome(session, delivery, outcome, followers.get(delivery.openid), campaigns, now,
-                                  self.policy)
+                                  self.policy, writes)
+                writes.write(session)
 
     @staticmethod
     def _credits(session, openids: list[str]) -> dict[str, int]:
@@ -239,22 +251,62 @@ def claim(session, worker: str, limit: int, now: datetime, lease: int) -> list[D
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=Delivery)
     batch = list(session.scalars(query))
-    for delivery in batch:
-        if delivery.status == "sending":  # its worker died mid-send: WeChat may have it already
-            delivery.possibly_duplicated = True
-        delivery.status, delivery.claimed_by, delivery.claimed_at = "sending", worker, now
-        delivery.attempts += 1
+    if not batch:
+        session.commit()
+        return batch
+    table = Delivery.__table__  # two statements for the batch, not one ORM update per row
+    session.connection().execute(update(table).where(table.c.id.in_([d.id for d in batch])).values(
+        status="sending", claimed_by=worker, claimed_at=now, attempts=table.c.attempts + 1))
+    abandoned = [d.id for d in batch if d.status == "sending"]  # its worker died mid-send: WeChat may have it
+    if abandoned:
+        session.connection().execute(update(table).where(table.c.id.in_(abandoned)).values(possibly_duplicated=True))
     session.commit()
+    for delivery in batch:  # the rows in memory as they now are in the database
+        for name, value in (("possibly_duplicated", delivery.possibly_duplicated or delivery.id in abandoned),
+                            ("status", "sending"), ("claimed_by", worker), ("claimed_at", now),
+                            ("attempts", delivery.attempts + 1)):
+            set_committed_value(delivery, name, value)
     return batch
 
 
-def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campaigns, now, policy) -> None:
-    """Mark one delivery by what WeChat answered, and update what we know of the follower."""
+class FollowerWrites:
+    """What the sends taught us about followers, written as a few executemany statements at commit.
+
+    Relative updates (a window message spent, a mass message counted), so that a window the webhook
+    widened meanwhile is not overwritten with what this worker read earlier."""
+
+    _followers = Follower.__table__
+    SPEND_WINDOW = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
+                    .values(cs_window_left=case((_followers.c.cs_window_left > 0, _followers.c.cs_window_left - 1),
+                                                else_=0)))
+    COUNT_MASS = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
+                  .values(mass_count=case((_followers.c.mass_month == bindparam("month"), _followers.c.mass_count + 1),
+                                          else_=1), mass_month=bindparam("month")))
+    UNFOLLOWED = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
+                  .values(subscribed=False, unsubscribed_at=bindparam("at")))
+
+    def __init__(self):
+        self.rows: dict = {self.SPEND_WINDOW: [], self.COUNT_MASS: [], self.UNFOLLOWED: []}
+
+    def add(self, statement, **params) -> None:
+        self.rows[statement].append(params)
+
+    def write(self, session) -> None:
+        for statement, rows in self.rows.items():
+            if rows:
+                session.connection().execute(statement, rows)
+            rows.clear()
+
+
+def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campaigns, now, policy,
+                  writes: FollowerWrites) -> None:
+    """Mark one delivery by what WeChat answered, and note what it tells about the follower."""
     if outcome.kind == "sent" and follower is not None:
-        _count_use(follower, delivery.channel, now)
+        _count_use(writes, follower, delivery.channel, now)
         _spend_credit(session, delivery, policy)
     if outcome.kind in ("unfollowed", "invalid") and follower is not None:
-        follower.subscribed, follower.unsubscribed_at = False, now
+        writes.add(writes.UNFOLLOWED, f_openid=follower.openid, at=now)
+        set_committed_value(follower, "subscribed", False)
     if outcome.kind == "quota":
         campaign = campaigns[delivery.campaign_id]
         campaign.status, campaign.resume_at = "paused", next_quota_reset(now)
@@ -284,13 +336,17 @@ def mark(delivery: Delivery, outcome: Outcome, now: datetime, policy, reason: st
     delivery.claimed_by = ""
 
 
-def _count_use(follower: Follower, channel: str, now: datetime) -> None:
+def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: datetime) -> None:
+    """Count a message against the follower's window or monthly mass limit (in memory too, for the
+    channel choices of later batches of this round)."""
     if channel == "customer_service":
-        follower.cs_window_left = max(0, follower.cs_window_left - 1)
+        writes.add(writes.SPEND_WINDOW, f_openid=follower.openid)
+        set_committed_value(follower, "cs_window_left", max(0, follower.cs_window_left - 1))
     elif channel == "mass":
         month = to_local(now).strftime("%Y-%m")
-        follower.mass_count = (follower.mass_count if follower.mass_month == month else 0) + 1
-        follower.mass_month = month
+        writes.add(writes.COUNT_MASS, f_openid=follower.openid, month=month)
+        set_committed_value(follower, "mass_count", (follower.mass_count if follower.mass_month == month else 0) + 1)
+        set_committed_value(follower, "mass_month", month)
 
 
 def _spend_credit(session, delivery: Delivery, policy) -> None:

@@ -8,7 +8,7 @@ import json
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,14 +87,18 @@ def open_window(user: SandboxUser, kind: str, at: datetime, wechat) -> None:
         user.cs_window_until, user.cs_window_left, window_rule(kind, wechat), at)
 
 
+# The hot path of every single-recipient send: Core statements built once, run on the session's
+# connection, so that a call skips both statement building and the ORM's bookkeeping.
+_users, _messages = SandboxUser.__table__, SandboxMessage.__table__
+SPEND_WINDOW = (update(_users).where(_users.c.openid == bindparam("to_openid"), _users.c.subscribed.is_(True),
+                                     _users.c.cs_window_until >= bindparam("now"), _users.c.cs_window_left > 0)
+                .values(cs_window_left=_users.c.cs_window_left - 1))
+DELIVER = insert(_messages)
+
+
 def use_window(session: Session, openid: str, at: datetime) -> None:
     """Spend one customer-service message in one statement, or raise 40003 / 43004 / 45015 / 45047."""
-    users = SandboxUser.__table__  # Core statements on the connection: the hot path skips the ORM's bookkeeping
-    spent = session.connection().execute(
-        update(users).where(users.c.openid == openid, users.c.subscribed.is_(True),
-                            users.c.cs_window_until >= at, users.c.cs_window_left > 0)
-        .values(cs_window_left=users.c.cs_window_left - 1)
-    ).rowcount
+    spent = session.connection().execute(SPEND_WINDOW, {"to_openid": openid, "now": at}).rowcount
     if spent:
         return
     user = following_user(session, openid)
@@ -105,9 +109,8 @@ def use_window(session: Session, openid: str, at: datetime) -> None:
 
 def deliver(session: Session, touser: str, channel: str, msgtype: str, content: dict, at: datetime) -> None:
     """Record a message as arrived on the user's phone."""
-    session.connection().execute(insert(SandboxMessage.__table__).values(
-        touser=touser, channel=channel, msgtype=msgtype, content=json.dumps(content, ensure_ascii=False),
-        created_at=at))
+    session.connection().execute(DELIVER, {"touser": touser, "channel": channel, "msgtype": msgtype,
+                                           "content": json.dumps(content, ensure_ascii=False), "created_at": at})
 
 
 def daily_quota(store: Store, name: str, limit: int, at: datetime, code: int = 45009) -> None:
