@@ -40,7 +40,7 @@ def demo_load():
             click.echo(f"沙盒中已有 {followers} 名演示成员关注并绑定，可以直接试群发。")
     from models.timeutil import utcnow
     from wxbot.demo import load_demo_study
-    if load_demo_study(db.session, utcnow()):
+    if load_demo_study(db.session, utcnow(), current_app.config["WXBOT"].points):
         click.echo("已载入演示学习材料和前后各 15 天的学习计划：发送“学习”试试，每天 "
                    f"{current_app.config['WXBOT'].push.daily_at} 自动推送。")
         if is_sandbox(current_app.config["WXBOT"]):  # show the push at work now, not tomorrow morning

@@ -104,14 +104,14 @@ DEMO_MATERIALS = [
 
 
 def _demo_body(title: str, summary: str) -> str:
-    return (f"## {title}\n\n{summary}\n\n"
+    return (f"{summary}\n\n"
             "### 学习要点\n\n- 原原本本读原文，读懂其中的核心概念。\n- 结合专业学习和支部实际，写下一条体会。\n"
             "- 在支部学习交流时分享自己的理解。\n\n"
             "> 学而不思则罔，思而不学则殆。\n\n"
             "阅读满 1 分钟即计入学习记录，并获得学习积分；连续学习 7 天还有额外奖励。")
 
 
-def load_demo_study(session: Session, now) -> int:
+def load_demo_study(session: Session, now, points) -> int:
     """Published materials and a month of study plan around today, for the whole school (once)."""
     from datetime import timedelta
 
@@ -131,5 +131,23 @@ def load_demo_study(session: Session, now) -> int:
     for offset in range(-15, 16):
         session.add(PlanEntry(day=today + timedelta(days=offset), material_id=materials[offset % len(materials)].id,
                               created_by="演示数据"))
+    session.flush()
+    _demo_study_history(session, materials, today, points)
     session.commit()
     return len(materials)
+
+
+def _demo_study_history(session: Session, materials, today, points) -> None:
+    """Two weeks of reading by the demo members, some keen and some not, through the real ledger,
+    so that the dashboard, 积分 and 排行 have something to show."""
+    from datetime import datetime, time, timedelta
+
+    from models.points import credit
+    from models.timeutil import LOCAL_TZ
+    for member in session.scalars(select(Member).order_by(Member.id)):
+        keenness = (member.id * 37) % 10  # 0..9, fixed per member
+        for back in range(14, 0, -1):
+            if (member.id + back * 7) % 10 < keenness:
+                day = today - timedelta(days=back)
+                at = datetime.combine(day, time(20, member.id % 60), tzinfo=LOCAL_TZ)
+                credit(session, member, "read", f"material:{materials[-back % len(materials)].id}", at, points)
