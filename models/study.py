@@ -179,7 +179,14 @@ def plan_for(session: Session, member: Member, first: date, last: date) -> list[
 
 
 def may_read(session: Session, member: Member, material: Material) -> bool:
-    return material.status == "published" and in_audience(member, material.audience_spec(), ancestors_of(member))
+    """Published, and meant for the member: by the material's audience or a plan entry's."""
+    if material.status != "published":
+        return False
+    units = ancestors_of(member)
+    if in_audience(member, material.audience_spec(), units):
+        return True
+    entries = session.scalars(select(PlanEntry).where(PlanEntry.material_id == material.id))
+    return any(e.audience != "{}" and in_audience(member, e.audience_spec(), units) for e in entries)
 
 
 # --- reading credit -----------------------------------------------------------------------------

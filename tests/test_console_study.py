@@ -112,3 +112,13 @@ def test_points_are_adjusted_by_an_admin_with_a_reason(app, session, school):
     assert entry.delta == 3 and entry.rule == "adjust" and entry.actor == "admin"
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "points"))
     assert "T0001" not in organiser.get("/admin/points").get_data(as_text=True)
+
+
+def test_an_organisers_plan_entry_pushes_only_to_their_own_subtree(app, session, school):
+    from wxbot.study.push import push_day
+    material = published(session, "全校材料")
+    organiser = signed_in(app, "cs")
+    post(organiser, "/admin/plan", day=local_date().isoformat(), material_id=str(material.id))
+    push_day(session, local_date(), utcnow())
+    campaign = session.scalars(select(Campaign)).one()
+    assert set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id))) == {"oA", "oB"}

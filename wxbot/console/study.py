@@ -178,7 +178,7 @@ def study_plan():
                                    .order_by(Material.id.desc())).all()
     previous, following = first - timedelta(days=1), last + timedelta(days=1)
     return render_template("console/plan.html", weeks=weeks, by_day=by_day, first=first, today=today,
-                           materials=published, previous=previous.strftime("%Y-%m"),
+                           materials=published, branches=branches_in_scope(), previous=previous.strftime("%Y-%m"),
                            following=following.strftime("%Y-%m"))
 
 
@@ -192,20 +192,26 @@ def plan_add():
         flash("请选择日期。", "danger")
         return redirect(url_for("console.study_plan"))
     material = material_in_scope(int(form.get("material_id") or 0))
-    message = _add_entry(day, material)
+    message = _add_entry(day, material, [int(u) for u in form.getlist("units") if u.isdigit()])
     db.session.commit()
     flash(message, "success" if message.startswith("已") else "warning")
     return redirect(url_for("console.study_plan", month=day.strftime("%Y-%m")))
 
 
-def _add_entry(day: date, material: Material) -> str:
+def _add_entry(day: date, material: Material, units: list[int] | None = None) -> str:
+    """One plan entry; an organiser's entry reaches only their own subtree (the material's audience
+    is used as it is when an admin picks no unit)."""
     if material.status != "published":
         return f"《{material.title}》尚未发布，不能排进计划。"
     exists = db.session.scalar(select(PlanEntry).where(PlanEntry.day == day, PlanEntry.material_id == material.id))
     if exists is not None:
         return f"{day} 已安排《{material.title}》。"
+    units = [u for u in units or [] if g.scope.allows_unit(u)]
+    if not units and g.scope.unit_ids is not None:
+        units = [current_user.org_unit_id]
+    audience = dict(material.audience_spec(), units=units) if units else {}
     entry = PlanEntry(day=day, material_id=material.id, created_by=current_user.username,
-                      org_unit_id=current_user.org_unit_id)
+                      org_unit_id=current_user.org_unit_id, audience=json.dumps(audience, ensure_ascii=False))
     db.session.add(entry)
     db.session.flush()
     audit(db.session, current_user, "create", "plan", entry.id, f"{day} 学习《{material.title}》",
