@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup bench bench-webhook bench-fanout bench-leaderboard clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,9 +39,17 @@ run: setup
 test: $(VENV)/.dev $(BROWSER_DEPS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.dev
+bench: bench-webhook bench-fanout bench-leaderboard
+
+bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/webhook.py
+
+bench-fanout: $(VENV)/.dev
+	$(BIN)/python bench/fanout.py
+
+bench-leaderboard: $(VENV)/.dev
+	$(BIN)/python bench/leaderboard.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
