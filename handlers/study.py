@@ -6,6 +6,7 @@ from datetime import timedelta
 from flask import current_app
 
 from models.points import leader_boards, standing
+from models.study import plan_for
 from models.timeutil import local_date
 from wxbot.router import Context, News, Router
 from wxbot.study import study_link
@@ -16,7 +17,6 @@ router = Router("study")
 @router.text("学习", who="member", help=("学习", "今天的学习内容（阅读满 1 分钟计入学习记录）"))
 def today(ctx: Context):
     """Today's material as a news reply with the member's own link."""
-    from models.study import plan_for
     day = local_date(ctx.now)
     entries = plan_for(ctx.session, ctx.member, day, day)
     if not entries:
@@ -30,7 +30,6 @@ def today(ctx: Context):
 @router.text("往期", who="member", help=("往期", "最近几天的学习材料"))
 def history(ctx: Context):
     """The last days' materials as a list of personal links (a passive reply holds one article only)."""
-    from models.study import plan_for
     days = ctx.settings.study.history_days
     day = local_date(ctx.now)
     entries = plan_for(ctx.session, ctx.member, day - timedelta(days=days - 1), day)
