@@ -42,6 +42,14 @@ def _reader(token: str) -> tuple[Member, Material]:
     return member, material
 
 
+@bp.errorhandler(404)
+def missing(_error):
+    """Members open these links on their phones: say what to do, in their language."""
+    if request.path.endswith("/beacon"):
+        return jsonify({"error": "链接无效"}), 404
+    return render_template("study/missing.html"), 404
+
+
 @bp.get("/s/<token>")
 def read(token: str):
     member, material = _reader(token)
