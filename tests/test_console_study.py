@@ -118,6 +118,8 @@ def test_an_organisers_plan_entry_pushes_only_to_their_own_subtree(app, session,
     from wxbot.study.push import push_day
     material = published(session, "全校材料")
     organiser = signed_in(app, "cs")
+    assert "不能修改" in organiser.get(f"/admin/materials/{material.id}").get_data(as_text=True)
+    assert post(organiser, f"/admin/materials/{material.id}", title="改标题").status_code == 404
     post(organiser, "/admin/plan", day=local_date().isoformat(), material_id=str(material.id))
     push_day(session, local_date(), utcnow())
     campaign = session.scalars(select(Campaign)).one()
