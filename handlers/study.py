@@ -53,7 +53,8 @@ def points(ctx: Context):
 def ranking(ctx: Context):
     mine = standing(ctx.session, ctx.member, ctx.now)
     branch, school = leader_boards(ctx.session, ctx.member.org_unit_id)
-    parts = [_board(f"{ctx.member.org_unit.name} 前十", branch), _board("全校前十", school),
+    parts = [_board(f"{ctx.member.org_unit.name} 前十", [(name, total) for name, _branch, total in branch]),
+             _board("全校前十", [(f"{name}（{branch_name}）", total) for name, branch_name, total in school]),
              "你的位置：" + _places(mine).replace("\n", "，")]
     return "\n\n".join(parts)
 

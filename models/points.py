@@ -10,7 +10,7 @@ from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.members import Member
+from models.members import Member, OrgUnit
 from models.study import MemberPoints, PointEntry
 from models.timeutil import local_date
 
@@ -130,19 +130,21 @@ def standing(session: Session, member: Member, at: datetime) -> Standing:
                     above_school + 1)
 
 
-def leader_boards(session: Session, org_unit_id: int, limit: int = 10) -> tuple[list[tuple[str, int]],
-                                                                                 list[tuple[str, int]]]:
-    """The top members of a branch and of the whole school, in one round trip; ties by member id."""
+def leader_boards(session: Session, org_unit_id: int, limit: int = 10):
+    """The top (name, branch, total) of a branch and of the whole school, in one round trip; ties by
+    member id."""
     def board(name: str, unit_id: int | None):
-        query = (select(literal(name).label("board"), Member.name, MemberPoints.total, MemberPoints.member_id)
-                 .join(Member, Member.id == MemberPoints.member_id).where(MemberPoints.total > 0)
-                 .order_by(MemberPoints.total.desc(), MemberPoints.member_id).limit(limit))
+        query = (select(literal(name).label("board"), Member.name, OrgUnit.name.label("branch"), MemberPoints.total,
+                        MemberPoints.member_id)
+                 .join(Member, Member.id == MemberPoints.member_id).join(OrgUnit, OrgUnit.id == Member.org_unit_id)
+                 .where(MemberPoints.total > 0).order_by(MemberPoints.total.desc(), MemberPoints.member_id).limit(limit))
         if unit_id is not None:
             query = query.where(MemberPoints.org_unit_id == unit_id)
         return select(query.subquery())
     boards: dict[str, list] = {"branch": [], "school": []}
-    for which, name, total, member_id in session.execute(union_all(board("branch", org_unit_id),
-                                                                   board("school", None))):
-        boards[which].append((-total, member_id, name))
+    for which, name, branch, total, member_id in session.execute(union_all(board("branch", org_unit_id),
+                                                                           board("school", None))):
+        boards[which].append((-total, member_id, name, branch))
     # A union keeps no order: sort each board's ten again.
-    return tuple([(name, -negative) for negative, _id, name in sorted(rows)] for rows in boards.values())
+    return tuple([(name, branch, -negative) for negative, _id, name, branch in sorted(rows)]
+                 for rows in boards.values())
