@@ -114,12 +114,12 @@ class DeliveryWorker:
         outcomes: queue.Queue = queue.Queue()
         waiting: dict[int, tuple[Delivery, Follower | None]] = {}  # claimed, sent or being sent, not marked
         campaigns: dict[int, Campaign] = {}
-        handled, claims, housekept = 0, 0, time.monotonic()
+        handled, claims, exhausted, housekept = 0, 0, False, time.monotonic()
         while True:
-            may_claim = (batches is None or claims < batches) and not (stop and stop.is_set())
+            may_claim = not exhausted and (batches is None or claims < batches) and not (stop and stop.is_set())
             if may_claim and len(waiting) <= self.policy.in_flight:  # top up while the senders are busy
                 batch = claim(session, self.name, self.policy.batch_size, clock(), self.policy.lease_seconds)
-                claims = claims + 1 if batch else (batches or 0) + 1  # nothing due: finish what is out
+                claims, exhausted = claims + 1, not batch  # nothing due: finish what is out, then return
                 handled += len(batch)
                 for task, delivery, follower in self._plan(session, batch, campaigns, clock()):
                     waiting[task.delivery_id] = (delivery, follower)
