@@ -42,6 +42,28 @@ def audience_query(session: Session, spec: dict, scope: Scope) -> Select:
     return query
 
 
+def in_audience(member: Member, spec: dict, units_of_member: set[int]) -> bool:
+    """The same spec for one member, in memory (a material's or plan entry's audience; an empty spec
+    is everyone). `units_of_member` is the member's unit and every unit above it (units_above)."""
+    if spec.get("units") and not units_of_member & {int(u) for u in spec["units"]}:
+        return False
+    if spec.get("stages") and member.stage not in spec["stages"]:
+        return False
+    if spec.get("roles") and member.role not in spec["roles"]:
+        return False
+    if spec.get("student_nos") and member.student_no not in {normalise_student_no(s) for s in spec["student_nos"]}:
+        return False
+    return True
+
+
+def units_above(member: Member) -> set[int]:
+    found, unit = set(), member.org_unit
+    while unit is not None:
+        found.add(unit.id)
+        unit = unit.parent
+    return found
+
+
 def count_audience(session: Session, spec: dict, scope: Scope) -> int:
     return session.scalar(select(func.count()).select_from(audience_query(session, spec, scope).subquery())) or 0
 

@@ -13,6 +13,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from models.audience import in_audience, units_above
 from models.base import Base
 from models.members import Member
 from models.timeutil import utcnow
@@ -96,7 +97,6 @@ class DailyPush(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_entry_id: Mapped[int] = mapped_column(ForeignKey("study_plan.id"), unique=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
-    recipients: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -110,7 +110,6 @@ class Reading(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"), index=True)
     opened_at: Mapped[datetime]
-    last_beacon_at: Mapped[datetime | None]
     seconds: Mapped[int] = mapped_column(Integer, default=0)
     credited_at: Mapped[datetime | None]
 
@@ -149,32 +148,12 @@ class MemberPoints(Base):
 
 # --- what a member sees -------------------------------------------------------------------------
 
-def in_audience(member: Member, spec: dict, unit_ancestors: set[int]) -> bool:
-    """Whether the member is within a material's or plan entry's audience (units with subtrees,
-    stages, roles); `unit_ancestors` are the member's unit and every unit above it."""
-    if spec.get("units") and not unit_ancestors & {int(u) for u in spec["units"]}:
-        return False
-    if spec.get("stages") and member.stage not in spec["stages"]:
-        return False
-    if spec.get("roles") and member.role not in spec["roles"]:
-        return False
-    return True
-
-
-def ancestors_of(member: Member) -> set[int]:
-    found, unit = set(), member.org_unit
-    while unit is not None:
-        found.add(unit.id)
-        unit = unit.parent
-    return found
-
-
 def plan_for(session: Session, member: Member, first: date, last: date) -> list[PlanEntry]:
     """The member's published plan entries from `first` to `last`, newest day first."""
     entries = session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
                               .where(PlanEntry.day >= first, PlanEntry.day <= last, Material.status == "published")
                               .order_by(PlanEntry.day.desc(), PlanEntry.id))
-    units = ancestors_of(member)
+    units = units_above(member)
     return [e for e in entries if in_audience(member, e.audience_spec(), units)]
 
 
@@ -182,7 +161,7 @@ def may_read(session: Session, member: Member, material: Material) -> bool:
     """Published, and meant for the member: by the material's audience or a plan entry's."""
     if material.status != "published":
         return False
-    units = ancestors_of(member)
+    units = units_above(member)
     if in_audience(member, material.audience_spec(), units):
         return True
     entries = session.scalars(select(PlanEntry).where(PlanEntry.material_id == material.id))
@@ -209,16 +188,15 @@ def record_open(session: Session, member: Member, material: Material, at: dateti
 
 
 def record_beacon(session: Session, member: Member, material: Material, seconds: int, at: datetime,
-                  settings) -> int:
-    """Add the active seconds the page reports, never more than the time since the last report;
-    credit the reading once the threshold is reached. Returns the points credited now."""
+                  settings) -> tuple[Reading, int]:
+    """Add the active seconds the page reports, never more than the page has been open; credit the
+    reading once the threshold is reached. Returns the reading and the points credited now."""
     from models.points import credit
     reading = record_open(session, member, material, at)
     # Never more than the page could have been open: the time since it was opened, plus network slack.
     since_open = int((at - reading.opened_at).total_seconds()) + 2
     reading.seconds = max(reading.seconds, min(reading.seconds + max(0, min(seconds, BEACON_MAX_SECONDS)), since_open))
-    reading.last_beacon_at = at
     if reading.credited_at is not None or reading.seconds < settings.study.read_seconds:
-        return 0
+        return reading, 0
     reading.credited_at = at
-    return credit(session, member, "read", f"material:{material.id}", at, settings.points)
+    return reading, credit(session, member, "read", f"material:{material.id}", at, settings.points)

@@ -38,7 +38,7 @@ def push_day(session: Session, day: date, now: datetime) -> list[Pushed]:
     for entry in list(entries):
         done = session.scalar(select(DailyPush).where(DailyPush.plan_entry_id == entry.id))
         if done is not None:
-            results.append(Pushed(entry.id, entry.material.title, done.recipients, True))
+            results.append(Pushed(entry.id, entry.material.title, _recipients(session, done.campaign_id), True))
             continue
         results.append(_push_entry(session, entry, now))
     return results
@@ -65,7 +65,13 @@ def _push_entry(session: Session, entry: PlanEntry, now: datetime) -> Pushed:
         campaign = None
     if campaign is not None:
         push.campaign_id = campaign.id
-        push.recipients = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) or 0
     session.commit()
-    logger.info("daily push of plan entry %s: %s recipients", entry.id, push.recipients)
-    return Pushed(entry.id, material.title, push.recipients, False)
+    recipients = _recipients(session, push.campaign_id)
+    logger.info("daily push of plan entry %s: %s recipients", entry.id, recipients)
+    return Pushed(entry.id, material.title, recipients, False)
+
+
+def _recipients(session: Session, campaign_id: int | None) -> int:
+    if campaign_id is None:
+        return 0
+    return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0

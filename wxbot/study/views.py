@@ -71,9 +71,8 @@ def beacon(token: str):
     except (TypeError, ValueError):
         return jsonify({"error": "seconds 需要是整数"}), 400
     settings = current_app.config["WXBOT"]
-    points = record_beacon(db.session, member, material, seconds, utcnow(), settings)
+    reading, points = record_beacon(db.session, member, material, seconds, utcnow(), settings)
     db.session.commit()
-    reading = record_open(db.session, member, material, utcnow())
     return jsonify({"seconds": reading.seconds, "need": settings.study.read_seconds,
                     "credited": reading.credited_at is not None, "points": points})
 
