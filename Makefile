@@ -33,7 +33,7 @@ setup: $(VENV)/.runtime
 	$(FLASK) demo load
 
 run: setup
-	$(FLASK) urls
+	$(FLASK) urls --host $(HOST)
 	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'wxbot.wsgi:app'
 
 test: $(VENV)/.dev $(BROWSER_DEPS)

@@ -2,7 +2,8 @@
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-worker_class = "gthread"
+# gthread with a time limit on slow request headers (wxbot/bodyread.py: slow senders cannot hold threads).
+worker_class = "wxbot.gunicorn_worker.TimedThreadWorker"
 # Threads per worker: the sandbox simulator calls back into the same server, and a slow handler
 # must not hold up other users. More threads than this lose to GIL contention (bench/webhook.py).
 threads = int(os.environ.get("WEB_THREADS", "4"))
@@ -22,15 +23,27 @@ def on_starting(server):
         raise SystemExit(str(exc)) from None
     if not settings.redis_url and server.cfg.workers > 1:
         raise SystemExit("配置错误 redis_url: 内置存储只能单进程运行；多个 worker 需要设置 WXBOT_REDIS_URL。")
+    from wxbot.gunicorn_worker import TimedThreadWorker
+    TimedThreadWorker.read_timeout = settings.server.read_timeout
 
 
 def post_worker_init(worker):
-    """In the embedded default the web process also runs the scheduler and a delivery worker."""
+    """Every web process writes the message log; in the embedded default it also runs the scheduler
+    and a delivery worker."""
     import threading
     from scheduler import embedded, start_embedded
     from wxbot.delivery.engine import DeliveryWorker
     app = worker.wsgi
+    # Bound beyond loopback (make run HOST=0.0.0.0): the sandbox's pages then need a console sign-in.
+    app.config["WXBOT_LISTENS_BEYOND_LOOPBACK"] = any(not _loopback_bind(b) for b in worker.cfg.bind)
+    app.extensions["wxbot.logwriter"].start()  # also writes what a killed process left queued
     if embedded(app):
         start_embedded(app)
         threading.Thread(target=DeliveryWorker(app).run, args=(threading.Event(),), name="wxbot-delivery-worker",
                          daemon=True).start()
+
+
+def _loopback_bind(bind: str) -> bool:
+    from wxbot.sandbox import is_loopback
+    host = bind.rsplit(":", 1)[0].strip("[]") if not bind.startswith("unix:") else "127.0.0.1"
+    return host == "localhost" or is_loopback(host)

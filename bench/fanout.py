@@ -24,7 +24,7 @@ from sqlalchemy import insert, select  # noqa: E402
 
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, settings_env  # noqa: E402
 from models.accounts import Scope  # noqa: E402
-from models.audience import create_campaign  # noqa: E402
+from models.delivery import create_campaign  # noqa: E402
 from models.delivery import Campaign, campaign_counts  # noqa: E402
 from models.followers import Follower  # noqa: E402
 from models.sandbox import SandboxMessage, SandboxUser  # noqa: E402

@@ -4,8 +4,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models.accounts import Scope, scope_of
-from models.audience import AudienceError, count_audience, create_campaign, describe_audience
-from models.delivery import CAMPAIGN_STATUSES, Campaign, campaign_counts
+from models.audience import AudienceError, count_audience, describe_audience
+from models.delivery import create_campaign
+from models.delivery import CAMPAIGN_STATUSES, Campaign, audit_campaign, campaign_counts
 from models.members import STAGES, OrgUnit
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
@@ -88,6 +89,8 @@ def confirm(ctx: Context):
     except AudienceError as exc:
         ctx.conversation.finish()
         return f"没有发送：{exc}"
+    audit_campaign(ctx.session, f"微信：{creator_name(ctx)}", campaign, f"微信群发 #{campaign.id}：{campaign.label}",
+                   {"对象": campaign.audience_label, "内容": campaign.text, "人数": data["count"]})
     ctx.conversation.finish()
     return f"已提交群发 #{campaign.id}，共 {data['count']} 人，正在发送。回复“群发进度”查看进度。"
 

@@ -1,18 +1,31 @@
 """Following, binding a WeChat user to the roster, and 我的."""
 from __future__ import annotations
 
+import logging
+
 from models.followers import bind_member, forget_follower, unbind_member
 from wxbot.conversation import forget_conversation
+from wxbot.pipeline import mask
 from wxbot.router import Context, Router
 
+logger = logging.getLogger(__name__)
 router = Router("members")
 
-BIND_HINT = "请发送：绑定 学号 姓名\n例如：绑定 2023001 张三"
-BIND_REFUSALS = {
-    "not_found": "没有找到这个学号。请核对后重试；如确认无误，请联系本支部组织员把你加入名单。",
-    "name_mismatch": "学号与姓名不一致，请核对后重试。",
-    "taken": "这个学号已绑定其他微信。如需更换微信，请联系本支部组织员解除原绑定。",
-}
+BIND_EXAMPLE = "2025123456 张三"  # not a 学号 of the demo roster
+
+
+def bind_hint(settings) -> str:
+    """How to bind, in the configured mode."""
+    if settings.members.bind_mode == "code":
+        return f"请发送：绑定 学号 姓名 绑定码（绑定码向本支部组织员领取）\n例如：绑定 {BIND_EXAMPLE} 48213957"
+    return f"请发送：绑定 学号 姓名\n例如：绑定 {BIND_EXAMPLE}"
+
+
+def bind_refused(settings) -> str:
+    """One answer for every failed binding, so that nobody learns which 学号 exist or are bound."""
+    what = "学号、姓名和绑定码" if settings.members.bind_mode == "code" else "学号和姓名"
+    return (f"绑定没有成功。请核对{what}后重试。\n"
+            "如果确认无误仍不成功（例如这个学号已绑定了别的微信），请联系本支部组织员。")
 
 
 def _bind_failures_key(openid: str) -> str:
@@ -25,40 +38,44 @@ def welcome(ctx: Context):
     if ctx.member is not None:
         return f"欢迎回来，{ctx.member.name}！发送“帮助”查看可用功能。"
     school = ctx.settings.school.name
-    return f"欢迎关注{school}党建公众号！\n\n首次使用请绑定身份，{BIND_HINT}\n\n发送“帮助”查看全部功能。"
+    return f"欢迎关注{school}党建公众号！\n\n首次使用请绑定身份，{bind_hint(ctx.settings)}\n\n发送“帮助”查看全部功能。"
 
 
 @router.event("unsubscribe")
 def farewell(ctx: Context):
-    """An unfollow: erase the binding, the conversation and the message log (WeChat's rule)."""
-    forget_follower(ctx.session, ctx.follower, ctx.now)
+    """An unfollow: erase what we hold about the WeChat user (WeChat's rule, PIPL)."""
+    forget_follower(ctx.session, ctx.follower)
     forget_conversation(ctx.store, ctx.openid)
+    ctx.store.delete(_bind_failures_key(ctx.openid))
     return None
 
 
-@router.regex(r"绑定\s*([0-9a-z][0-9a-z_-]*)\s*([^\s\d][^\d]*)", who="unbound", help=("绑定 学号 姓名", "绑定身份，之后才能学习、答题、报名"))
-def bind(ctx: Context, student_no: str, name: str):
-    """Check 学号 and 姓名 against the roster and link this WeChat user to the member."""
+@router.regex(r"绑定\s*([0-9a-z][0-9a-z_-]*)\s*([^\s\d][^\d]*?)(?:\s*(\d{6,12}))?", who="unbound",
+              help=("绑定 学号 姓名", "绑定身份，之后才能学习、答题、报名"))
+def bind(ctx: Context, student_no: str, name: str, code: str | None):
+    """Check 学号 and 姓名 (and the binding code) against the roster and link this WeChat user."""
     members = ctx.settings.members
     key = _bind_failures_key(ctx.openid)
     if int(ctx.store.get(key) or 0) >= members.bind_max_failures:
         minutes = max(1, int((ctx.store.ttl(key) or 60) // 60))
         return f"绑定失败次数过多，请 {minutes} 分钟后再试，或联系本支部组织员。"
-    result = bind_member(ctx.session, ctx.follower, student_no, name, ctx.now)
+    result = bind_member(ctx.session, ctx.follower, student_no, name.strip(), ctx.now, code,
+                         require_code=members.bind_mode == "code")
     if result.ok:
         ctx.store.delete(key)
         member = result.member
         return f"绑定成功！\n姓名：{member.name}\n支部：{member.org_unit.path()}\n政治面貌：{member.stage}\n\n发送“帮助”查看可用功能。"
     if result.reason == "already_bound":
         return f"你已绑定 {result.member.name}（{result.member.student_no}）。如需更换，请先发送“解绑”。"
+    logger.info("binding refused for %s: %s", mask(ctx.openid), result.reason)
     ctx.store.incr(key, members.bind_failure_window)
-    return BIND_REFUSALS[result.reason]
+    return bind_refused(ctx.settings)
 
 
 @router.regex(r"绑定.*")
 def bind_usage(ctx: Context):
     """绑定 without both 学号 and 姓名: show the format."""
-    return f"格式不对。{BIND_HINT}"
+    return f"格式不对。{bind_hint(ctx.settings)}"
 
 
 @router.text("解绑", who="member", help=("解绑", "解除微信与学号的绑定"))
@@ -73,6 +90,6 @@ def my_profile(ctx: Context):
     """Who the user is on the roster."""
     member = ctx.member
     if member is None:
-        return f"你还没有绑定身份。{BIND_HINT}"
+        return f"你还没有绑定身份。{bind_hint(ctx.settings)}"
     return (f"姓名：{member.name}\n学号：{member.student_no}\n支部：{member.org_unit.path()}\n"
             f"政治面貌：{member.stage}\n角色：{member.role_label}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Iterable
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Select, String, Text, select
+from sqlalchemy import Boolean, ForeignKey, Integer, Select, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -30,6 +32,9 @@ class AdminUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Every console session carries the generation it began in; bumping it ends them all
+    # (sign-out, password change, role change, disabling).
+    session_gen: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
@@ -73,13 +78,37 @@ class AuditLog(Base):
         return [(k, str(before.get(k, "")), str(after.get(k, ""))) for k in keys if before.get(k) != after.get(k)]
 
 
+class AuditReach(Base):
+    """A further org unit an audit entry concerns (a broadcast reaching it): its organisers see the entry."""
+
+    __tablename__ = "audit_reach"
+
+    audit_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
 def audit(session: Session, actor: AdminUser | str, action: str, object_type: str, object_id, summary: str,
-          before: dict | None = None, after: dict | None = None, org_unit_id: int | None = None) -> None:
-    """Record one change made in the console: who, when, what, before and after."""
-    session.add(AuditLog(actor=actor if isinstance(actor, str) else actor.username, action=action,
-                         object_type=object_type, object_id=str(object_id or ""), summary=summary[:200],
-                         before=json.dumps(before or {}, ensure_ascii=False),
-                         after=json.dumps(after or {}, ensure_ascii=False), org_unit_id=org_unit_id))
+          before: dict | None = None, after: dict | None = None, org_unit_id: int | None = None,
+          reach: Iterable[int] = ()) -> None:
+    """Record one change: who, when, what, before and after; shown to the organisers of `org_unit_id`
+    and of every unit in `reach`."""
+    entry = AuditLog(actor=actor if isinstance(actor, str) else actor.username, action=action,
+                     object_type=object_type, object_id=str(object_id or ""), summary=summary[:200],
+                     before=json.dumps(before or {}, ensure_ascii=False),
+                     after=json.dumps(after or {}, ensure_ascii=False), org_unit_id=org_unit_id)
+    session.add(entry)
+    units = set(reach) - {org_unit_id}
+    if units:
+        session.flush()
+        session.add_all(AuditReach(audit_id=entry.id, org_unit_id=unit) for unit in units)
+
+
+def audit_in_scope(query: Select, unit_ids: frozenset[int] | None) -> Select:
+    """Audit entries of these units, or reaching them; all for an admin (None)."""
+    if unit_ids is None:
+        return query
+    reached = select(AuditReach.audit_id).where(AuditReach.org_unit_id.in_(unit_ids))
+    return query.where(AuditLog.org_unit_id.in_(unit_ids) | AuditLog.id.in_(reached))
 
 
 def create_account(session: Session, username: str, password: str, role: str, org_unit: OrgUnit | None) -> AdminUser:
@@ -101,13 +130,64 @@ def create_account(session: Session, username: str, password: str, role: str, or
 
 
 def set_password(account: AdminUser, password: str) -> None:
+    """A new password; every session signed in with the old one ends."""
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"密码至少 {MIN_PASSWORD} 位")
     account.password_hash = generate_password_hash(password, method="scrypt")
+    end_sessions(account)
+
+
+def end_sessions(account: AdminUser) -> None:
+    """Sign the account out everywhere: sessions of an older generation are refused."""
+    account.session_gen = (account.session_gen or 0) + 1
+
+
+def set_role(account: AdminUser, role: str, org_unit: OrgUnit | None) -> None:
+    """Change what an account may do; its sessions end, so the change holds at once."""
+    if role not in ACCOUNT_ROLES:
+        raise AccountError("角色只能是 admin（管理员）或 organiser（组织员）")
+    if role == "organiser" and org_unit is None:
+        raise AccountError("组织员需要指定负责的组织（--org）")
+    account.role, account.org_unit = role, org_unit if role == "organiser" else None
+    end_sessions(account)
+
+
+def set_active(account: AdminUser, active: bool) -> None:
+    account.active = active
+    end_sessions(account)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the name is unknown, so that the time taken does not tell which names exist."""
+    return generate_password_hash("not-a-password", method="scrypt")
 
 
 def check_password(account: AdminUser | None, password: str) -> bool:
-    return account is not None and account.active and check_password_hash(account.password_hash, password)
+    if account is None:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return check_password_hash(account.password_hash, password) and account.active
+
+
+class RevokedSession(Base):
+    """A console session signed out before it expired; remembered until it would have expired anyway."""
+
+    __tablename__ = "revoked_sessions"
+
+    sid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+def revoke_session(session: Session, sid: str, until: datetime) -> None:
+    """Refuse this session id from now on; forget long-dead ones on the way."""
+    if sid:
+        session.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow()))
+        session.merge(RevokedSession(sid=sid[:32], expires_at=until))
+
+
+def session_revoked(session: Session, sid: str) -> bool:
+    return not sid or session.get(RevokedSession, sid[:32]) is not None
 
 
 @dataclass(frozen=True)

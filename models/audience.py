@@ -6,14 +6,10 @@ subtrees. An organiser's scope always applies: they can only address their own s
 """
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from models.accounts import Scope, subtree_ids
-from models.delivery import Campaign, Delivery
 from models.followers import Follower
 from models.members import Member, OrgUnit, normalise_student_no
 
@@ -81,23 +77,3 @@ def describe_audience(session: Session, spec: dict) -> str:
     if spec.get("student_nos"):
         parts.append(f"{len(spec['student_nos'])} 个指定学号")
     return "；".join(parts) or "本组织全部成员"
-
-
-def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
-                    scheduled_at: datetime, org_unit_id: int | None = None) -> Campaign:
-    """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected."""
-    if not (content.get("text") or (content.get("title") and content.get("url"))):
-        raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
-    campaign = Campaign(creator=creator, org_unit_id=org_unit_id, kind="article" if content.get("url") else "text",
-                        text=content.get("text", ""), title=content.get("title", ""),
-                        description=content.get("description", ""), url=content.get("url", ""),
-                        cover=content.get("cover", ""), audience=json.dumps(spec, ensure_ascii=False),
-                        audience_label=describe_audience(session, spec)[:200], scheduled_at=scheduled_at)
-    session.add(campaign)
-    session.flush()
-    recipients = session.execute(audience_query(session, spec, scope)).all()
-    if not recipients:
-        raise AudienceError("所选范围内没有已关注的成员")
-    session.execute(insert(Delivery), [{"campaign_id": campaign.id, "openid": openid, "member_id": member_id}
-                                       for openid, member_id in recipients])
-    return campaign

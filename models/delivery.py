@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select)
+from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, insert, select)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from models.accounts import Scope, audit
+from models.audience import AudienceError, audience_query, describe_audience
 from models.base import Base
+from models.members import Member
 from models.timeutil import utcnow
 
 CAMPAIGN_STATUSES = {"scheduled": "待发送", "sending": "发送中", "paused": "配额用完，等待恢复",
@@ -122,3 +125,35 @@ def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
     counts["by_channel"] = dict(session.execute(select(Delivery.channel, func.count()).where(
         Delivery.campaign_id == campaign_id, Delivery.status == "sent").group_by(Delivery.channel)).all())
     return counts
+
+
+def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
+                    scheduled_at: datetime, org_unit_id: int | None = None) -> Campaign:
+    """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected."""
+    if not (content.get("text") or (content.get("title") and content.get("url"))):
+        raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
+    campaign = Campaign(creator=creator, org_unit_id=org_unit_id, kind="article" if content.get("url") else "text",
+                        text=content.get("text", ""), title=content.get("title", ""),
+                        description=content.get("description", ""), url=content.get("url", ""),
+                        cover=content.get("cover", ""), audience=json.dumps(spec, ensure_ascii=False),
+                        audience_label=describe_audience(session, spec)[:200], scheduled_at=scheduled_at)
+    session.add(campaign)
+    session.flush()
+    recipients = session.execute(audience_query(session, spec, scope)).all()
+    if not recipients:
+        raise AudienceError("所选范围内没有已关注的成员")
+    session.execute(insert(Delivery), [{"campaign_id": campaign.id, "openid": openid, "member_id": member_id}
+                                       for openid, member_id in recipients])
+    return campaign
+
+
+def campaign_units(session: Session, campaign_id: int) -> list[int]:
+    """The org units a campaign's recipients belong to: whose organisers are shown it in the audit log."""
+    return list(session.scalars(select(Member.org_unit_id).join(Delivery, Delivery.member_id == Member.id)
+                                .where(Delivery.campaign_id == campaign_id).distinct()))
+
+
+def audit_campaign(session: Session, actor, campaign: Campaign, summary: str, after: dict) -> None:
+    """A campaign on the record, shown to the organisers of its author's unit and of every unit it reaches."""
+    audit(session, actor, "create", "campaign", campaign.id, summary, after=after, org_unit_id=campaign.org_unit_id,
+          reach=campaign_units(session, campaign.id))

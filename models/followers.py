@@ -1,10 +1,11 @@
 """WeChat followers, their link to a member, and the customer-service window they open."""
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, cast, delete, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
@@ -90,30 +91,34 @@ def record_interaction(follower: Follower, kind: str, at: datetime, wechat) -> N
             follower.cs_window_until, follower.cs_window_left = until, left
 
 
-def forget_follower(session: Session, follower: Follower, at: datetime) -> None:
-    """Unfollow: WeChat requires the developer to delete the user's information. The roster stays."""
+def forget_follower(session: Session, follower: Follower) -> None:
+    """Unfollow: WeChat (and PIPL) require the user's information to be deleted. The follower row
+    goes with its times, counters and binding; the message log and subscription credits go; past
+    deliveries stay counted in their campaigns but lose the openid, the member and the read time.
+    The roster and what belongs to the member (points, readings) stay: they are the organisation's."""
+    from models.delivery import Delivery, SubscriptionCredit
     from models.messagelog import erase_messages
 
-    follower.subscribed = False
-    follower.unsubscribed_at = at
-    follower.member_id = None
-    follower.member = None
-    follower.bound_at = None
-    follower.cs_window_until = None
-    follower.cs_window_left = 0
-    follower.last_interaction_at = None
-    erase_messages(session, follower.openid)
+    openid = follower.openid
+    erase_messages(session, openid)
+    session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.openid == openid))
+    session.execute(update(Delivery).where(Delivery.openid == openid).values(
+        openid=literal("erased-", String) + cast(Delivery.id, String), member_id=None, read_at=None, wechat_msgid="", callback_status=""))
+    follower.subscribed, follower.member = False, None
+    session.delete(follower)
 
 
 @dataclass(frozen=True)
 class BindResult:
     ok: bool
-    reason: str  # ok | not_found | name_mismatch | taken | already_bound
+    reason: str  # ok | not_found | name_mismatch | code_mismatch | taken | already_bound
     member: Member | None = None
 
 
-def bind_member(session: Session, follower: Follower, student_no: str, name: str, at: datetime) -> BindResult:
-    """Link a follower to the roster member with this 学号 and 姓名; one openid per member."""
+def bind_member(session: Session, follower: Follower, student_no: str, name: str, at: datetime,
+                code: str | None = None, require_code: bool = False) -> BindResult:
+    """Link a follower to the roster member with this 学号 and 姓名 (and one-time binding code when
+    `require_code`); one openid per member. The reasons are for the log: users get one answer."""
     if follower.member is not None:
         return BindResult(False, "already_bound", follower.member)
     member = member_by_student_no(session, student_no)
@@ -121,12 +126,16 @@ def bind_member(session: Session, follower: Follower, student_no: str, name: str
         return BindResult(False, "not_found")
     if normalise_name(member.name) != normalise_name(name):
         return BindResult(False, "name_mismatch")
+    if require_code and not (member.bind_code and code and hmac.compare_digest(member.bind_code, code)):
+        return BindResult(False, "code_mismatch")
     holder = session.scalar(select(Follower).where(Follower.member_id == member.id))
     if holder is not None and holder.id != follower.id:
         return BindResult(False, "taken")
     try:
         with session.begin_nested():
             follower.member, follower.bound_at = member, at
+            if require_code:
+                member.bind_code = None  # one time: a code that leaked later binds nobody
             session.flush()
     except IntegrityError:  # another openid bound this member at the same moment
         follower.member, follower.bound_at = None, None

@@ -1,6 +1,7 @@
 """The roster: the organisation tree (school > college > branch) and its members."""
 from __future__ import annotations
 
+import secrets
 import unicodedata
 from datetime import datetime
 
@@ -46,6 +47,8 @@ class Member(Base):
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
     stage: Mapped[str] = mapped_column(String(16), default="群众")
     role: Mapped[str] = mapped_column(String(16), default="member")
+    # One-time binding code the organiser hands out (members.bind_mode: code); cleared once used.
+    bind_code: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -76,6 +79,16 @@ def child_unit(session: Session, parent: OrgUnit, name: str, kind: str) -> OrgUn
     return unit
 
 
+def role_change_refusal(by_admin: bool, old_role: str, new_role: str) -> str | None:
+    """Why this role change is refused to its author, or None. Only an admin grants or takes away
+    the admin role: it reaches the whole school, beyond any organiser's own scope."""
+    if by_admin or old_role == new_role:
+        return None
+    if "admin" in (old_role, new_role):
+        return "只有管理员可以授予或取消“管理员”角色"
+    return None
+
+
 def normalise_student_no(student_no: str) -> str:
     """学号 as stored: half-width, upper case, no spaces."""
     return "".join(unicodedata.normalize("NFKC", student_no).upper().split())
@@ -84,6 +97,14 @@ def normalise_student_no(student_no: str) -> str:
 def normalise_name(name: str) -> str:
     """姓名 as compared: half-width, case folded, no spaces."""
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+BIND_CODE_DIGITS = 8
+
+
+def new_bind_code() -> str:
+    """A fresh one-time binding code: digits only, easy to type on a phone, never part of a name."""
+    return "".join(secrets.choice("0123456789") for _ in range(BIND_CODE_DIGITS))
 
 
 def member_by_student_no(session: Session, student_no: str) -> Member | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.members import ROLES, STAGES, Member, OrgUnit
+from models.members import ROLES, STAGES, Member, OrgUnit, role_change_refusal
 
 CHILD_KIND = {"school": "college", "college": "branch"}
 KIND_LABELS = {"school": "学校", "college": "学院", "branch": "支部"}
@@ -71,8 +71,9 @@ def member_snapshot(member: Member) -> dict:
             "政治面貌": member.stage, "角色": ROLES.get(member.role, member.role)}
 
 
-def edit_member(member: Member, name: str, stage: str, role: str, unit: OrgUnit) -> None:
-    """Change a member's roster entry; the checks an import applies apply here too."""
+def edit_member(member: Member, name: str, stage: str, role: str, unit: OrgUnit, by_admin: bool) -> None:
+    """Change a member's roster entry; the checks an import applies apply here too, and the author
+    may not grant more than they hold (`by_admin`: the author is an administrator)."""
     if not name.strip():
         raise TreeError("姓名不能为空")
     if stage not in STAGES:
@@ -81,6 +82,9 @@ def edit_member(member: Member, name: str, stage: str, role: str, unit: OrgUnit)
         raise TreeError("角色不在可选范围内")
     if unit.kind != "branch":
         raise TreeError("成员只能属于某个支部")
+    refusal = role_change_refusal(by_admin, member.role, role)
+    if refusal:
+        raise TreeError(refusal)
     member.name, member.stage, member.role, member.org_unit, member.org_unit_id = \
         name.strip(), stage, role, unit, unit.id
 

@@ -5,25 +5,21 @@ unless the caller chooses to skip bad rows.
 """
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from models.members import (ROLE_BY_LABEL, ROLES, STAGES, Member, child_unit, normalise_student_no,
-                            school_root)
+from models.accounts import audit
+from models.followers import Follower
+from models.tables import read_table
+from models.members import (ROLE_BY_LABEL, ROLES, STAGES, Member, OrgUnit, child_unit, normalise_student_no,
+                            new_bind_code, role_change_refusal, school_root)
 
 COLUMNS = ("学号", "姓名", "学院", "支部", "政治面貌", "角色")
 REQUIRED = ("学号", "姓名", "学院", "支部")
-
-
-class RosterFileError(Exception):
-    """The file itself cannot be read as a roster (format, header)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +31,7 @@ class RosterRow:
     stage: str
     role: str
     line: int = 0  # where it stood in the file
+    bind_code: str = ""  # optional column 绑定码: a one-time binding code handed out with the roster
 
 
 @dataclass(frozen=True)
@@ -48,30 +45,13 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     skipped: int = 0
+    # (member, role before, role after) for every member whose role the file set or changed
+    role_changes: list[tuple[Member, str, str]] = field(default_factory=list)
 
 
-def read_table(path: Path | str, content: bytes | None = None) -> list[dict[str, str]]:
-    """Rows of a .csv or .xlsx file as dicts keyed by the header; RosterFileError when unreadable."""
-    suffix = Path(path).suffix.lower()
-    data = content if content is not None else Path(path).read_bytes()
-    if suffix == ".csv":
-        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    elif suffix == ".xlsx":
-        try:
-            sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).active
-        except Exception as exc:  # openpyxl raises many kinds for a damaged file
-            raise RosterFileError(f"无法读取 Excel 文件：{exc.__class__.__name__}") from None
-        rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    else:
-        raise RosterFileError("只支持 .xlsx 或 .csv 文件")
-    if not rows:
-        raise RosterFileError("文件是空的")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise RosterFileError(f"缺少列：{'、'.join(missing)}（需要 {'、'.join(COLUMNS)}）")
-    return [{h: (row[i].strip() if i < len(row) and row[i] else "") for i, h in enumerate(header)}
-            for row in rows[1:]]
+def read_roster(path: Path | str, content: bytes | None = None) -> list[dict[str, str]]:
+    """The rows of a roster file (.xlsx, or .csv in UTF-8 or GBK)."""
+    return read_table(path, content, REQUIRED, COLUMNS)
 
 
 def check_rows(table: list[dict[str, str]]) -> tuple[list[RosterRow], list[RowError]]:
@@ -104,11 +84,14 @@ def _check_row(raw: dict[str, str]) -> tuple[RosterRow | None, str | None]:
     role = ROLE_BY_LABEL.get(raw.get("角色") or "成员")
     if role is None:
         return None, f"角色“{raw['角色']}”应为 成员、组织员 或 管理员"
-    return RosterRow(student_no, raw["姓名"], raw["学院"], raw["支部"], stage, role), None
+    code = raw.get("绑定码", "")
+    if code and not (code.isdigit() and 6 <= len(code) <= 12):
+        return None, f"绑定码“{code}”应为 6 到 12 位数字"
+    return RosterRow(student_no, raw["姓名"], raw["学院"], raw["支部"], stage, role, bind_code=code), None
 
 
 def _at_line(row: RosterRow, line: int) -> RosterRow:
-    return RosterRow(row.student_no, row.name, row.college, row.branch, row.stage, row.role, line)
+    return replace(row, line=line)
 
 
 def apply_rows(session: Session, rows: Iterable[RosterRow], school: str,
@@ -121,16 +104,58 @@ def apply_rows(session: Session, rows: Iterable[RosterRow], school: str,
         branch = child_unit(session, child_unit(session, root, row.college, "college"), row.branch, "branch")
         member = existing.get(row.student_no)
         if member is None:
-            member = Member(student_no=row.student_no)
+            member = Member(student_no=row.student_no, role="member")
             session.add(member)
             existing[row.student_no] = member
             report.created += 1
         else:
             report.updated += 1
+        if member.role != row.role:
+            report.role_changes.append((member, member.role, row.role))
         member.name, member.org_unit, member.stage, member.role = row.name, branch, row.stage, row.role
+        if row.bind_code:
+            member.bind_code = row.bind_code
         progress(1)
     session.flush()
     return report
+
+
+def audit_role_changes(session: Session, actor, report: ImportReport) -> None:
+    """One audit entry per member whose role an import set or changed: who may broadcast is on record."""
+    for member, before, after in report.role_changes:
+        audit(session, actor, "update", "member", member.student_no,
+              f"导入名单：{member.name} 的角色 {ROLES[before]} → {ROLES[after]}",
+              {"角色": ROLES[before]}, {"角色": ROLES[after]}, org_unit_id=member.org_unit_id)
+
+
+def authority_errors(session: Session, rows: list[RosterRow], by_admin: bool,
+                     scope_unit_ids: frozenset[int] | None) -> list[RowError]:
+    """What the file's author may not do: rows outside their subtree, members of other units, and role
+    changes beyond their own authority. An admin (scope None) may do everything."""
+    existing = {m.student_no: m for m in session.scalars(select(Member).where(
+        Member.student_no.in_([r.student_no for r in rows])))}
+    branches = {(u.parent.name if u.parent else "", u.name): u.id
+                for u in session.scalars(select(OrgUnit).where(OrgUnit.kind == "branch"))}
+    errors = []
+    for row in rows:
+        reason = _authority_error(row, existing.get(row.student_no), branches, by_admin, scope_unit_ids)
+        if reason:
+            errors.append(RowError(row.line, reason))
+    return errors
+
+
+def _authority_error(row: RosterRow, member: Member | None, branches: dict, by_admin: bool,
+                     scope_unit_ids: frozenset[int] | None) -> str | None:
+    if scope_unit_ids is not None:
+        unit_id = branches.get((row.college, row.branch))
+        if unit_id is None:
+            return f"支部“{row.college} / {row.branch}”不存在，请先在“组织”页面新建"
+        if unit_id not in scope_unit_ids:
+            return f"“{row.college} / {row.branch}”不在你负责的范围内"
+        if member is not None and member.org_unit_id not in scope_unit_ids:
+            return f"学号 {row.student_no} 属于其他组织，不能修改"
+    refusal = role_change_refusal(by_admin, member.role if member is not None else "member", row.role)
+    return f"{refusal}（角色“{ROLES[row.role]}”）" if refusal else None
 
 
 def roster_rows(session: Session, query: Select | None = None) -> Iterator[list[str]]:
@@ -142,19 +167,15 @@ def roster_rows(session: Session, query: Select | None = None) -> Iterator[list[
         yield [m.student_no, m.name, college, m.org_unit.name, m.stage, ROLES.get(m.role, m.role)]
 
 
-def write_table(path: Path | str, rows: Iterable[list[str]]) -> int:
-    """Write rows to .xlsx or .csv by the file's suffix; returns the number of data rows."""
-    rows = list(rows)
-    if Path(path).suffix.lower() == ".csv":
-        with open(path, "w", newline="", encoding="utf-8-sig") as f:
-            csv.writer(f).writerows(rows)
-    elif Path(path).suffix.lower() == ".xlsx":
-        book = Workbook()
-        sheet = book.active
-        sheet.title = "名单"
-        for row in rows:
-            sheet.append(row)
-        book.save(path)
-    else:
-        raise RosterFileError("只支持 .xlsx 或 .csv 文件")
-    return len(rows) - 1
+BIND_CODE_COLUMNS = ("学号", "姓名", "支部", "绑定码")
+
+
+def bind_code_rows(session: Session, query: Select) -> list[list[str]]:
+    """The members `query` selects who are not bound yet, each with a one-time binding code (kept if
+    they have one, so that a list printed twice says the same), header first."""
+    bound = select(Follower.member_id).where(Follower.member_id.is_not(None))
+    rows = [list(BIND_CODE_COLUMNS)]
+    for member in session.scalars(query.where(Member.id.not_in(bound)).order_by(Member.student_no)):
+        member.bind_code = member.bind_code or new_bind_code()
+        rows.append([member.student_no, member.name, member.org_unit.path(), member.bind_code])
+    return rows

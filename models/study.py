@@ -7,7 +7,7 @@ the same transaction as the ledger row, so that 积分 and 排行 never sum a ye
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +16,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from models.audience import in_audience, units_above
 from models.base import Base
 from models.members import Member
-from models.timeutil import utcnow
+from models.tables import read_table
+from models.timeutil import parse_day, utcnow
 
 MATERIAL_STATES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 
@@ -73,7 +74,8 @@ class PlanEntry(Base):
     """One day of the study plan: which material, for which audience."""
 
     __tablename__ = "study_plan"
-    __table_args__ = (UniqueConstraint("day", "material_id"),)
+    # Per planning unit: one college booking a material for a day never blocks another college.
+    __table_args__ = (UniqueConstraint("day", "material_id", "org_unit_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date, index=True)
@@ -110,6 +112,8 @@ class Reading(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"), index=True)
     opened_at: Mapped[datetime]
+    # The last page load or beacon: a beacon adds at most the time since then (real time).
+    last_seen_at: Mapped[datetime | None]
     seconds: Mapped[int] = mapped_column(Integer, default=0)
     credited_at: Mapped[datetime | None]
 
@@ -146,6 +150,28 @@ class MemberPoints(Base):
     last_study_day: Mapped[date | None] = mapped_column(Date)
 
 
+# --- importing a term's plan --------------------------------------------------------------------
+
+PLAN_COLUMNS = ("日期", "材料标题")
+
+
+def read_plan(path: str, content: bytes | None, materials: dict[str, Material]) -> tuple[list, list[str]]:
+    """(day, material) per row of a plan file (.xlsx, or .csv in UTF-8 or GBK), and the errors by row
+    number. `materials` are the published materials the importer may plan, by title."""
+    planned, errors = [], []
+    for line, row in enumerate(read_table(path, content, PLAN_COLUMNS), start=2):
+        if not any(row.values()):
+            continue
+        day, title = parse_day(row["日期"]), row["材料标题"]
+        if day is None:
+            errors.append(f"第 {line} 行：日期“{row['日期']}”不对（应为 2026-12-01 这样的日期）")
+        elif title not in materials:
+            errors.append(f"第 {line} 行：没有已发布的材料《{title}》")
+        else:
+            planned.append((day, materials[title]))
+    return planned, errors
+
+
 # --- what a member sees -------------------------------------------------------------------------
 
 def plan_for(session: Session, member: Member, first: date, last: date) -> list[PlanEntry]:
@@ -170,32 +196,45 @@ def may_read(session: Session, member: Member, material: Material) -> bool:
 
 # --- reading credit -----------------------------------------------------------------------------
 
-BEACON_MAX_SECONDS = 30  # a page reports every 15 s; a larger claim is cut to the time that passed
+BEACON_MAX_SECONDS = 30  # a page reports every 15 s; a larger claim is cut
+BEACON_PERIOD = timedelta(seconds=15)
 
 
 def record_open(session: Session, member: Member, material: Material, at: datetime) -> Reading:
-    reading = session.scalar(select(Reading).where(Reading.member_id == member.id,
-                                                   Reading.material_id == material.id))
+    """The member's reading of the material, created on the first open; every open is noted as the
+    moment from which further reading time can count."""
+    reading = _reading(session, member, material)
     if reading is None:
         try:
             with session.begin_nested():
-                reading = Reading(member_id=member.id, material_id=material.id, opened_at=at, seconds=0)
+                reading = Reading(member_id=member.id, material_id=material.id, opened_at=at, seconds=0,
+                                  last_seen_at=at)
                 session.add(reading)
         except IntegrityError:  # opened twice at once
-            reading = session.scalar(select(Reading).where(Reading.member_id == member.id,
-                                                           Reading.material_id == material.id))
+            reading = _reading(session, member, material)
+    reading.last_seen_at = at
     return reading
+
+
+def _reading(session: Session, member: Member, material: Material, lock: bool = False) -> Reading | None:
+    query = select(Reading).where(Reading.member_id == member.id, Reading.material_id == material.id)
+    if lock:  # beacons of one reading are counted one at a time (PostgreSQL; SQLite writes one at a time)
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def record_beacon(session: Session, member: Member, material: Material, seconds: int, at: datetime,
                   settings) -> tuple[Reading, int]:
-    """Add the active seconds the page reports, never more than the page has been open; credit the
+    """Add the active seconds the page reports, never more than real time allows: the credited time
+    runs on a clock (`last_seen_at`) that a report moves forward by what it was credited, and that
+    lags real time by at most one report period, so five beacons at once count once. Credit the
     reading once the threshold is reached. Returns the reading and the points credited now."""
     from models.points import credit
-    reading = record_open(session, member, material, at)
-    # Never more than the page could have been open: the time since it was opened, plus network slack.
-    since_open = int((at - reading.opened_at).total_seconds()) + 2
-    reading.seconds = max(reading.seconds, min(reading.seconds + max(0, min(seconds, BEACON_MAX_SECONDS)), since_open))
+    reading = _reading(session, member, material, lock=True) or record_open(session, member, material, at)
+    since = reading.last_seen_at or reading.opened_at
+    added = min(max(0, seconds), BEACON_MAX_SECONDS, max(0, int((at - since).total_seconds())))
+    reading.seconds += added
+    reading.last_seen_at = max(since + timedelta(seconds=added), at - BEACON_PERIOD)
     if reading.credited_at is not None or reading.seconds < settings.study.read_seconds:
         return reading, 0
     reading.credited_at = at

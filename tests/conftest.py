@@ -86,7 +86,7 @@ def make_app(backend):
         pipeline = app.extensions["wxbot.pipeline"]
         if pipeline._pool is not None:
             pipeline._pool.shutdown(wait=True)
-        flush_log(app)
+        app.extensions["wxbot.logwriter"].stop()  # one last flush; some tests took Redis or the database away
         with app.app_context():
             db.engine.dispose()
 

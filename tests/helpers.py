@@ -104,3 +104,62 @@ def signed_in(app, username: str):
     client = app.test_client()
     console_login(client, username)
     return client
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """The product as deployed: gunicorn with gunicorn.conf.py, in a process of its own."""
+
+    def __init__(self, env: dict, workers: int = 1, threads: int = 4):
+        import os
+        import subprocess
+        import sys
+        from wxbot.config import ROOT
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("WXBOT_")}
+        clean.update({"WXBOT_SERVER__PUBLIC_URL": self.url, "WEB_THREADS": str(threads), **env})
+        self.process = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "gunicorn.conf.py", "-w", str(workers),
+             "-b", f"127.0.0.1:{self.port}", "wxbot.wsgi:app"],
+            cwd=ROOT, env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        import time
+        import requests
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.process.stderr.read().decode()[-2000:])
+            try:
+                requests.get(self.url + "/healthz", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except Exception:  # noqa: BLE001 (a stuck server must not hang the suite)
+            self.process.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def link_values(app, url: str, purpose: str = "read") -> list:
+    """What a personal link carries (its tokens are sealed and differ on every issue)."""
+    from wxbot.links import read_token
+    return read_token(app, purpose, url.rstrip("/").rsplit("/", 1)[1])

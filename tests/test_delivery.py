@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from models.accounts import Scope
-from models.audience import AudienceError, count_audience, create_campaign
+from models.audience import AudienceError, count_audience
+from models.delivery import create_campaign
 from models.delivery import Campaign, Delivery, MassJob, campaign_counts
 from models.followers import Follower
 from models.sandbox import SandboxMessage
@@ -16,7 +17,8 @@ from tests.conftest import phone_for
 from tests.helpers import ChatUser, make_branch, make_member
 from wxbot.config import load_settings
 from wxbot.delivery.channels import Reach, choose_channel
-from wxbot.delivery.engine import DeliveryWorker, next_quota_reset
+from models.timeutil import next_wechat_midnight
+from wxbot.delivery.engine import DeliveryWorker
 from wxbot.sandbox import world
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -135,7 +137,7 @@ def test_faults_quota_and_token_expiry_still_deliver_exactly_once(make_app, sess
     worker.step()
     session.expire_all()
     assert session.get(Campaign, campaign.id).status == "paused"
-    tomorrow = next_quota_reset(utcnow()) + timedelta(seconds=1)
+    tomorrow = next_wechat_midnight(utcnow()) + timedelta(seconds=1)
     for _ in range(30):
         worker.step(tomorrow)
         session.expire_all()

@@ -115,3 +115,28 @@ def test_a_conversation_expires_and_finishing_clears_it(store):
 def test_conversations_of_different_users_are_separate(store):
     Conversation(store, "oD", ttl=10).enter(Flow.first)
     assert Conversation(store, "oE", ttl=10).state is None
+
+
+def test_a_list_keeps_its_values_in_order_until_trimmed(store):
+    store.push("q", "a", "b")
+    store.push("q", "c")
+    assert store.peek("q", 2) == ["a", "b"] and store.peek("q", 10) == ["a", "b", "c"]
+    store.trim("q", 2)
+    assert store.peek("q", 10) == ["c"]
+    store.trim("q", 5)
+    assert store.peek("q", 10) == []
+
+
+def test_the_embedded_store_keeps_dedup_keys_and_lists_across_a_restart(tmp_path):
+    path = str(tmp_path / "store")
+    first = MemoryStore(path)
+    first.add("dedup:m:1", "reply", ttl=60)
+    first.add("dedup:m:2", "gone soon", ttl=0.1)
+    first.set("conv:someone", "not durable", ttl=60)
+    first.push("msglog", "x", "y")
+    first.trim("msglog", 1)
+    time.sleep(0.15)
+    second = MemoryStore(path)  # the process was killed and started again
+    assert second.get("dedup:m:1") == "reply" and second.add("dedup:m:1", "again", ttl=60) is False
+    assert second.get("dedup:m:2") is None and second.get("conv:someone") is None
+    assert second.peek("msglog", 10) == ["y"]

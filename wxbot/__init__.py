@@ -18,10 +18,20 @@ def create_app(test_config: dict | None = None) -> Flask:
         if test_config is not None:
             raise
         raise SystemExit(str(exc)) from None  # one line naming the setting, exit status 1
+    from models.timeutil import set_local_zone
+    set_local_zone(settings.scheduler.timezone)  # one zone for every shown date, day boundary and job
     app = Flask(__name__)
+    from wxbot.console.forms import DbIdConverter
+    app.url_map.converters["int"] = DbIdConverter  # before any route is added
     app.config["WXBOT"] = settings
     app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
     _configure_logging(settings)
+    from wxbot.bodyread import BodyDeadline
+    app.wsgi_app = BodyDeadline(app.wsgi_app, settings.server.read_timeout)
+    if settings.server.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = settings.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     _init_extensions(app, settings)
     _register_blueprints(app, settings)
     from wxbot.cli import register_commands
@@ -38,7 +48,7 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from wxbot.store import make_store
 
     db.init_app(app)
-    app.extensions["wxbot.store"] = make_store(settings.redis_url, settings.redis_prefix)
+    app.extensions["wxbot.store"] = make_store(settings.redis_url, settings.redis_prefix, store_path(app))
     app.extensions["wxbot.dispatcher"] = Dispatcher(handlers.ROUTERS)
     app.extensions["wxbot.pipeline"] = Pipeline(app)
     app.extensions["wxbot.logwriter"] = MessageLogWriter(app)
@@ -48,10 +58,12 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from models.timeutil import show
     from wxbot import health, webhook
     from wxbot.console import csrf, init_console
+    from wxbot.headers import init_security_headers
     from wxbot.delivery.views import bp as delivery_bp
     from wxbot.study import bp as study_bp
 
     init_console(app)
+    init_security_headers(app)
     app.add_template_filter(show, "localtime")
     # WeChat and the sandbox's API callers sign their requests, and a reading page's beacon carries
     # its signed link; CSRF tokens are for console forms.
@@ -62,6 +74,15 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
         from wxbot.sandbox import bp as sandbox_bp
         csrf.exempt(sandbox_bp)
         app.register_blueprint(sandbox_bp)
+
+
+def store_path(app: Flask) -> str:
+    """Where the embedded store keeps what must survive a restart: next to the SQLite database."""
+    from wxbot.db import database_url
+    url = database_url(app)
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        return url[len("sqlite:///"):] + ".store"
+    return os.path.join(app.instance_path, "store.sqlite3")
 
 
 def _instance_secret(app: Flask) -> str:

@@ -56,8 +56,9 @@ def demo_load():
 
 
 @click.command("urls")
+@click.option("--host", default="127.0.0.1", help="服务监听的地址（make run 的 HOST）。")
 @with_appcontext
-def urls():
+def urls(host: str):
     """打印服务的各个地址。"""
     cfg = current_app.config["WXBOT"]
     base = cfg.server.public_url.rstrip("/")
@@ -66,6 +67,11 @@ def urls():
     click.echo(f"管理后台：{base}/admin/")
     if is_sandbox(cfg):
         click.echo(f"沙盒模式（未配置 AppSecret，由内置沙盒扮演微信）。手机模拟器：{base}/sandbox/")
+    from wxbot.sandbox import is_loopback
+    if host != "localhost" and not is_loopback(host):
+        click.echo(f"注意：服务监听在 {host}，网络上的其他人也能访问。正式对外服务请在前面放 nginx（负责 HTTPS、"
+                   "缓冲慢速请求、限制请求大小），并设置 server.trusted_proxies；见 docs/部署.md 和 docs/安全.md。"
+                   + ("沙盒页面此时需要先登录管理后台。" if is_sandbox(cfg) else ""))
 
 
 @menu_cli.command("sync")
@@ -90,10 +96,11 @@ def menu_sync():
 @click.option("--skip-bad", is_flag=True, help="跳过有错误的行，导入其余行。")
 def roster_import(path: str, skip_bad: bool):
     """导入名单（.xlsx 或 .csv，列：学号 姓名 学院 支部 政治面貌 角色），按学号更新。"""
-    from models.roster import RosterFileError, apply_rows, check_rows, read_table
+    from models.roster import apply_rows, audit_role_changes, check_rows, read_roster
+    from models.tables import TableError
     try:
-        good, errors = check_rows(read_table(path))
-    except RosterFileError as exc:
+        good, errors = check_rows(read_roster(path))
+    except TableError as exc:
         raise click.ClickException(str(exc))
     for error in errors:
         click.echo(f"第 {error.line} 行：{error.reason}", err=True)
@@ -101,6 +108,7 @@ def roster_import(path: str, skip_bad: bool):
         raise click.ClickException(f"有 {len(errors)} 行错误，未导入任何数据。改正后重试，或加 --skip-bad 跳过错误行。")
     with click.progressbar(length=len(good), label="导入中") as bar:
         report = apply_rows(db.session, good, current_app.config["WXBOT"].school.name, bar.update)
+    audit_role_changes(db.session, "命令行", report)
     db.session.commit()
     click.echo(f"导入完成：新增 {report.created} 人，更新 {report.updated} 人，跳过 {len(errors)} 行。")
 
@@ -109,12 +117,36 @@ def roster_import(path: str, skip_bad: bool):
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def roster_export(path: str):
     """导出名单到 .xlsx 或 .csv 文件。"""
-    from models.roster import RosterFileError, roster_rows, write_table
+    from models.roster import roster_rows
+    from models.tables import TableError, write_table
     try:
         count = write_table(path, roster_rows(db.session))
-    except RosterFileError as exc:
+    except TableError as exc:
         raise click.ClickException(str(exc))
     click.echo(f"已导出 {count} 名成员到 {path}。")
+
+
+@roster_cli.command("codes")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option("--unit", "unit", default="", help="只导出这个组织（含下级）的成员；重名时写 学院/支部。")
+def roster_codes(path: str, unit: str):
+    """导出尚未绑定的成员的一次性绑定码（members.bind_mode: code 时使用），发给成员本人。"""
+    from sqlalchemy import select
+    from models.accounts import audit, subtree_ids
+    from models.members import Member
+    from models.roster import bind_code_rows
+    from models.tables import TableError, write_table
+    query = select(Member)
+    if unit:
+        query = query.where(Member.org_unit_id.in_(subtree_ids(db.session, _find_unit(unit).id)))
+    rows = bind_code_rows(db.session, query)
+    try:
+        count = write_table(path, rows)
+    except TableError as exc:
+        raise click.ClickException(str(exc))
+    audit(db.session, "命令行", "export", "member", "", f"导出 {count} 名成员的绑定码")
+    db.session.commit()
+    click.echo(f"已导出 {count} 名尚未绑定成员的绑定码到 {path}。请逐人发放，用过即失效。")
 
 
 @click.command("chat")
@@ -180,11 +212,8 @@ def admin_create(username: str, role: str, org: str, password: str):
 @click.password_option("--password", help="新密码（不给出时交互输入）。")
 def admin_passwd(username: str, password: str):
     """修改管理后台账号的密码。"""
-    from sqlalchemy import select
-    from models.accounts import AccountError, AdminUser, audit, set_password
-    account = db.session.scalar(select(AdminUser).where(AdminUser.username == username))
-    if account is None:
-        raise click.ClickException(f"没有账号 {username}")
+    from models.accounts import AccountError, audit, set_password
+    account = _account(username)
     try:
         set_password(account, password)
     except AccountError as exc:
@@ -193,6 +222,60 @@ def admin_passwd(username: str, password: str):
           org_unit_id=account.org_unit_id)
     db.session.commit()
     click.echo(f"已修改 {username} 的密码。")
+
+
+def _account(username: str):
+    from sqlalchemy import select
+    from models.accounts import AdminUser
+    account = db.session.scalar(select(AdminUser).where(AdminUser.username == username))
+    if account is None:
+        raise click.ClickException(f"没有账号 {username}")
+    return account
+
+
+@admin_cli.command("role")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "organiser"]), required=True, help="admin 或 organiser。")
+@click.option("--org", "org", default="", help="组织员负责的组织（名称，或 学院/支部）。")
+def admin_role(username: str, role: str, org: str):
+    """修改账号的角色或负责的组织（该账号在所有设备上退出登录）。"""
+    from models.accounts import AccountError, audit, set_role
+    account = _account(username)
+    before = {"角色": account.role_label, "组织": account.org_unit.name if account.org_unit else "全部"}
+    try:
+        set_role(account, role, _find_unit(org) if org else None)
+    except AccountError as exc:
+        raise click.ClickException(str(exc))
+    db.session.flush()
+    audit(db.session, "命令行", "update", "account", account.id, f"修改 {username} 的角色", before,
+          {"角色": account.role_label, "组织": account.org_unit.name if account.org_unit else "全部"},
+          org_unit_id=account.org_unit_id)
+    db.session.commit()
+    click.echo(f"{username} 现在是{account.role_label}，已在所有设备上退出登录。")
+
+
+@admin_cli.command("disable")
+@click.argument("username")
+def admin_disable(username: str):
+    """停用账号（立即在所有设备上退出登录，不能再登录）。"""
+    _set_active(username, False)
+
+
+@admin_cli.command("enable")
+@click.argument("username")
+def admin_enable(username: str):
+    """重新启用停用的账号。"""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
+    from models.accounts import audit, set_active
+    account = _account(username)
+    set_active(account, active)
+    audit(db.session, "命令行", "update", "account", account.id, f"{'启用' if active else '停用'}账号 {username}",
+          {"状态": "停用" if active else "启用"}, {"状态": "启用" if active else "停用"}, org_unit_id=account.org_unit_id)
+    db.session.commit()
+    click.echo(f"已{'启用' if active else '停用'}账号 {username}。")
 
 
 broadcast_cli = AppGroup("broadcast", help="群发与推送。")
@@ -214,7 +297,8 @@ broadcast_cli = AppGroup("broadcast", help="群发与推送。")
 def broadcast_send(text, title, description, url, cover, everyone, units, stages, roles, student_nos, at, yes):
     """创建一次群发：先显示人数，确认后交给发送队列。"""
     from models.accounts import Scope
-    from models.audience import AudienceError, count_audience, create_campaign
+    from models.audience import AudienceError, count_audience
+    from models.delivery import create_campaign
     from models.members import STAGES
     from models.timeutil import utcnow
     bad = [s for s in stages if s not in STAGES]
@@ -239,12 +323,11 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
 
 
 def _parse_local_time(text: str):
-    from datetime import datetime
-    from models.timeutil import LOCAL_TZ
-    try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=LOCAL_TZ)
-    except ValueError:
-        raise click.ClickException("时间格式应为 YYYY-MM-DD HH:MM（北京时间）")
+    from models.timeutil import parse_local_time
+    at = parse_local_time(text)
+    if at is None:
+        raise click.ClickException("时间格式应为 YYYY-MM-DD HH:MM（本地时间）")
+    return at
 
 
 @broadcast_cli.command("status")

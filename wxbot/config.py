@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -183,6 +184,12 @@ def _validate(data: dict) -> None:
         _validate_real_account(wechat)
     if wechat["reply_budget"] <= 0 or wechat["reply_budget"] >= 5:
         raise ConfigError("wechat.reply_budget", "需要大于 0 且小于 5 秒 (微信 5 秒后放弃等待)")
+    try:
+        ZoneInfo(data["scheduler"]["timezone"])
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        raise ConfigError("scheduler.timezone", "不是有效的时区名称，例如 Asia/Shanghai") from None
+    if data["members"]["bind_mode"] not in ("name", "code"):
+        raise ConfigError("members.bind_mode", "只能是 name 或 code")
     if data["scheduler"]["embedded"] not in ("auto", "true", "false"):
         raise ConfigError("scheduler.embedded", "只能是 auto、true 或 false")
     for section, key in (("scheduler", "purge_at"), ("push", "daily_at")):

@@ -140,14 +140,14 @@ def load_demo_study(session: Session, now, points) -> int:
 def _demo_study_history(session: Session, materials, today, points) -> None:
     """Two weeks of reading by the demo members, some keen and some not, through the real ledger,
     so that the dashboard, 积分 and 排行 have something to show."""
-    from datetime import datetime, time, timedelta
+    from datetime import timedelta
 
     from models.points import credit
-    from models.timeutil import LOCAL_TZ
+    from models.timeutil import local_midnight
     for member in session.scalars(select(Member).order_by(Member.id)):
         keenness = (member.id * 37) % 10  # 0..9, fixed per member
         for back in range(14, 0, -1):
             if (member.id + back * 7) % 10 < keenness:
                 day = today - timedelta(days=back)
-                at = datetime.combine(day, time(20, member.id % 60), tzinfo=LOCAL_TZ)
+                at = local_midnight(day) + timedelta(hours=20, minutes=member.id % 60)
                 credit(session, member, "read", f"material:{materials[-back % len(materials)].id}", at, points)

@@ -1,78 +1,94 @@
-"""The message log is written in batches, off the reply path.
+"""The message log is written in batches, off the reply path, and nothing of it is lost in a crash.
 
-Every message used to cost two INSERTs inside WeChat's 5 seconds; now handlers queue entries and
-one thread per process writes them every `message_log.flush_seconds` in one statement. What a
-crash can lose is that last fraction of a second of the monitoring record, never a member's data.
+Every message used to cost two INSERTs inside WeChat's 5 seconds. Now handlers append entries to a
+list in the shared store (Redis, or the embedded store's file), and one thread per process moves
+them to the database every `message_log.flush_seconds`, in one statement, under a store lock so
+that several processes never write the same entries. An entry leaves the list only after its batch
+is committed: a process killed at any moment leaves its entries for the next flush (here or in
+another process); the worst a crash can do is write one batch twice.
 """
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
-import queue
 import threading
+from datetime import datetime
 
 from flask import Flask
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 
 from models.followers import Follower
 from models.messagelog import MessageLog
+from wxbot.store import LockTimeout
 
 logger = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
+QUEUE = "msglog"
+BATCH = 500
 
 
 class MessageLogWriter:
     def __init__(self, app: Flask):
         self.app = app
         self.interval = app.config["WXBOT"].message_log.flush_seconds
-        self._queue: queue.SimpleQueue[dict] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._start_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def store(self):
+        return self.app.extensions["wxbot.store"]
 
     def add(self, **entry) -> None:
         """Queue one entry (openid, member_id, direction, kind, content, created_at)."""
-        entry["content"] = entry["content"][:4000]
-        self._queue.put(entry)
-        self._ensure_thread()
+        self.store.push(QUEUE, encode(entry))
+        self.start()
 
     def flush(self) -> int:
-        """Write everything queued now; returns how many entries were written."""
-        entries = []
-        while True:
-            try:
-                entries.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        if entries:
-            try:
-                self._write(entries)
-            except Exception:
-                self._retry_later(entries)
-                raise
-        return len(entries)
+        """Write everything queued now (by any process); returns how many entries were written."""
+        written = 0
+        try:
+            with self.store.lock(f"{QUEUE}:flush", timeout=60, wait=5):
+                while True:
+                    raw = self.store.peek(QUEUE, BATCH)
+                    if not raw:
+                        return written
+                    self._write_batch([decode(item) for item in raw])
+                    self.store.trim(QUEUE, len(raw))
+                    written += len(raw)
+        except LockTimeout:  # another process is flushing right now
+            return written
 
-    def _retry_later(self, entries: list[dict]) -> None:
-        """Keep a failed batch for the next rounds; give it up after MAX_ATTEMPTS (a poison row)."""
-        for entry in entries:
-            entry["_attempts"] = entry.get("_attempts", 0) + 1
-            if entry["_attempts"] < MAX_ATTEMPTS:
-                self._queue.put(entry)
-            else:
-                logger.error("message log entry dropped after %d failed writes", MAX_ATTEMPTS)
+    def _write_batch(self, entries: list[dict]) -> None:
+        """One statement for the batch; an entry the database refuses (its member deleted meanwhile)
+        is dropped on its own, with a line in the log, instead of blocking the queue forever. A
+        database that cannot be reached raises, and the batch waits in the queue."""
+        try:
+            self._write(entries)
+        except (IntegrityError, DataError):
+            for entry in entries:
+                try:
+                    self._write([entry])
+                except (IntegrityError, DataError):
+                    logger.error("message log entry refused by the database and dropped (%s)", entry["kind"])
 
     def _write(self, entries: list[dict]) -> None:
         factory = self.app.extensions["wxbot.db"]
         openids = {e["openid"] for e in entries}
-        rows = [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
         with factory() as session, session.begin():
-            session.execute(insert(MessageLog), rows)
-            # Someone who unfollowed meanwhile must leave no trace (WeChat's rule).
-            gone = select(Follower.openid).where(Follower.openid.in_(openids), Follower.subscribed.is_(False))
-            session.execute(delete(MessageLog).where(MessageLog.openid.in_(gone)))
+            session.execute(insert(MessageLog), entries)
+            # Someone who unfollowed meanwhile must leave no trace (WeChat's rule): their follower row is gone.
+            following = set(session.scalars(select(Follower.openid).where(
+                Follower.openid.in_(openids), Follower.subscribed.is_(True))))
+            gone = openids - following
+            if gone:
+                session.execute(delete(MessageLog).where(MessageLog.openid.in_(gone)))
 
-    def _ensure_thread(self) -> None:
+    def start(self) -> None:
+        """Start this process's flushing thread (once; it also drains what a dead process left)."""
         # One thread per process, started on first use: a thread must not cross gunicorn's fork.
         if self._thread is not None and self._pid == os.getpid():
             return
@@ -81,15 +97,35 @@ class MessageLogWriter:
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._loop, name="wxbot-log-writer", daemon=True)
                 self._thread.start()
-                atexit.register(self._flush_quietly)
+                atexit.register(self.flush_quietly)
+
+    def stop(self) -> None:
+        """End the flushing thread after one last flush (tests, shutdown)."""
+        self._stop.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(5)
+        else:
+            self.flush_quietly()
 
     def _loop(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self.interval):
-            self._flush_quietly()
+        while not self._stop.wait(self.interval):
+            self.flush_quietly()
+        self.flush_quietly()
 
-    def _flush_quietly(self) -> None:
+    def flush_quietly(self) -> None:
+        """Flush, logging instead of raising (the background loop, and shutdown)."""
         try:
             self.flush()
-        except Exception:  # the database may be down for a moment; the next round tries again
+        except Exception:  # the database may be down for a moment; the entries wait for the next round
             logger.exception("message log batch failed")
+
+
+def encode(entry: dict) -> str:
+    entry = dict(entry, content=entry["content"][:4000], created_at=entry["created_at"].isoformat())
+    return json.dumps(entry, ensure_ascii=False)
+
+
+def decode(raw: str) -> dict:
+    entry = json.loads(raw)
+    entry["created_at"] = datetime.fromisoformat(entry["created_at"])
+    return entry

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from contextlib import nullcontext
@@ -64,14 +65,25 @@ def reply_summary(reply) -> str:
     return f"[图文] {reply.title} {reply.url}" if isinstance(reply, News) else str(reply)
 
 
+# Characters XML 1.0 does not allow, even inside CDATA.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text that stays well-formed inside wechatpy's CDATA sections: a member's "]]>" (or a title
+    quoting one) is split across two sections, and characters XML forbids are dropped."""
+    return _NOT_XML.sub("", text).replace("]]>", "]]]]><![CDATA[>")
+
+
 def render(reply, message: BaseMessage, max_bytes: int) -> str:
     """The passive-reply XML for a handler's reply; `success` for none."""
     if reply is None:
         return "success"
     if isinstance(reply, News):
-        article = {"title": reply.title, "description": reply.description, "image": reply.image, "url": reply.url}
+        article = {"title": xml_safe(reply.title), "description": xml_safe(reply.description),
+                   "image": xml_safe(reply.image), "url": xml_safe(reply.url)}
         return ArticlesReply(message=message, articles=[article]).render()
-    return TextReply(message=message, content=cut_text(str(reply), max_bytes)).render()
+    return TextReply(message=message, content=xml_safe(cut_text(str(reply), max_bytes))).render()
 
 
 def cut_text(text: str, max_bytes: int) -> str:

@@ -47,10 +47,10 @@ def check_signature(token: str, args: Mapping[str, str]) -> None:
 
 def check_timestamp(args: Mapping[str, str], window: int, now: float | None = None) -> None:
     """Refuse (403) a request whose timestamp is outside the window: a replay or a wrong clock."""
-    try:
-        stamp = int(args.get("timestamp", ""))
-    except ValueError:
-        raise Refused(403, "bad timestamp") from None
+    raw = args.get("timestamp", "")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12):
+        raise Refused(403, "bad timestamp")
+    stamp = int(raw)
     if abs((now or time.time()) - stamp) > window:
         raise Refused(403, "stale timestamp")
 
@@ -78,7 +78,8 @@ def open_envelope(body: bytes, args: Mapping[str, str], wechat) -> Envelope:
     if not encrypted:
         if wechat.encrypt_mode == "safe":
             raise Refused(400, "plaintext refused in safe mode")
-        return Envelope(body.decode("utf-8"), False)
+        check_shape(root)
+        return Envelope(_utf8(body), False)
     if wechat.encrypt_mode == "plain":
         raise Refused(400, "encryption is not configured")
     cipher_text = root.findtext("Encrypt") or ""
@@ -94,10 +95,41 @@ def decrypt(cipher_text: str, wechat) -> str:
         plain = PrpCrypto(aes_key_bytes(wechat.aes_key)).decrypt(cipher_text, wechat.appid)
     except InvalidAppIdException:
         raise Refused(400, "wrong appid") from None
-    except (ValueError, IndexError, struct.error):
+    except (ValueError, IndexError, struct.error, UnicodeDecodeError):
         raise Refused(400, "undecryptable payload") from None
-    read_xml(plain.encode("utf-8"))
+    check_shape(read_xml(plain.encode("utf-8")))
     return plain
+
+
+def _utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not utf-8") from None
+
+
+# Fields every message has, and those the router reads: each must appear once, as plain text.
+REQUIRED_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+LEAF_FIELDS = REQUIRED_FIELDS + ("Event", "EventKey", "Content", "MsgId", "MsgID", "Recognition", "Ticket")
+
+
+def check_shape(root: ET.Element) -> None:
+    """Refuse (400) a message that is not in WeChat's shape: a field the router reads missing,
+    doubled or not plain text, an empty MsgType or Event, a CreateTime that is not a time."""
+    if root.tag != "xml":
+        raise Refused(400, "root is not <xml>")
+    for name in LEAF_FIELDS:
+        found = root.findall(name)
+        if len(found) > 1 or any(len(element) for element in found):
+            raise Refused(400, f"{name} doubled or nested")
+    for name in REQUIRED_FIELDS:
+        if not (root.findtext(name) or "").strip():
+            raise Refused(400, f"{name} missing")
+    created = root.findtext("CreateTime").strip()
+    if not (created.isascii() and created.isdigit() and len(created) <= 12):
+        raise Refused(400, "bad CreateTime")
+    if root.findtext("MsgType").strip().lower() == "event" and not (root.findtext("Event") or "").strip():
+        raise Refused(400, "event without Event")
 
 
 def aes_key_bytes(aes_key: str) -> bytes:

@@ -233,7 +233,8 @@ class Dispatcher:
     @staticmethod
     def _refusal(handler: Handler, ctx: Context) -> str | None:
         if handler.who == "member" and ctx.member is None:
-            return "该功能需要先绑定身份。请发送：绑定 学号 姓名\n例如：绑定 2023001 张三"
+            from handlers.members import bind_hint
+            return f"该功能需要先绑定身份。{bind_hint(ctx.settings)}"
         if handler.who == "organiser" and "organiser" not in ctx.audiences:
             return "该功能仅限组织员和管理员使用。"
         return None

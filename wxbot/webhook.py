@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, request
 
 from wxbot import protocol
+from wxbot.bodyread import connection_socket, stop_reading
 from wxbot.pipeline import APOLOGY, render
 from wxbot.protocol import Refused
 
@@ -25,12 +26,13 @@ def verify_url():
 
 @bp.post("/wechat")
 def receive():
-    """One message from WeChat: the signature is checked before anything is parsed."""
+    """One message from WeChat: the signature (in the query string) is checked before the body is
+    even read, and the body must arrive within server.read_timeout."""
     started = time.monotonic()
     wechat = current_app.config["WXBOT"].wechat
-    body = _read_body(wechat.max_body_bytes)
     protocol.check_signature(wechat.token, request.args)
     protocol.check_timestamp(request.args, wechat.timestamp_window)
+    body = _read_body(wechat.max_body_bytes)
     envelope = protocol.open_envelope(body, request.args, wechat)
     message = protocol.parse(envelope.xml)
     try:
@@ -43,15 +45,21 @@ def receive():
 
 
 def _read_body(limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
+    """The body, read within server.read_timeout (BodyDeadline); a short one is refused."""
+    length = request.content_length
+    if length is not None and length > limit:
         raise Refused(413, "body too large")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         raise Refused(413, "body too large")
+    if length is not None and len(body) < length:
+        raise Refused(400, "body shorter than announced")
     return body
 
 
 @bp.errorhandler(Refused)
 def refused(exc: Refused):
+    """A refusal closes the connection: an unread body must not be waited for, or read as a request."""
     logger.info("refused %s: %s", exc.status, exc.reason)
+    stop_reading(connection_socket(request.environ))
     return Response(exc.reason, status=exc.status, mimetype="text/plain")

@@ -9,11 +9,13 @@ from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
 from models.accounts import audit
-from models.audience import AudienceError, count_audience, create_campaign
-from models.delivery import CAMPAIGN_STATUSES, Campaign, Delivery, campaign_counts
+from models.audience import AudienceError, count_audience
+from models.delivery import create_campaign
+from models.delivery import CAMPAIGN_STATUSES, Campaign, Delivery, audit_campaign, campaign_counts
 from models.members import ROLES, STAGES
-from models.timeutil import LOCAL_TZ, utcnow
+from models.timeutil import parse_local_time, utcnow
 from wxbot.console import bp
+from wxbot.console.forms import db_ids
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.delivery.channels import CHANNEL_LABELS
@@ -37,7 +39,7 @@ def audience_from_form(form) -> dict:
     """The audience spec the compose form describes ('everyone' is the account's whole scope)."""
     numbers = [n for n in form.get("student_nos", "").replace("，", ",").replace("\n", ",").split(",") if n.strip()]
     return {"everyone": form.get("everyone") == "1",
-            "units": [int(u) for u in form.getlist("units") if u.isdigit() and g.scope.allows_unit(int(u))],
+            "units": [u for u in db_ids(form.getlist("units")) if g.scope.allows_unit(u)],
             "stages": [s for s in form.getlist("stages") if s in STAGES],
             "roles": [r for r in form.getlist("roles") if r in ROLES],
             "student_nos": [n.strip() for n in numbers]}
@@ -89,9 +91,8 @@ def campaign_create():
         return redirect(url_for("console.campaign_new"))
     if preview:
         campaign.audience_label = f"预览：{preview}"
-    audit(db.session, current_user, "create", "campaign", campaign.id,
-          f"{'预览' if preview else '群发'} #{campaign.id}：{campaign.label}",
-          after={"对象": campaign.audience_label, "内容": campaign.label}, org_unit_id=current_user.org_unit_id)
+    audit_campaign(db.session, current_user, campaign, f"{'预览' if preview else '群发'} #{campaign.id}：{campaign.label}",
+                   {"对象": campaign.audience_label, "内容": campaign.text or campaign.title})
     db.session.commit()
     return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
 
@@ -99,10 +100,10 @@ def campaign_create():
 def _scheduled_time(text: str) -> datetime:
     if not text:
         return utcnow()
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M").replace(tzinfo=LOCAL_TZ)
-    except ValueError:
-        raise ValueError("发送时间格式不对") from None
+    at = parse_local_time(text, "%Y-%m-%dT%H:%M")
+    if at is None:
+        raise ValueError("发送时间格式不对")
+    return at
 
 
 @bp.get("/campaigns/<int:campaign_id>")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import io
-import tempfile
-from pathlib import Path
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
@@ -11,10 +9,13 @@ from sqlalchemy import select
 
 from models.accounts import audit
 from models.followers import Follower
-from models.members import ROLES, STAGES, Member, OrgUnit
+from models.members import ROLES, STAGES, Member, OrgUnit, role_change_refusal
 from models.orgtree import TreeError, edit_member, member_snapshot, tree_rows
-from models.roster import RosterFileError, RowError, apply_rows, check_rows, read_table, roster_rows, write_table
+from models.roster import (apply_rows, audit_role_changes, authority_errors, bind_code_rows, check_rows, read_roster,
+                           roster_rows)
+from models.tables import TableError, xlsx_bytes
 from wxbot.console import bp
+from wxbot.console.forms import db_id
 from wxbot.db import db
 
 LIST_LIMIT = 200
@@ -41,8 +42,8 @@ def members():
     if args.get("q"):
         text = args["q"].strip()
         query = query.where(Member.name.contains(text) | Member.student_no.contains(text.upper()))
-    if args.get("unit", "").isdigit():
-        query = query.where(Member.org_unit_id == int(args["unit"]))
+    if db_id(args.get("unit")):
+        query = query.where(Member.org_unit_id == db_id(args["unit"]))
     if args.get("stage") in STAGES:
         query = query.where(Member.stage == args["stage"])
     bound = select(Follower.member_id).where(Follower.member_id.is_not(None))
@@ -53,7 +54,8 @@ def members():
     rows = list(db.session.scalars(query.order_by(Member.student_no).limit(LIST_LIMIT + 1)))
     bound_ids = set(db.session.scalars(bound.where(Follower.member_id.in_([m.id for m in rows]))))
     return render_template("console/members.html", rows=rows[:LIST_LIMIT], more=len(rows) > LIST_LIMIT,
-                           bound_ids=bound_ids, branches=branches_in_scope(), stages=STAGES)
+                           bound_ids=bound_ids, branches=branches_in_scope(), stages=STAGES,
+                           bind_codes=current_app.config["WXBOT"].members.bind_mode == "code")
 
 
 @bp.route("/members/<int:member_id>", methods=["GET", "POST"])
@@ -64,12 +66,13 @@ def member_edit(member_id: int):
     if request.method == "POST":
         before = member_snapshot(member)
         form = request.form
-        unit_id = form.get("unit", "")
-        unit = db.session.get(OrgUnit, int(unit_id)) if unit_id.isdigit() else None
+        unit_id = db_id(form.get("unit"))
+        unit = db.session.get(OrgUnit, unit_id) if unit_id else None
         try:
             if unit is None or not g.scope.allows_unit(unit.id):
                 raise TreeError("请选择你负责范围内的支部")
-            edit_member(member, form.get("name", ""), form.get("stage", ""), form.get("role", ""), unit)
+            edit_member(member, form.get("name", ""), form.get("stage", ""), form.get("role", ""), unit,
+                        by_admin=current_user.role == "admin")
         except TreeError as exc:
             db.session.rollback()
             flash(str(exc), "danger")
@@ -80,7 +83,13 @@ def member_edit(member_id: int):
         flash(f"已保存 {member.name} 的信息。", "success")
         return redirect(url_for("console.members", q=member.student_no))
     return render_template("console/member_edit.html", member=member, branches=branches_in_scope(),
-                           stages=STAGES, roles=ROLES)
+                           stages=STAGES, roles=grantable_roles(member.role))
+
+
+def grantable_roles(current: str) -> dict[str, str]:
+    """The roles this account may give a member whose role is `current` (only what it may do)."""
+    by_admin = current_user.role == "admin"
+    return {key: label for key, label in ROLES.items() if role_change_refusal(by_admin, current, key) is None}
 
 
 @bp.route("/members/import", methods=["GET", "POST"])
@@ -94,46 +103,42 @@ def member_import():
         flash("请选择要导入的 .xlsx 或 .csv 文件。", "danger")
         return render_template("console/import.html"), 400
     try:
-        good, errors = check_rows(read_table(upload.filename, upload.read()))
-    except RosterFileError as exc:
+        good, errors = check_rows(read_roster(upload.filename, upload.read()))
+    except TableError as exc:
         flash(str(exc), "danger")
         return render_template("console/import.html"), 400
-    errors += _scope_errors(good)
+    errors += authority_errors(db.session, good, current_user.role == "admin", g.scope.unit_ids)
     if errors:
         return render_template("console/import.html", errors=sorted(errors, key=lambda e: e.line)), 400
     report = apply_rows(db.session, good, current_app.config["WXBOT"].school.name)
     audit(db.session, current_user, "import", "member", "", f"导入名单：新增 {report.created} 人，更新 {report.updated} 人",
           after={"文件": upload.filename, "新增": report.created, "更新": report.updated},
           org_unit_id=current_user.org_unit_id)
+    audit_role_changes(db.session, current_user, report)
     db.session.commit()
     flash(f"导入完成：新增 {report.created} 人，更新 {report.updated} 人。", "success")
     return redirect(url_for("console.members"))
 
 
-def _scope_errors(rows) -> list[RowError]:
-    """An organiser may only import into their own subtree; existing members outside it are off limits."""
-    if g.scope.unit_ids is None:
-        return []
-    allowed = {(u.parent.name, u.name) for u in branches_in_scope()}
-    outside = {m.student_no for m in db.session.scalars(select(Member).where(
-        Member.student_no.in_([r.student_no for r in rows]), Member.org_unit_id.not_in(g.scope.unit_ids)))}
-    errors = []
-    for row in rows:
-        if (row.college, row.branch) not in allowed:
-            errors.append(RowError(row.line, f"“{row.college} / {row.branch}”不在你负责的范围内"))
-        elif row.student_no in outside:
-            errors.append(RowError(row.line, f"学号 {row.student_no} 属于其他组织，不能修改"))
-    return errors
+@bp.post("/members/bind-codes.xlsx")
+@login_required
+def member_bind_codes():
+    """One-time binding codes of the unbound members in scope (members.bind_mode: code), as .xlsx."""
+    rows = bind_code_rows(db.session, g.scope.members(select(Member)))
+    audit(db.session, current_user, "export", "member", "", f"导出 {len(rows) - 1} 名成员的绑定码",
+          org_unit_id=current_user.org_unit_id)
+    db.session.commit()
+    return xlsx_download(rows, "绑定码.xlsx")
+
+
+def xlsx_download(rows, filename: str):
+    """Rows as an .xlsx attachment."""
+    return send_file(io.BytesIO(xlsx_bytes(rows)), as_attachment=True, download_name=filename,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.get("/members/export.xlsx")
 @login_required
 def member_export():
     """The members in scope as an .xlsx file in import format."""
-    rows = roster_rows(db.session, g.scope.members(select(Member)))
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "members.xlsx"
-        write_table(path, rows)
-        data = io.BytesIO(path.read_bytes())
-    return send_file(data, as_attachment=True, download_name="成员名单.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_download(roster_rows(db.session, g.scope.members(select(Member))), "成员名单.xlsx")

@@ -1,27 +1,24 @@
 """Console pages: dashboard, org tree, message log, audit log. Every query goes through the scope."""
 from __future__ import annotations
 
-from datetime import datetime, time as dtime, timedelta
+from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from models.accounts import AuditLog, audit
+from models.accounts import AuditLog, audit, audit_in_scope
 from models.followers import Follower
 from models.members import Member, OrgUnit
 from models.messagelog import MessageLog
 from models.orgtree import KIND_LABELS, TreeError, add_unit, delete_unit, move_unit, rename_unit, tree_rows
-from models.timeutil import LOCAL_TZ, local_date
+from models.timeutil import local_date, local_midnight, parse_day
 from wxbot.console import bp
 from wxbot.console.charts import bar_chart
+from wxbot.console.forms import db_id, page_number
 from wxbot.db import db
 
 PAGE_SIZE = 100
-
-
-def local_midnight(day) -> datetime:
-    return datetime.combine(day, dtime.min, tzinfo=LOCAL_TZ)
 
 
 def scoped_followers():
@@ -104,7 +101,7 @@ def _apply_org_change(unit: OrgUnit, action: str) -> str:
         return f"已把“{old}”改名为“{unit.name}”"
     if action == "move":
         target = request.form.get("parent_id", "")
-        move_unit(db.session, unit, unit_in_scope(int(target)) if target.isdigit() else abort(400))
+        move_unit(db.session, unit, unit_in_scope(db_id(target)) if db_id(target) else abort(400))
         return f"已把“{unit.name}”移到“{unit.parent.name}”下"
     if action == "delete":
         if g.scope.unit_ids is not None and current_user.org_unit_id == unit.id:
@@ -127,7 +124,7 @@ def message_log():
     if args.get("text"):
         query = query.where(MessageLog.content.contains(args["text"].strip()))
     query = _date_range(query, MessageLog.created_at, args)
-    page = max(1, args.get("page", 1, type=int))
+    page = page_number(args)
     rows = list(db.session.scalars(query.order_by(MessageLog.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     member_ids = {r.member_id for r in rows if r.member_id}
     members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(member_ids)))}
@@ -139,15 +136,13 @@ def message_log():
 def audit_log():
     """Who changed what, when: filter by user, object and date."""
     args = request.args
-    query = select(AuditLog)
-    if g.scope.unit_ids is not None:
-        query = query.where(AuditLog.org_unit_id.in_(g.scope.unit_ids))
+    query = audit_in_scope(select(AuditLog), g.scope.unit_ids)
     if args.get("actor"):
         query = query.where(AuditLog.actor == args["actor"].strip())
     if args.get("object_type"):
         query = query.where(AuditLog.object_type == args["object_type"])
     query = _date_range(query, AuditLog.created_at, args)
-    page = max(1, args.get("page", 1, type=int))
+    page = page_number(args)
     rows = list(db.session.scalars(query.order_by(AuditLog.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     return render_template("console/audit.html", rows=rows, page=page, page_size=PAGE_SIZE)
 
@@ -155,9 +150,8 @@ def audit_log():
 def _date_range(query, column, args):
     """Limit to Asia/Shanghai days `start`..`end` (YYYY-MM-DD); bad dates are ignored."""
     for name, bound in (("start", 0), ("end", 1)):
-        try:
-            day = datetime.strptime(args.get(name, ""), "%Y-%m-%d").date()
-        except ValueError:
+        day = parse_day(args.get(name))
+        if day is None:
             continue
         edge = local_midnight(day + timedelta(days=bound))
         query = query.where(column >= edge) if bound == 0 else query.where(column < edge)

@@ -13,13 +13,16 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from models.accounts import audit
-from models.audience import AudienceError, create_campaign
+from models.audience import AudienceError
+from models.delivery import audit_campaign, create_campaign
 from models.members import STAGES, Member
 from models.points import RULE_LABELS, adjust
-from models.study import MATERIAL_STATES, Attachment, Material, PlanEntry, PointEntry
-from models.timeutil import local_date, utcnow
+from models.study import MATERIAL_STATES, Attachment, Material, PlanEntry, PointEntry, read_plan
+from models.tables import TableError
+from models.timeutil import local_date, parse_day, parse_month, utcnow
 from wxbot.console import bp
 from wxbot.console.charts import bar_chart, heat_grid
+from wxbot.console.forms import db_id, db_ids
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.study.views import render_body, upload_dir
@@ -87,7 +90,7 @@ def material_edit(material_id: int | None = None):
 
 
 def _audience_from(form) -> dict:
-    units = [int(u) for u in form.getlist("units") if u.isdigit() and g.scope.allows_unit(int(u))]
+    units = [u for u in db_ids(form.getlist("units")) if g.scope.allows_unit(u)]
     if not units and g.scope.unit_ids is not None and current_user.org_unit_id:
         units = [current_user.org_unit_id]  # an organiser's material stays within their subtree
     return {"units": units, "stages": [s for s in form.getlist("stages") if s in STAGES]}
@@ -162,10 +165,8 @@ def scoped_plan():
 @login_required
 def study_plan():
     today = local_date()
-    try:
-        year, month = (int(x) for x in request.args.get("month", today.strftime("%Y-%m")).split("-"))
-        first = date(year, month, 1)
-    except ValueError:
+    first = parse_month(request.args.get("month", today.strftime("%Y-%m")))
+    if first is None:
         abort(400)
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     entries = db.session.scalars(scoped_plan().where(PlanEntry.day >= first, PlanEntry.day <= last)
@@ -186,13 +187,12 @@ def study_plan():
 @login_required
 def plan_add():
     form = request.form
-    try:
-        day = date.fromisoformat(form.get("day", ""))
-    except ValueError:
+    day = parse_day(form.get("day"))
+    if day is None:
         flash("请选择日期。", "danger")
         return redirect(url_for("console.study_plan"))
-    material = material_in_scope(int(form.get("material_id") or 0))
-    message = _add_entry(day, material, [int(u) for u in form.getlist("units") if u.isdigit()])
+    material = material_in_scope(db_id(form.get("material_id")) or 0)
+    message = _add_entry(day, material, db_ids(form.getlist("units")))
     db.session.commit()
     flash(message, "success" if message.startswith("已") else "warning")
     return redirect(url_for("console.study_plan", month=day.strftime("%Y-%m")))
@@ -203,7 +203,10 @@ def _add_entry(day: date, material: Material, units: list[int] | None = None) ->
     is used as it is when an admin picks no unit)."""
     if material.status != "published":
         return f"《{material.title}》尚未发布，不能排进计划。"
-    exists = db.session.scalar(select(PlanEntry).where(PlanEntry.day == day, PlanEntry.material_id == material.id))
+    owner = current_user.org_unit_id
+    exists = db.session.scalar(select(PlanEntry).where(
+        PlanEntry.day == day, PlanEntry.material_id == material.id,
+        PlanEntry.org_unit_id.is_(None) if owner is None else PlanEntry.org_unit_id == owner))
     if exists is not None:
         return f"{day} 已安排《{material.title}》。"
     units = [u for u in units or [] if g.scope.allows_unit(u)]
@@ -240,35 +243,17 @@ def plan_delete(entry_id: int):
 @bp.post("/plan/import")
 @login_required
 def plan_import():
-    """A term's plan from .xlsx: columns 日期 and 材料标题 (published materials), one row a day."""
-    from openpyxl import load_workbook
+    """A term's plan from .xlsx or .csv: columns 日期 and 材料标题 (published materials); all or nothing."""
     upload = request.files.get("file")
-    if upload is None or not upload.filename.lower().endswith(".xlsx"):
-        flash("请上传 .xlsx 文件（两列：日期、材料标题）。", "danger")
-        return redirect(url_for("console.study_plan"))
-    try:
-        rows = list(load_workbook(upload, read_only=True, data_only=True).active.iter_rows(values_only=True))
-    except Exception:  # openpyxl raises many kinds for a file that is not a workbook
-        flash("无法读取这个文件，请确认是 Excel .xlsx 格式。", "danger")
+    if upload is None or not upload.filename:
+        flash("请选择文件（.xlsx 或 .csv，两列：日期、材料标题）。", "danger")
         return redirect(url_for("console.study_plan"))
     titles = {m.title: m for m in db.session.scalars(scoped_materials().where(Material.status == "published"))}
-    errors, planned = [], []
-    for number, row in enumerate(rows[1:], start=2):
-        if not row or all(v in (None, "") for v in row):
-            continue
-        day, title = (list(row) + [None, None])[:2]
-        day = day.date() if hasattr(day, "date") else day
-        if isinstance(day, str):
-            try:
-                day = date.fromisoformat(day.strip())
-            except ValueError:
-                day = None
-        if not isinstance(day, date):
-            errors.append(f"第 {number} 行：日期不对（应为 2026-12-01 这样的日期）")
-        elif str(title or "").strip() not in titles:
-            errors.append(f"第 {number} 行：没有已发布的材料《{title}》")
-        else:
-            planned.append((day, titles[str(title).strip()]))
+    try:
+        planned, errors = read_plan(upload.filename, upload.read(), titles)
+    except TableError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("console.study_plan"))
     if errors:  # all or nothing: a half-imported term is harder to fix than a file
         flash("没有导入，请修改后重新上传：" + "；".join(errors[:10]), "danger")
         return redirect(url_for("console.study_plan"))
@@ -343,8 +328,7 @@ def study_remind():
         db.session.rollback()
         flash(str(exc), "warning")
         return redirect(url_for("console.study_dashboard"))
-    audit(db.session, current_user, "create", "campaign", campaign.id, f"学习提醒 #{campaign.id}",
-          after={"人数": len(numbers)}, org_unit_id=current_user.org_unit_id)
+    audit_campaign(db.session, current_user, campaign, f"学习提醒 #{campaign.id}", {"人数": len(numbers), "内容": text})
     db.session.commit()
     return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
 

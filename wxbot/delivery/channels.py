@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models.timeutil import to_local
+from models.timeutil import wechat_month
 
 CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发"}
 
@@ -46,7 +46,7 @@ def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> boo
     if channel == "template":
         return bool(policy.template_id) and limits["template"]
     if channel == "mass":
-        month = to_local(now).strftime("%Y-%m")
+        month = wechat_month(now)
         used = reach.mass_count if reach.mass_month == month else 0
         return (limits["mass_by_openid"] or limits["mass_by_tag"]) and used < limits["mass_per_follower_month"]
     return False

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from itsdangerous import URLSafeSerializer
 from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
 from models.followers import Follower
-from models.timeutil import LOCAL_TZ, to_local, utcnow
+from models.timeutil import next_wechat_midnight, utcnow, wechat_month
 from wxbot.delivery.channels import Reach, choose_channel
+from wxbot.links import make_token, page_url
 from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
 
 logger = logging.getLogger(__name__)
@@ -37,22 +37,14 @@ MARK_DELIVERIES = (update(_deliveries).where(_deliveries.c.id == bindparam("deli
                    .values({column: bindparam(column) for column in MARKED_COLUMNS}))
 
 
-def read_token_serializer(app: Flask) -> URLSafeSerializer:
-    return URLSafeSerializer(app.config["SECRET_KEY"], salt="delivery-read")
+RECEIPT_PURPOSE = "receipt"
 
 
 def read_link(app: Flask, campaign: Campaign, delivery: Delivery) -> str:
-    """The article's link for one recipient: /r/<signed delivery id> records the read."""
+    """The article's link for one recipient: /r/<sealed delivery id> records the read."""
     if not campaign.url:
         return ""
-    token = read_token_serializer(app).dumps(delivery.id)
-    return f"{app.config['WXBOT'].server.public_url.rstrip('/')}/r/{token}"
-
-
-def next_quota_reset(now: datetime) -> datetime:
-    """WeChat's daily quotas reset at midnight, Beijing time."""
-    tomorrow = to_local(now).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, datetime.min.time(), tzinfo=LOCAL_TZ)
+    return page_url(app, f"/r/{make_token(app, RECEIPT_PURPOSE, delivery.id)}")
 
 
 @dataclass(frozen=True)
@@ -309,7 +301,7 @@ def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campa
         set_committed_value(follower, "subscribed", False)
     if outcome.kind == "quota":
         campaign = campaigns[delivery.campaign_id]
-        campaign.status, campaign.resume_at = "paused", next_quota_reset(now)
+        campaign.status, campaign.resume_at = "paused", next_wechat_midnight(now)
     mark(delivery, outcome, now, policy)
 
 
@@ -343,7 +335,7 @@ def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: da
         writes.add(writes.SPEND_WINDOW, f_openid=follower.openid)
         set_committed_value(follower, "cs_window_left", max(0, follower.cs_window_left - 1))
     elif channel == "mass":
-        month = to_local(now).strftime("%Y-%m")
+        month = wechat_month(now)
         writes.add(writes.COUNT_MASS, f_openid=follower.openid, month=month)
         set_committed_value(follower, "mass_count", (follower.mass_count if follower.mass_month == month else 0) + 1)
         set_committed_value(follower, "mass_month", month)

@@ -1,13 +1,13 @@
 """/r/<token>: a recipient opened a campaign's link; record the read and go on to the article."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect
-from itsdangerous import BadSignature
+from flask import Blueprint, abort, current_app, redirect, render_template
 
 from models.delivery import Campaign, Delivery
 from models.timeutil import utcnow
 from wxbot.db import db
-from wxbot.delivery.engine import read_token_serializer
+from wxbot.delivery.engine import RECEIPT_PURPOSE
+from wxbot.links import LinkExpired, LinkInvalid, read_token
 from wxbot.study import study_link
 
 bp = Blueprint("delivery", __name__)
@@ -17,8 +17,11 @@ bp = Blueprint("delivery", __name__)
 def read(token: str):
     """Signed per recipient: a tampered or foreign token is a 404, never someone else's read."""
     try:
-        delivery_id = read_token_serializer(current_app).loads(token)
-    except BadSignature:
+        (delivery_id,) = read_token(current_app, RECEIPT_PURPOSE, token)
+    except LinkExpired:
+        return render_template("study/missing.html", expired=True,
+                               days=current_app.config["WXBOT"].server.link_max_age_days), 410
+    except (LinkInvalid, ValueError):
         abort(404)
     delivery = db.session.get(Delivery, delivery_id) if isinstance(delivery_id, int) else None
     if delivery is None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from models.sandbox import SandboxUser, get_value, messages_to
 from models.timeutil import utcnow
+from wxbot.console.forms import db_id
 from wxbot.db import db
 from wxbot.sandbox import bp, world
 from wxbot.sandbox.phone import Phone, http_transport
@@ -36,7 +37,7 @@ def messages():
     if not touser:
         return jsonify({"error": "请提供 touser 参数"}), 400
     after = request.args.get("after", "0")
-    rows = messages_to(db.session, touser, int(after) if after.isdigit() else 0,
+    rows = messages_to(db.session, touser, db_id(after) or 0,
                        include_user=request.args.get("include_user") == "1")
     return jsonify([row.as_dict() for row in rows])
 

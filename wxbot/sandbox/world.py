@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from models.followers import widened_window, window_rule
 from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
-from models.timeutil import local_date, to_local
 from wxbot.store import Store
 
+# WeChat's clock: its days and months turn at Beijing midnight.
+BEIJING = ZoneInfo("Asia/Shanghai")
 TOKEN_OVERLAP = timedelta(seconds=300)  # the old token keeps working this long after a new fetch
 # Run-time settings and counters live in the shared store, not the database: every fake API call
 # reads the faults and counts a quota, and a store round trip is a fraction of a transaction's.
@@ -117,7 +119,7 @@ def daily_quota(store: Store, name: str, limit: int, at: datetime, code: int = 4
     """Count one use of a daily quota (days in Beijing time, as WeChat resets them), or raise `code`.
 
     Called after the call's own checks passed, so that a refused call does not use the quota."""
-    if store.incr(QUOTA_KEY.format(name=name, day=local_date(at).isoformat()), QUOTA_TTL) > limit:
+    if store.incr(QUOTA_KEY.format(name=name, day=at.astimezone(BEIJING).date().isoformat()), QUOTA_TTL) > limit:
         raise ApiError(code, "reach max api daily quota limit" if code == 45009 else "has no masssend quota")
 
 
@@ -218,7 +220,7 @@ def live_qrcodes(session: Session, at: datetime) -> list[SandboxQRCode]:
 
 def mass_allowance(user: SandboxUser, at: datetime, per_month: int) -> bool:
     """Count one mass message for a follower this month; False when they had `per_month` already."""
-    month = to_local(at).strftime("%Y-%m")
+    month = at.astimezone(BEIJING).strftime("%Y-%m")
     counts = user.json_field("mass_received") or {}
     if counts.get(month, 0) >= per_month:
         return False
@@ -231,5 +233,5 @@ def reset(session: Session, store: Store, at: datetime) -> None:
     """Forget everything the sandbox knows (POST /sandbox/reset)."""
     for model in (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue):
         session.execute(delete(model))
-    day = local_date(at).isoformat()
+    day = at.astimezone(BEIJING).date().isoformat()
     store.delete(FAULTS_KEY, *(QUOTA_KEY.format(name=name, day=day) for name in QUOTA_NAMES))

@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.accounts import Scope
-from models.audience import AudienceError, create_campaign
+from models.audience import AudienceError
+from models.delivery import create_campaign
 from models.delivery import Delivery
 from models.study import DailyPush, Material, PlanEntry
 

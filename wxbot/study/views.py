@@ -6,14 +6,15 @@ import os
 import markdown
 import nh3
 from flask import abort, current_app, jsonify, render_template, request, send_from_directory
-from itsdangerous import BadSignature
+from werkzeug.exceptions import HTTPException
 from markupsafe import Markup
 
 from models.members import Member
 from models.study import Attachment, Material, may_read, record_beacon, record_open
 from models.timeutil import show, utcnow
 from wxbot.db import db
-from wxbot.study import bp, link_serializer
+from wxbot.links import LinkExpired, LinkInvalid, read_token
+from wxbot.study import LINK_PURPOSE, bp
 
 ALLOWED_TAGS = {"p", "br", "h1", "h2", "h3", "h4", "strong", "em", "blockquote", "ul", "ol", "li", "a", "img",
                 "hr", "table", "thead", "tbody", "tr", "th", "td", "code", "pre"}
@@ -30,11 +31,20 @@ def upload_dir() -> str:
     return os.path.join(current_app.instance_path, "uploads")
 
 
+class ExpiredLink(HTTPException):
+    code = 410
+
+
 def _reader(token: str) -> tuple[Member, Material]:
-    """The member and material a link was signed for; tampered or unknown links are a 404."""
+    """The member and material a link was made for; an expired link is a 410, anything else not ours
+    (tampered, made for another page, a material the member may not read) a 404."""
     try:
-        member_id, material_id = link_serializer(current_app).loads(token)
-    except (BadSignature, ValueError, TypeError):
+        member_id, material_id = read_token(current_app, LINK_PURPOSE, token)
+    except LinkExpired:
+        raise ExpiredLink() from None
+    except (LinkInvalid, ValueError):
+        abort(404)
+    if not (isinstance(member_id, int) and isinstance(material_id, int)):
         abort(404)
     member, material = db.session.get(Member, member_id), db.session.get(Material, material_id)
     if member is None or material is None or not may_read(db.session, member, material):
@@ -47,7 +57,15 @@ def missing(_error):
     """Members open these links on their phones: say what to do, in their language."""
     if request.path.endswith("/beacon"):
         return jsonify({"error": "链接无效"}), 404
-    return render_template("study/missing.html"), 404
+    return render_template("study/missing.html", expired=False), 404
+
+
+@bp.errorhandler(ExpiredLink)
+def expired(_error):
+    if request.path.endswith("/beacon"):
+        return jsonify({"error": "链接已过期"}), 410
+    days = current_app.config["WXBOT"].server.link_max_age_days
+    return render_template("study/missing.html", expired=True, days=days), 410
 
 
 @bp.get("/s/<token>")
@@ -65,11 +83,12 @@ def read(token: str):
 def beacon(token: str):
     """The page reports the seconds it was visible since its last report (every 15 s, and on leaving)."""
     member, material = _reader(token)
-    data = request.get_json(silent=True) or {}
-    try:
-        seconds = int(data.get("seconds", 0))
-    except (TypeError, ValueError):
-        return jsonify({"error": "seconds 需要是整数"}), 400
+    data = request.get_json(silent=True)
+    seconds = data.get("seconds", 0) if isinstance(data, dict) else None
+    if isinstance(seconds, float) and seconds.is_integer():
+        seconds = int(seconds)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 <= seconds <= 3600:
+        return jsonify({"error": "需要 JSON 对象 {\"seconds\": 0 到 3600 的整数}"}), 400
     settings = current_app.config["WXBOT"]
     reading, points = record_beacon(db.session, member, material, seconds, utcnow(), settings)
     db.session.commit()
