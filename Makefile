@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run test setup bench bench-webhook bench-fanout bench-leaderboard clean
+.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,11 @@ run: setup
 	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'wxbot.wsgi:app'
 
 test: $(VENV)/.dev $(BROWSER_DEPS)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
 
 bench: bench-webhook bench-fanout bench-leaderboard
 

@@ -31,16 +31,30 @@ def post_worker_init(worker):
     """Every web process writes the message log; in the embedded default it also runs the scheduler
     and a delivery worker."""
     import threading
+
     from scheduler import embedded, start_embedded
+    from wxbot import services
     from wxbot.delivery.engine import DeliveryWorker
     app = worker.wsgi
     # Bound beyond loopback (make run HOST=0.0.0.0): the sandbox's pages then need a console sign-in.
     app.config["WXBOT_LISTENS_BEYOND_LOOPBACK"] = any(not _loopback_bind(b) for b in worker.cfg.bind)
-    app.extensions["wxbot.logwriter"].start()  # also writes what a killed process left queued
+    services.logwriter(app).start()  # also writes what a killed process left queued
     if embedded(app):
-        start_embedded(app)
-        threading.Thread(target=DeliveryWorker(app).run, args=(threading.Event(),), name="wxbot-delivery-worker",
-                         daemon=True).start()
+        worker.wxbot_scheduler = start_embedded(app)
+        worker.wxbot_stop = threading.Event()
+        worker.wxbot_delivery = threading.Thread(target=DeliveryWorker(app).run, args=(worker.wxbot_stop,),
+                                                 name="wxbot-delivery-worker", daemon=True)
+        worker.wxbot_delivery.start()
+
+
+def worker_exit(server, worker):
+    """A stopping web process first lets its delivery worker finish the sends in flight (no claim is
+    left to expire and be flagged as a possible duplicate), then stops its scheduler."""
+    stop = getattr(worker, "wxbot_stop", None)
+    if stop is not None:
+        stop.set()
+        worker.wxbot_delivery.join(graceful_timeout)
+        worker.wxbot_scheduler.shutdown(wait=False)
 
 
 def _loopback_bind(bind: str) -> bool:

@@ -63,9 +63,8 @@ def prepare(bench: BenchDatabase, members: int) -> list[str]:
                     if rng.random() < diligence:
                         day = today - timedelta(days=back)
                         copy.write_row((member, "read", 1, f"material:{back}", day, "", "", day))
-        conn.execute("INSERT INTO member_points (member_id, org_unit_id, total, streak, last_study_day) "
-                     "SELECT p.member_id, m.org_unit_id, sum(p.delta), 1, max(p.day) FROM points_ledger p "
-                     "JOIN members m ON m.id = p.member_id GROUP BY p.member_id, m.org_unit_id")
+        conn.execute("INSERT INTO member_points (member_id, total, streak, last_study_day) "
+                     "SELECT p.member_id, sum(p.delta), 1, max(p.day) FROM points_ledger p GROUP BY p.member_id")
         for table in ("org_units", "members"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.execute("ANALYZE")

@@ -218,7 +218,8 @@ def report(results: dict) -> None:
         name = ("floor (echo)" if kind == "floor" else "full pipeline") + f" {mode}"
         print(f"{name:<22}{f['rps']:>9.0f}{f['p50_us'] / 1000:>9.2f}{f['p99_us'] / 1000:>9.2f}   "
               f"{p['rps']:>14.0f}{p['p50_us'] / 1000:>9.2f}{p['p99_us'] / 1000:>9.2f}"
-              + (f"   errors {f['status_errors'] + f['socket_errors']}" if f["status_errors"] + f["socket_errors"] else ""))
+              + (f"   errors {f['status_errors'] + f['socket_errors']}"
+                 if f["status_errors"] + f["socket_errors"] else ""))
     floor = results[("floor", "plain")]["full"]["rps"]
     safe = results[("wxbot", "safe")]
     plain = results[("wxbot", "plain")]["full"]["rps"]

@@ -5,8 +5,7 @@ from sqlalchemy import select
 
 from models.accounts import Scope, scope_of
 from models.audience import AudienceError, count_audience, describe_audience
-from models.delivery import create_campaign
-from models.delivery import CAMPAIGN_STATUSES, Campaign, audit_campaign, campaign_counts
+from models.delivery import CAMPAIGN_STATUSES, Campaign, audit_campaign, campaigns_counts, create_campaign
 from models.members import STAGES, OrgUnit
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
@@ -49,7 +48,8 @@ def choose_audience(ctx: Context):
         return "这个范围内还没有已关注公众号的成员，请换一个对象。"
     ctx.conversation.enter(BroadcastFlow.content, spec=spec, count=count,
                            label=describe_audience(ctx.session, spec))
-    return f"发送对象：{describe_audience(ctx.session, spec)}，共 {count} 人。\n请发送通知内容（文字，{MAX_TEXT} 字以内）："
+    return (f"发送对象：{describe_audience(ctx.session, spec)}，共 {count} 人。\n"
+            f"请发送通知内容（文字，{MAX_TEXT} 字以内）：")
 
 
 def audience_from_words(ctx: Context, words: str) -> dict | None:
@@ -58,7 +58,7 @@ def audience_from_words(ctx: Context, words: str) -> dict | None:
     if words in STAGES:
         return {"stages": [words]}
     scope = member_scope(ctx)
-    unit = ctx.session.scalar(scope.units(select(OrgUnit).where(OrgUnit.name == words)))
+    unit = ctx.session.scalar(scope.filter(select(OrgUnit).where(OrgUnit.name == words), OrgUnit.id))
     return {"units": [unit.id]} if unit is not None else None
 
 
@@ -85,7 +85,7 @@ def confirm(ctx: Context):
         return "请回复“确认”发送，或回复“取消”放弃。"
     try:
         campaign = create_campaign(ctx.session, creator_name(ctx), member_scope(ctx), data["spec"],
-                                   {"text": data["text"]}, ctx.now, ctx.member.org_unit_id)
+                                   {"text": data["text"]}, ctx.now, ctx.member.org_unit_id, ctx.member.id)
     except AudienceError as exc:
         ctx.conversation.finish()
         return f"没有发送：{exc}"
@@ -98,13 +98,14 @@ def confirm(ctx: Context):
 @router.text("群发进度", who="organiser", help=("群发进度", "查看最近几次群发的送达情况"))
 def progress(ctx: Context):
     """The latest campaigns this organiser started, with their counts."""
-    campaigns = ctx.session.scalars(select(Campaign).where(Campaign.creator == creator_name(ctx))
+    campaigns = ctx.session.scalars(select(Campaign).where(Campaign.creator_member_id == ctx.member.id)
                                     .order_by(Campaign.id.desc()).limit(5)).all()
     if not campaigns:
         return "你还没有发起过群发。回复“群发”开始。"
+    counts = campaigns_counts(ctx.session, [c.id for c in campaigns])
     lines = []
     for campaign in campaigns:
-        c = campaign_counts(ctx.session, campaign.id)
+        c = counts[campaign.id]
         lines.append(f"#{campaign.id} {campaign.label}（{CAMPAIGN_STATUSES[campaign.status]}）\n"
                      f"  共 {c['total']} 人，已送达 {c['sent']}，无法触达 {c['unreachable']}，失败 {c['failed']}")
     return "最近的群发：\n" + "\n".join(lines)

@@ -5,7 +5,7 @@ import logging
 
 from sqlalchemy import select, update
 
-from models.delivery import Delivery, MassJob, SubscriptionCredit
+from models.delivery import Delivery, MassJob, grant_subscription
 from wxbot.router import Context, Router
 
 logger = logging.getLogger(__name__)
@@ -52,15 +52,6 @@ def subscription_choice(ctx: Context):
     """Each 'accept' grants one subscription notification for that template; no API tells us, so we count."""
     items = (ctx.inbound.message._data.get("SubscribeMsgPopupEvent") or {}).get("List") or []
     for item in items if isinstance(items, list) else [items]:
-        if item.get("SubscribeStatusString") == "accept":
-            _grant(ctx.session, ctx.openid, str(item.get("TemplateId", "")))
+        if isinstance(item, dict) and item.get("SubscribeStatusString") == "accept":
+            grant_subscription(ctx.session, ctx.openid, str(item.get("TemplateId", ""))[:64])
     return None
-
-
-def _grant(session, openid: str, template_id: str) -> None:
-    credit = session.scalar(select(SubscriptionCredit).where(SubscriptionCredit.openid == openid,
-                                                             SubscriptionCredit.template_id == template_id))
-    if credit is None:
-        credit = SubscriptionCredit(openid=openid, template_id=template_id, credits=0)
-        session.add(credit)
-    credit.credits += 1

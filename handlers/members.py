@@ -64,7 +64,8 @@ def bind(ctx: Context, student_no: str, name: str, code: str | None):
     if result.ok:
         ctx.store.delete(key)
         member = result.member
-        return f"绑定成功！\n姓名：{member.name}\n支部：{member.org_unit.path()}\n政治面貌：{member.stage}\n\n发送“帮助”查看可用功能。"
+        return (f"绑定成功！\n姓名：{member.name}\n支部：{member.org_unit.path()}\n政治面貌：{member.stage}\n\n"
+                "发送“帮助”查看可用功能。")
     if result.reason == "already_bound":
         return f"你已绑定 {result.member.name}（{result.member.student_no}）。如需更换，请先发送“解绑”。"
     logger.info("binding refused for %s: %s", mask(ctx.openid), result.reason)

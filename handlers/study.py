@@ -62,7 +62,8 @@ def ranking(ctx: Context):
 def _places(mine) -> str:
     if mine.total <= 0:
         return "排名：还没有积分，学习后就会上榜"
-    return f"支部排名：第 {mine.branch_rank} 名（共 {mine.branch_size} 人）\n全校排名：第 {mine.school_rank} 名，{mine.total} 分"
+    return (f"支部排名：第 {mine.branch_rank} 名（共 {mine.branch_size} 人）\n"
+            f"全校排名：第 {mine.school_rank} 名，{mine.total} 分")
 
 
 def _board(title: str, rows: list[tuple[str, int]]) -> str:

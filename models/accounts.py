@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Iterable
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Select, String, Text, delete, select
+from sqlalchemy import Boolean, ForeignKey, Integer, Select, String, Text, delete, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -103,12 +103,12 @@ def audit(session: Session, actor: AdminUser | str, action: str, object_type: st
         session.add_all(AuditReach(audit_id=entry.id, org_unit_id=unit) for unit in units)
 
 
-def audit_in_scope(query: Select, unit_ids: frozenset[int] | None) -> Select:
-    """Audit entries of these units, or reaching them; all for an admin (None)."""
-    if unit_ids is None:
+def audit_in_scope(query: Select, scope: Scope) -> Select:
+    """Audit entries of the scope's units, or reaching them (a broadcast); all for an admin."""
+    if scope.everything:
         return query
-    reached = select(AuditReach.audit_id).where(AuditReach.org_unit_id.in_(unit_ids))
-    return query.where(AuditLog.org_unit_id.in_(unit_ids) | AuditLog.id.in_(reached))
+    reached = select(AuditReach.audit_id).where(AuditReach.org_unit_id.in_(scope.unit_ids))
+    return query.where(AuditLog.org_unit_id.in_(scope.unit_ids) | AuditLog.id.in_(reached))
 
 
 def create_account(session: Session, username: str, password: str, role: str, org_unit: OrgUnit | None) -> AdminUser:
@@ -196,22 +196,58 @@ class Scope:
 
     unit_ids: frozenset[int] | None
 
+    @property
+    def everything(self) -> bool:
+        """An admin's scope: the whole school."""
+        return self.unit_ids is None
+
     def allows_unit(self, unit_id: int | None) -> bool:
         return self.unit_ids is None or unit_id in self.unit_ids
 
+    def filter(self, query: Select, column, school_wide: bool = False) -> Select:
+        """Restrict `query` to rows whose `column` (an org unit id) lies in this scope; with
+        `school_wide`, rows of no unit (the admins' school-wide ones) stay visible too."""
+        if self.unit_ids is None:
+            return query
+        inside = column.in_(self.unit_ids)
+        return query.where(inside | column.is_(None) if school_wide else inside)
+
     def members(self, query: Select) -> Select:
         """Restrict a query over Member to this scope."""
-        return query if self.unit_ids is None else query.where(Member.org_unit_id.in_(self.unit_ids))
+        return self.filter(query, Member.org_unit_id)
 
-    def units(self, query: Select) -> Select:
-        return query if self.unit_ids is None else query.where(OrgUnit.id.in_(self.unit_ids))
+
+ORG_CHILDREN = "wxbot.org_children"
+
+
+def org_children(session: Session) -> dict[int | None, list[int]]:
+    """Each unit's children, read once per transaction (one message, one request): the tree is small
+    and every scope and audience asks for it; the copy is forgotten at commit and rollback, and when a
+    flush changes a unit."""
+    children = session.info.get(ORG_CHILDREN)
+    if children is None:
+        children = {}
+        for unit_id, parent_id in session.execute(select(OrgUnit.id, OrgUnit.parent_id)):
+            children.setdefault(parent_id, []).append(unit_id)
+        session.info[ORG_CHILDREN] = children
+    return children
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_org_tree(session: Session, _context) -> None:
+    if any(isinstance(obj, OrgUnit) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(ORG_CHILDREN, None)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_org_tree_at_the_end(session: Session) -> None:
+    session.info.pop(ORG_CHILDREN, None)
 
 
 def subtree_ids(session: Session, root_id: int) -> frozenset[int]:
     """The unit and every unit below it."""
-    children: dict[int | None, list[int]] = {}
-    for unit_id, parent_id in session.execute(select(OrgUnit.id, OrgUnit.parent_id)):
-        children.setdefault(parent_id, []).append(unit_id)
+    children = org_children(session)
     found, todo = set(), [root_id]
     while todo:
         unit_id = todo.pop()

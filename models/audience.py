@@ -21,11 +21,9 @@ class AudienceError(ValueError):
 def audience_query(session: Session, spec: dict, scope: Scope) -> Select:
     """(openid, member_id) of the following recipients the spec selects within the scope."""
     query = select(Follower.openid, Follower.member_id).where(Follower.subscribed.is_(True))
-    if spec.get("everyone") and scope.unit_ids is None:
+    if spec.get("everyone") and scope.everything:
         return query
-    query = query.join(Member, Member.id == Follower.member_id)
-    if scope.unit_ids is not None:
-        query = query.where(Member.org_unit_id.in_(scope.unit_ids))
+    query = scope.members(query.join(Member, Member.id == Follower.member_id))
     if spec.get("units"):
         units = set().union(*(subtree_ids(session, int(u)) for u in spec["units"]))
         query = query.where(Member.org_unit_id.in_(units))
@@ -47,9 +45,8 @@ def in_audience(member: Member, spec: dict, units_of_member: set[int]) -> bool:
         return False
     if spec.get("roles") and member.role not in spec["roles"]:
         return False
-    if spec.get("student_nos") and member.student_no not in {normalise_student_no(s) for s in spec["student_nos"]}:
-        return False
-    return True
+    numbers = spec.get("student_nos")
+    return not numbers or member.student_no in {normalise_student_no(s) for s in numbers}
 
 
 def units_above(member: Member) -> set[int]:

@@ -7,7 +7,21 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, insert, select)
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.accounts import Scope, audit
@@ -27,7 +41,9 @@ class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    creator: Mapped[str] = mapped_column(String(64))
+    creator: Mapped[str] = mapped_column(String(64))  # as shown: a console account, 命令行, a member's name
+    # The member who started it from the chat (their 群发进度 finds it whatever their name becomes).
+    creator_member_id: Mapped[int | None] = mapped_column(Integer, index=True)
     org_unit_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the creator's scope
     kind: Mapped[str] = mapped_column(String(16))  # text | article
     text: Mapped[str] = mapped_column(Text, default="")
@@ -35,8 +51,10 @@ class Campaign(Base):
     description: Mapped[str] = mapped_column(String(300), default="")
     url: Mapped[str] = mapped_column(String(500), default="")
     cover: Mapped[str] = mapped_column(String(500), default="")
-    # A study push: each recipient's link leads to their own reading page of this material.
-    material_id: Mapped[int | None] = mapped_column(Integer)
+    # A link of a kind a feature registered (wxbot/delivery/links.py), e.g. "study" with the
+    # material's id: each recipient's link leads to their own page. Empty: the plain `url`.
+    link_kind: Mapped[str] = mapped_column(String(32), default="")
+    link_ref: Mapped[str] = mapped_column(String(64), default="")
     audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON audience spec
     audience_label: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
@@ -95,6 +113,21 @@ class SubscriptionCredit(Base):
     credits: Mapped[int] = mapped_column(Integer, default=0)
 
 
+def grant_subscription(session: Session, openid: str, template_id: str) -> None:
+    """One more subscription notification the follower allowed: a relative update, so that a credit
+    the delivery engine spends at the same moment is not overwritten."""
+    more = update(SubscriptionCredit).where(SubscriptionCredit.openid == openid,
+                                            SubscriptionCredit.template_id == template_id
+                                            ).values(credits=SubscriptionCredit.credits + 1)
+    if session.execute(more).rowcount:
+        return
+    try:
+        with session.begin_nested():
+            session.add(SubscriptionCredit(openid=openid, template_id=template_id, credits=1))
+    except IntegrityError:  # granted by a concurrent event meanwhile
+        session.execute(more)
+
+
 class MassJob(Base):
     """A mass send WeChat accepted, and what its MASSSENDJOBFINISH callback reported."""
 
@@ -112,29 +145,43 @@ class MassJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def campaign_counts(session: Session, campaign_id: int) -> dict[str, int]:
-    """Deliveries per status, plus read, possibly duplicated, and per channel for the sent ones."""
-    rows = session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
-                           .group_by(Delivery.status)).all()
-    counts = {status: 0 for status in DELIVERY_STATUSES} | dict(rows)
-    counts["total"] = sum(n for _s, n in rows)
-    counts["read"] = session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.campaign_id == campaign_id, Delivery.read_at.is_not(None))) or 0
-    counts["possibly_duplicated"] = session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.campaign_id == campaign_id, Delivery.possibly_duplicated.is_(True))) or 0
-    counts["by_channel"] = dict(session.execute(select(Delivery.channel, func.count()).where(
-        Delivery.campaign_id == campaign_id, Delivery.status == "sent").group_by(Delivery.channel)).all())
+def campaigns_counts(session: Session, campaign_ids: list[int]) -> dict[int, dict]:
+    """campaign_counts of several campaigns, in one query."""
+    counts = {cid: {status: 0 for status in DELIVERY_STATUSES} | {"total": 0, "read": 0, "possibly_duplicated": 0,
+                                                                  "by_channel": {}} for cid in campaign_ids}
+    rows = session.execute(select(Delivery.campaign_id, Delivery.status, Delivery.channel, func.count(),
+                                  func.count(Delivery.read_at),
+                                  func.sum(case((Delivery.possibly_duplicated.is_(True), 1), else_=0)))
+                           .where(Delivery.campaign_id.in_(campaign_ids))
+                           .group_by(Delivery.campaign_id, Delivery.status, Delivery.channel))
+    for campaign_id, status, channel, number, read, duplicated in rows:
+        mine = counts[campaign_id]
+        mine[status] = mine.get(status, 0) + number
+        mine["total"] += number
+        mine["read"] += read
+        mine["possibly_duplicated"] += duplicated or 0
+        if status == "sent":
+            mine["by_channel"][channel] = mine["by_channel"].get(channel, 0) + number
     return counts
 
 
+def campaign_counts(session: Session, campaign_id: int) -> dict:
+    """Deliveries per status, plus read, possibly duplicated, and per channel for the sent ones."""
+    return campaigns_counts(session, [campaign_id])[campaign_id]
+
+
 def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
-                    scheduled_at: datetime, org_unit_id: int | None = None) -> Campaign:
+                    scheduled_at: datetime, org_unit_id: int | None = None,
+                    creator_member_id: int | None = None) -> Campaign:
     """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected."""
-    if not (content.get("text") or (content.get("title") and content.get("url"))):
+    linked = content.get("url") or content.get("link_kind")
+    if not (content.get("text") or (content.get("title") and linked)):
         raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
-    campaign = Campaign(creator=creator, org_unit_id=org_unit_id, kind="article" if content.get("url") else "text",
+    campaign = Campaign(creator=creator, creator_member_id=creator_member_id, org_unit_id=org_unit_id,
+                        kind="article" if linked else "text",
                         text=content.get("text", ""), title=content.get("title", ""),
                         description=content.get("description", ""), url=content.get("url", ""),
+                        link_kind=content.get("link_kind", ""), link_ref=str(content.get("link_ref", "")),
                         cover=content.get("cover", ""), audience=json.dumps(spec, ensure_ascii=False),
                         audience_label=describe_audience(session, spec)[:200], scheduled_at=scheduled_at)
     session.add(campaign)

@@ -103,9 +103,23 @@ def forget_follower(session: Session, follower: Follower) -> None:
     erase_messages(session, openid)
     session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.openid == openid))
     session.execute(update(Delivery).where(Delivery.openid == openid).values(
-        openid=literal("erased-", String) + cast(Delivery.id, String), member_id=None, read_at=None, wechat_msgid="", callback_status=""))
+        openid=literal("erased-", String) + cast(Delivery.id, String), member_id=None, read_at=None, wechat_msgid="",
+        callback_status=""))
     follower.subscribed, follower.member = False, None
     session.delete(follower)
+
+
+def forget_openid(session: Session, openid: str) -> None:
+    """forget_follower for an openid WeChat says does not (or no longer) follow."""
+    follower = session.scalar(select(Follower).where(Follower.openid == openid))
+    if follower is not None:
+        forget_follower(session, follower)
+
+
+def spend_window_message(session: Session, openid: str) -> None:
+    """One customer-service message sent outside the engine (a late reply) uses the window too."""
+    session.execute(update(Follower).where(Follower.openid == openid, Follower.cs_window_left > 0)
+                    .values(cs_window_left=Follower.cs_window_left - 1))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from models.timeutil import utcnow
 STAGES = ("群众", "共青团员", "入党申请人", "入党积极分子", "发展对象", "预备党员", "正式党员")
 ROLES = {"member": "成员", "organiser": "组织员", "admin": "管理员"}
 ROLE_BY_LABEL = {label: key for key, label in ROLES.items()} | {key: key for key in ROLES}
-UNIT_KINDS = ("school", "college", "branch")
 
 
 class OrgUnit(Base):

@@ -8,8 +8,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
 
-DIRECTIONS = ("in", "out")
-
 
 class MessageLog(Base):
     __tablename__ = "message_log"

@@ -1,18 +1,70 @@
 """The points ledger: each credit once, within the day's cap, with study streaks; and the standings
-that 积分 and 排行 show. Days are Asia/Shanghai days."""
+that 积分 and 排行 show. Days are local days (models/timeutil).
+
+Points are one append-only ledger with a unique key per (member, rule, reference): whatever retries,
+a credit is written once. Each member's total and streak are kept in `member_points`, updated in the
+same transaction as the ledger row, so that 积分 and 排行 never sum a year of entries. Every feature
+that awards points (reading, quizzes, events) credits through `credit`.
+"""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Select,
+    String,
+    UniqueConstraint,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from models.base import Base
 from models.members import Member, OrgUnit
-from models.study import MemberPoints, PointEntry
-from models.timeutil import local_date
+from models.timeutil import local_date, utcnow
+
+
+class PointEntry(Base):
+    """One line of the points ledger; never changed or deleted (an adjustment is a new line)."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (UniqueConstraint("member_id", "rule", "reference"),
+                      Index("ix_points_ledger_member_day", "member_id", "day"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    rule: Mapped[str] = mapped_column(String(32))  # read, streak, adjust, ...
+    delta: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date, index=True)  # local day of the entry
+    note: Mapped[str] = mapped_column(String(200), default="")
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MemberPoints(Base):
+    """A member's running total and study streak, kept with every ledger line (for 积分 and 排行)."""
+
+    __tablename__ = "member_points"
+    __table_args__ = (Index("ix_member_points_total", "total"),)
+
+    # The branch is read from the member each time: a member moved to another branch is ranked
+    # there at once, not when they next earn points.
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_study_day: Mapped[date | None] = mapped_column(Date)
+
 
 STUDY_RULES = ("read",)  # rules whose credit makes the day a study day
 RULE_LABELS = {"read": "阅读学习材料", "streak": "连续学习奖励", "adjust": "管理员调整"}
@@ -62,7 +114,7 @@ def _append(session: Session, member: Member, rule: str, delta: int, reference: 
     except IntegrityError:  # the same credit, written by a concurrent request: the unique key decides
         return False
     session.execute(update(MemberPoints).where(MemberPoints.member_id == member.id)
-                    .values(total=MemberPoints.total + delta, org_unit_id=member.org_unit_id))
+                    .values(total=MemberPoints.total + delta))
     return True
 
 
@@ -71,7 +123,7 @@ def _locked_totals(session: Session, member: Member) -> MemberPoints:
     if session.get(MemberPoints, member.id) is None:
         try:
             with session.begin_nested():
-                session.add(MemberPoints(member_id=member.id, org_unit_id=member.org_unit_id, total=0, streak=0))
+                session.add(MemberPoints(member_id=member.id, total=0, streak=0))
         except IntegrityError:
             pass
     return session.scalars(select(MemberPoints).where(MemberPoints.member_id == member.id)
@@ -84,11 +136,46 @@ def _extend_streak(session: Session, member: Member, totals: MemberPoints, day: 
     totals.streak = totals.streak + 1 if totals.last_study_day == day - timedelta(days=1) else 1
     totals.last_study_day = day
     every, bonus = bonus_cfg["every_days"], bonus_cfg["points"]
-    if every > 0 and bonus and totals.streak % every == 0:
-        if _append(session, member, "streak", bonus, f"streak:{day.isoformat()}", day, at,
-                   note=f"连续学习 {totals.streak} 天"):
-            return bonus
+    earns = every > 0 and bonus and totals.streak % every == 0
+    if earns and _append(session, member, "streak", bonus, f"streak:{day.isoformat()}", day, at,
+                         note=f"连续学习 {totals.streak} 天"):
+        return bonus
     return 0
+
+
+def studied(first: date, last: date) -> Select:
+    """Members with a day of study (a credit of a study rule, even a capped one) from first to last."""
+    return select(PointEntry.member_id).where(PointEntry.rule.in_(STUDY_RULES), PointEntry.day >= first,
+                                              PointEntry.day <= last).distinct()
+
+
+@dataclass(frozen=True)
+class StudyStats:
+    """Who studied, per branch: members per branch, members who studied per branch and day, and per
+    branch in the whole period."""
+
+    sizes: dict[int, int]
+    per_day: dict[tuple[int, date], int]
+    per_period: dict[int, int]
+
+    def day_total(self, day: date) -> int:
+        return sum(n for (_unit, d), n in self.per_day.items() if d == day)
+
+
+def study_stats(session: Session, branch_ids: list[int], first: date, last: date) -> StudyStats:
+    """StudyStats of these branches from first to last, in three grouped queries."""
+    studies = (select(Member.org_unit_id, PointEntry.day, PointEntry.member_id)
+               .join(Member, Member.id == PointEntry.member_id)
+               .where(Member.org_unit_id.in_(branch_ids), PointEntry.rule.in_(STUDY_RULES),
+                      PointEntry.day >= first, PointEntry.day <= last).subquery())
+    members = func.count(func.distinct(studies.c.member_id))
+    per_day = session.execute(select(studies.c.org_unit_id, studies.c.day, members)
+                              .group_by(studies.c.org_unit_id, studies.c.day)).all()
+    per_period = session.execute(select(studies.c.org_unit_id, members)
+                                 .group_by(studies.c.org_unit_id)).all()
+    sizes = session.execute(select(Member.org_unit_id, func.count()).where(Member.org_unit_id.in_(branch_ids))
+                            .group_by(Member.org_unit_id)).all()
+    return StudyStats(dict(sizes), {(unit, day): n for unit, day, n in per_day}, dict(per_period))
 
 
 @dataclass(frozen=True)
@@ -120,7 +207,8 @@ def standing(session: Session, member: Member, at: datetime) -> Standing:
         mine.with_only_columns(MemberPoints.last_study_day).scalar_subquery(),
         select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
             PointEntry.member_id == member.id, PointEntry.day == today).scalar_subquery(),
-        above.where(MemberPoints.org_unit_id == member.org_unit_id).scalar_subquery(),
+        above.join(Member, Member.id == MemberPoints.member_id)
+        .where(Member.org_unit_id == member.org_unit_id).scalar_subquery(),
         above.scalar_subquery(),
         select(func.count()).select_from(Member).where(Member.org_unit_id == member.org_unit_id).scalar_subquery(),
     )).one()
@@ -137,9 +225,10 @@ def leader_boards(session: Session, org_unit_id: int, limit: int = 10):
         query = (select(literal(name).label("board"), Member.name, OrgUnit.name.label("branch"), MemberPoints.total,
                         MemberPoints.member_id)
                  .join(Member, Member.id == MemberPoints.member_id).join(OrgUnit, OrgUnit.id == Member.org_unit_id)
-                 .where(MemberPoints.total > 0).order_by(MemberPoints.total.desc(), MemberPoints.member_id).limit(limit))
+                 .where(MemberPoints.total > 0)
+                 .order_by(MemberPoints.total.desc(), MemberPoints.member_id).limit(limit))
         if unit_id is not None:
-            query = query.where(MemberPoints.org_unit_id == unit_id)
+            query = query.where(Member.org_unit_id == unit_id)
         return select(query.subquery())
     boards: dict[str, list] = {"branch": [], "school": []}
     for which, name, branch, total, member_id in session.execute(union_all(board("branch", org_unit_id),

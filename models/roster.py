@@ -5,18 +5,28 @@ unless the caller chooses to skip bad rows.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from models.accounts import audit
+from models.accounts import Scope, audit
 from models.followers import Follower
+from models.members import (
+    ROLE_BY_LABEL,
+    ROLES,
+    STAGES,
+    Member,
+    OrgUnit,
+    child_unit,
+    new_bind_code,
+    normalise_student_no,
+    role_change_refusal,
+    school_root,
+)
 from models.tables import read_table
-from models.members import (ROLE_BY_LABEL, ROLES, STAGES, Member, OrgUnit, child_unit, normalise_student_no,
-                            new_bind_code, role_change_refusal, school_root)
 
 COLUMNS = ("学号", "姓名", "学院", "支部", "政治面貌", "角色")
 REQUIRED = ("学号", "姓名", "学院", "支部")
@@ -128,8 +138,7 @@ def audit_role_changes(session: Session, actor, report: ImportReport) -> None:
               {"角色": ROLES[before]}, {"角色": ROLES[after]}, org_unit_id=member.org_unit_id)
 
 
-def authority_errors(session: Session, rows: list[RosterRow], by_admin: bool,
-                     scope_unit_ids: frozenset[int] | None) -> list[RowError]:
+def authority_errors(session: Session, rows: list[RosterRow], by_admin: bool, scope: Scope) -> list[RowError]:
     """What the file's author may not do: rows outside their subtree, members of other units, and role
     changes beyond their own authority. An admin (scope None) may do everything."""
     existing = {m.student_no: m for m in session.scalars(select(Member).where(
@@ -138,21 +147,21 @@ def authority_errors(session: Session, rows: list[RosterRow], by_admin: bool,
                 for u in session.scalars(select(OrgUnit).where(OrgUnit.kind == "branch"))}
     errors = []
     for row in rows:
-        reason = _authority_error(row, existing.get(row.student_no), branches, by_admin, scope_unit_ids)
+        reason = _authority_error(row, existing.get(row.student_no), branches, by_admin, scope)
         if reason:
             errors.append(RowError(row.line, reason))
     return errors
 
 
 def _authority_error(row: RosterRow, member: Member | None, branches: dict, by_admin: bool,
-                     scope_unit_ids: frozenset[int] | None) -> str | None:
-    if scope_unit_ids is not None:
+                     scope: Scope) -> str | None:
+    if not scope.everything:
         unit_id = branches.get((row.college, row.branch))
         if unit_id is None:
             return f"支部“{row.college} / {row.branch}”不存在，请先在“组织”页面新建"
-        if unit_id not in scope_unit_ids:
+        if not scope.allows_unit(unit_id):
             return f"“{row.college} / {row.branch}”不在你负责的范围内"
-        if member is not None and member.org_unit_id not in scope_unit_ids:
+        if member is not None and not scope.allows_unit(member.org_unit_id):
             return f"学号 {row.student_no} 属于其他组织，不能修改"
     refusal = role_change_refusal(by_admin, member.role if member is not None else "member", row.role)
     return f"{refusal}（角色“{ROLES[row.role]}”）" if refusal else None

@@ -14,7 +14,10 @@ from models.base import Base
 
 
 class SandboxUser(Base):
-    """A WeChat user as WeChat knows them: following or not, and their customer-service window."""
+    """A WeChat user as WeChat knows them: following or not, and the customer-service messages their
+    interactions allow: a message grants 5 for 48 h (the message grant, cs_window_*), a menu click, a
+    follow or a scan 3 for a minute (the event grant, cs_event_*); each new interaction renews its own
+    grant, and a send uses whichever grant is open."""
 
     __tablename__ = "sandbox_users"
 
@@ -24,6 +27,8 @@ class SandboxUser(Base):
     subscribed_at: Mapped[datetime | None]
     cs_window_until: Mapped[datetime | None]
     cs_window_left: Mapped[int] = mapped_column(Integer, default=0)
+    cs_event_until: Mapped[datetime | None]
+    cs_event_left: Mapped[int] = mapped_column(Integer, default=0)
     tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of tag ids
     credits: Mapped[str] = mapped_column(Text, default="{}")  # JSON: template id -> one-time credits
     mass_received: Mapped[str] = mapped_column(Text, default="{}")  # JSON: "YYYY-MM" -> count

@@ -1,21 +1,18 @@
-"""Online theory study: materials, the study plan, reading records, and the points ledger.
-
-Points are one append-only ledger with a unique key per (member, rule, reference): whatever retries,
-a reading is credited once. Each member's total and streak are kept in `member_points`, updated in
-the same transaction as the ledger row, so that 积分 and 排行 never sum a year of entries.
-"""
+"""Online theory study: materials, the study plan and reading records. Reading credit goes through
+the one points ledger (models/points.py)."""
 from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, contains_eager, mapped_column, relationship
 
 from models.audience import in_audience, units_above
 from models.base import Base
 from models.members import Member
+from models.points import credit
 from models.tables import read_table
 from models.timeutil import parse_day, utcnow
 
@@ -118,38 +115,6 @@ class Reading(Base):
     credited_at: Mapped[datetime | None]
 
 
-class PointEntry(Base):
-    """One line of the points ledger; never changed or deleted (an adjustment is a new line)."""
-
-    __tablename__ = "points_ledger"
-    __table_args__ = (UniqueConstraint("member_id", "rule", "reference"),
-                      Index("ix_points_ledger_member_day", "member_id", "day"))
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    rule: Mapped[str] = mapped_column(String(32))  # read, streak, adjust, ...
-    delta: Mapped[int] = mapped_column(Integer)
-    reference: Mapped[str] = mapped_column(String(100))
-    day: Mapped[date] = mapped_column(Date, index=True)  # Asia/Shanghai day of the entry
-    note: Mapped[str] = mapped_column(String(200), default="")
-    actor: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class MemberPoints(Base):
-    """A member's running total and study streak, kept with every ledger line (for 积分 and 排行)."""
-
-    __tablename__ = "member_points"
-    __table_args__ = (Index("ix_member_points_total", "total"),
-                      Index("ix_member_points_branch_total", "org_unit_id", "total"))
-
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
-    org_unit_id: Mapped[int] = mapped_column(Integer)  # the member's branch, for branch rankings
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    streak: Mapped[int] = mapped_column(Integer, default=0)
-    last_study_day: Mapped[date | None] = mapped_column(Date)
-
-
 # --- importing a term's plan --------------------------------------------------------------------
 
 PLAN_COLUMNS = ("日期", "材料标题")
@@ -177,6 +142,7 @@ def read_plan(path: str, content: bytes | None, materials: dict[str, Material]) 
 def plan_for(session: Session, member: Member, first: date, last: date) -> list[PlanEntry]:
     """The member's published plan entries from `first` to `last`, newest day first."""
     entries = session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
+                              .options(contains_eager(PlanEntry.material))
                               .where(PlanEntry.day >= first, PlanEntry.day <= last, Material.status == "published")
                               .order_by(PlanEntry.day.desc(), PlanEntry.id))
     units = units_above(member)
@@ -229,7 +195,6 @@ def record_beacon(session: Session, member: Member, material: Material, seconds:
     runs on a clock (`last_seen_at`) that a report moves forward by what it was credited, and that
     lags real time by at most one report period, so five beacons at once count once. Credit the
     reading once the threshold is reached. Returns the reading and the points credited now."""
-    from models.points import credit
     reading = _reading(session, member, material, lock=True) or record_open(session, member, material, at)
     since = reading.last_seen_at or reading.opened_at
     added = min(max(0, seconds), BEACON_MAX_SECONDS, max(0, int((at - since).total_seconds())))

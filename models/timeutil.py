@@ -5,7 +5,7 @@ The zone is `scheduler.timezone` (default Asia/Shanghai); the app sets it once a
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -24,13 +24,13 @@ def set_local_zone(name: str) -> None:
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_local(at: datetime) -> datetime:
     """A stored UTC time as local time."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     return at.astimezone(LOCAL_TZ)
 
 

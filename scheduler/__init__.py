@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from apscheduler.events import EVENT_JOB_ERROR
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
 from scheduler.jobs import daily_push_job, purge_message_log
+from wxbot import services
+from wxbot.errors import report_failure
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ JOBS = [
 
 def build_scheduler(app: Flask, blocking: bool = False):
     """A scheduler with every job of the table, in the configured time zone."""
-    settings = app.config["WXBOT"]
+    settings = services.settings(app)
     cfg = settings.scheduler
     kind = BlockingScheduler if blocking else BackgroundScheduler
     sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": 3600,
@@ -40,13 +43,19 @@ def build_scheduler(app: Flask, blocking: bool = False):
         hour, minute = settings[section][key].split(":")
         sched.add_job(job.func, CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone),
                       args=[app], id=job.id, replace_existing=True)
+    sched.add_listener(_report_job_failure, EVENT_JOB_ERROR)
     return sched
+
+
+def _report_job_failure(event) -> None:
+    """A job that raised goes to the one error hook (APScheduler would only log it in its own words)."""
+    report_failure(f"scheduled job {event.job_id}", event.exception)
 
 
 def embedded(app: Flask) -> bool:
     """Whether the web process runs the scheduler itself (the embedded default)."""
-    setting = app.config["WXBOT"].scheduler.embedded
-    return setting == "true" or (setting == "auto" and not app.config["WXBOT"].redis_url)
+    setting = services.settings(app).scheduler.embedded
+    return setting == "true" or (setting == "auto" and not services.settings(app).redis_url)
 
 
 def start_embedded(app: Flask):

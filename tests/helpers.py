@@ -120,6 +120,7 @@ class Gunicorn:
         import os
         import subprocess
         import sys
+
         from wxbot.config import ROOT
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -133,6 +134,7 @@ class Gunicorn:
 
     def _wait_ready(self, timeout: float = 30) -> None:
         import time
+
         import requests
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -59,7 +59,7 @@ def test_an_expired_token_is_renewed_once_and_the_call_succeeds(app, session, ta
 
 def test_a_token_refused_twice_raises_after_one_retry_never_looping(app, session, talking_user):
     client = another_process_client(app)
-    client.access_token
+    _ = client.access_token
     faults(app, inject={"message/custom/send": [40001, 40001]})
     with pytest.raises(WeChatClientException) as error:
         client.message.send_text(talking_user.openid, "x")
@@ -70,7 +70,7 @@ def test_a_token_refused_twice_raises_after_one_retry_never_looping(app, session
 
 def test_other_error_codes_are_raised_without_renewing(app, session, talking_user):
     client = another_process_client(app)
-    client.access_token
+    _ = client.access_token
     faults(app, inject={"message/custom/send": [45009]})
     with pytest.raises(WeChatClientException) as error:
         client.message.send_text(talking_user.openid, "x")
@@ -83,5 +83,5 @@ def test_a_wrong_secret_is_a_clear_error(app):
     cfg = app.config["WXBOT"]
     client = SharedTokenClient(cfg.wechat.appid, "wrong", api_base(cfg), app.extensions["wxbot.store"], 5, 300)
     with pytest.raises(WeChatClientException) as error:
-        client.access_token
+        _ = client.access_token
     assert error.value.errcode == 40125

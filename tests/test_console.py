@@ -167,7 +167,8 @@ CSV_HEADER = "学号,姓名,学院,支部,政治面貌,角色\n"
 
 
 def test_a_roster_with_a_bad_row_shows_the_row_and_imports_nothing(admin, session):
-    bad = CSV_HEADER + "2025001,赵磊,计算机学院,本科生第一党支部,群众,\n2025002,钱七,计算机学院,本科生第一党支部,党员,\n"
+    bad = (CSV_HEADER + "2025001,赵磊,计算机学院,本科生第一党支部,群众,\n"
+           "2025002,钱七,计算机学院,本科生第一党支部,党员,\n")
     response = upload(admin, "r.csv", bad.encode("utf-8"))
     assert response.status_code == 400 and "第 3 行" in text(response) and "政治面貌“党员”" in text(response)
     assert session.scalar(select(Member).where(Member.student_no == "2025001")) is None

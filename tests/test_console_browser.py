@@ -101,8 +101,8 @@ def test_an_organiser_is_refused_a_member_outside_their_subtree(page, school):
 
 
 def test_the_console_fits_a_phone(browser, app, school):
-    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url, viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url,
+                                  viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     sign_in(page, "admin")
     page.get_by_role("button", name="菜单").click()
@@ -114,10 +114,11 @@ def test_the_console_fits_a_phone(browser, app, school):
 
 
 def test_an_admin_composes_a_broadcast_sees_the_live_count_and_the_progress(page, school, app, session):
+    from sqlalchemy import select
+
+    from models.members import Member
     from tests.conftest import phone_for
     from tests.helpers import ChatUser
-    from models.members import Member
-    from sqlalchemy import select
     from wxbot.delivery.engine import DeliveryWorker
     for openid, number in (("oBrowserA", "2024001"), ("oBrowserB", "T0001")):
         member = session.scalar(select(Member).where(Member.student_no == number))

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from models.accounts import AuditLog
 from models.delivery import Campaign, Delivery
-from models.points import credit
-from models.study import Material, PlanEntry, PointEntry
+from models.points import PointEntry, credit
+from models.study import Material, PlanEntry
 from models.timeutil import local_date, utcnow
 from tests.helpers import csrf_token, signed_in
 
@@ -69,6 +69,12 @@ def xlsx(rows) -> io.BytesIO:
     return data
 
 
+def import_plan(client, data) -> str:
+    return client.post("/admin/plan/import", follow_redirects=True,
+                       data={"file": (data, "plan.xlsx"), "csrf_token": csrf_token(client, "/admin/plan")}
+                       ).get_data(as_text=True)
+
+
 def test_the_plan_calendar_and_its_import_all_or_nothing(app, session, school):
     admin = signed_in(app, "admin")
     first, second = published(session, "第一课"), published(session, "第二课")
@@ -76,13 +82,12 @@ def test_the_plan_calendar_and_its_import_all_or_nothing(app, session, school):
     post(admin, "/admin/plan", day=tomorrow.isoformat(), material_id=str(first.id))
     page = admin.get(f"/admin/plan?month={tomorrow.strftime('%Y-%m')}").get_data(as_text=True)
     assert "第一课" in page
-    bad = xlsx([[(tomorrow + timedelta(days=1)).isoformat(), "第二课"], ["下周一", "第二课"], [tomorrow.isoformat(), "没有这课"]])
-    page = admin.post("/admin/plan/import", data={"file": (bad, "plan.xlsx"), "csrf_token": csrf_token(admin, "/admin/plan")},
-                      follow_redirects=True).get_data(as_text=True)
+    bad = xlsx([[(tomorrow + timedelta(days=1)).isoformat(), "第二课"], ["下周一", "第二课"],
+                [tomorrow.isoformat(), "没有这课"]])
+    page = import_plan(admin, bad)
     assert "第 3 行" in page and "第 4 行" in page and session.query(PlanEntry).count() == 1
     good = xlsx([[tomorrow + timedelta(days=d), "第二课"] for d in range(1, 4)])
-    page = admin.post("/admin/plan/import", data={"file": (good, "plan.xlsx"), "csrf_token": csrf_token(admin, "/admin/plan")},
-                      follow_redirects=True).get_data(as_text=True)
+    page = import_plan(admin, good)
     assert "已导入 3 条计划" in page and session.query(PlanEntry).count() == 4
     entry = session.scalar(select(PlanEntry).where(PlanEntry.material_id == second.id).order_by(PlanEntry.day))
     post(admin, f"/admin/plan/{entry.id}/delete")
@@ -104,10 +109,12 @@ def test_the_dashboard_lists_who_has_not_studied_and_reminds_them(app, session, 
 
 def test_points_are_adjusted_by_an_admin_with_a_reason(app, session, school):
     admin, organiser = signed_in(app, "admin"), signed_in(app, "cs")
-    page = post(admin, "/admin/points/adjust", student_no="2024001", delta="3", reason="线下学习补记").get_data(as_text=True)
+    page = post(admin, "/admin/points/adjust", student_no="2024001", delta="3",
+                reason="线下学习补记").get_data(as_text=True)
     assert "已为" in page and "线下学习补记" in page
     assert post(organiser, "/admin/points/adjust", student_no="2024001", delta="3", reason="x").status_code == 403
-    assert "请填写" in post(admin, "/admin/points/adjust", student_no="2024001", delta="0", reason="x").get_data(as_text=True)
+    refused = post(admin, "/admin/points/adjust", student_no="2024001", delta="0", reason="x")
+    assert "请填写" in refused.get_data(as_text=True)
     entry = session.scalars(select(PointEntry)).one()
     assert entry.delta == 3 and entry.rule == "adjust" and entry.actor == "admin"
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "points"))

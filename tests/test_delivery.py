@@ -1,27 +1,25 @@
 """The delivery engine: channel policy, sends through the sandbox, WeChat's error codes, audiences."""
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models.accounts import Scope
 from models.audience import AudienceError, count_audience
-from models.delivery import create_campaign
-from models.delivery import Campaign, Delivery, MassJob, campaign_counts
+from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit, campaign_counts, create_campaign
 from models.followers import Follower
 from models.sandbox import SandboxMessage
-from models.timeutil import utcnow
+from models.timeutil import next_wechat_midnight, utcnow
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, make_branch, make_member
 from wxbot.config import load_settings
 from wxbot.delivery.channels import Reach, choose_channel
-from models.timeutil import next_wechat_midnight
 from wxbot.delivery.engine import DeliveryWorker
 from wxbot.sandbox import world
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 OPEN_WINDOW = dict(window_until=NOW + timedelta(hours=1), window_left=3)
 CLOSED = dict(window_until=NOW - timedelta(minutes=1), window_left=3)
 
@@ -41,7 +39,8 @@ def policy(**changes):
     (dict(**CLOSED), {"template_id": "T"}, "subscription", set(), "mass"),
     (dict(**CLOSED, mass_month="2026-11", mass_count=31), {}, "subscription", set(), None),
     (dict(**OPEN_WINDOW), {"template_id": "T"}, "service", {"customer_service"}, "template"),
-    (dict(**OPEN_WINDOW), {"channels": ["template", "customer_service"], "template_id": "T"}, "service", set(), "template"),
+    (dict(**OPEN_WINDOW), {"channels": ["template", "customer_service"], "template_id": "T"}, "service", set(),
+     "template"),
     (dict(**OPEN_WINDOW, subscribed=False), {}, "service", set(), None),
 ])
 def test_the_channel_is_the_first_the_policy_allows(reach, changes, account, refused, expected):
@@ -103,17 +102,18 @@ def test_a_refused_window_moves_on_to_the_next_channel(make_app, session):
     assert received(session, "template") == Counter({user.openid: 1})
 
 
-def test_unfollowed_and_unknown_users_become_unreachable_and_are_marked(app, session, members):
-    members[0].phone._update_world(lambda s, now: world.unfollow(s, members[0].openid))
+def test_a_user_wechat_says_has_unfollowed_is_unreachable_and_erased(app, session, members):
+    members[0].phone._update_world(lambda s, now: world.unfollow(s, members[0].openid))  # the event was missed
     campaign = send_all(app, session)
-    delivery = session.scalar(select(Delivery).where(Delivery.openid == members[0].openid))
-    assert delivery.status == "unreachable" and "43004" in delivery.last_error
-    assert session.scalar(select(Follower).where(Follower.openid == members[0].openid)).subscribed is False
+    unreachable = session.scalars(select(Delivery).where(Delivery.status == "unreachable")).all()
+    assert len(unreachable) == 1 and "43004" in unreachable[0].last_error
+    assert unreachable[0].openid.startswith("erased-")  # erased as if the unfollow event had come
+    assert session.scalar(select(Follower).where(Follower.openid == members[0].openid)) is None
     assert campaign_counts(session, campaign.id)["sent"] == 4
 
 
 def test_nobody_reachable_is_reported_with_the_reason(app, session, members):
-    for user in members:  # use up every window: 5 customer-service messages each
+    for _user in members:  # use up every window: 5 customer-service messages each
         for _ in range(5):
             send_all(app, session)
     campaign = send_all(app, session)
@@ -297,6 +297,7 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_reports_possible_duplicat
     import signal
     import subprocess
     import sys
+
     from wxbot.config import ROOT
     app = make_app()
     phone, branch = phone_for(app), make_branch(session)
@@ -391,3 +392,58 @@ def test_a_new_user_can_broadcast_to_the_demo_school_at_once(app, session, runne
     session.expire_all()
     got = session.scalars(select(SandboxMessage.touser).where(SandboxMessage.content.contains("欢迎试用"))).all()
     assert len(got) == len(set(got)) == 12
+
+
+def test_a_worker_stopped_with_sigterm_finishes_its_sends_and_flags_nothing(make_app, backend, session):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from wxbot.config import ROOT
+    app = make_app()
+    phone, branch = phone_for(app), make_branch(session)
+    users = [ChatUser(phone, f"oTerm{n}") for n in range(40)]
+    for user in users:
+        user.bind(make_member(session, branch=branch))
+    app.test_client().post("/sandbox/faults", json={"latency_ms": 150})
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    settings = backend["settings"]
+    env = {**os.environ, "WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
+           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"], "WXBOT_DELIVERY__IN_FLIGHT": "4",
+           "WXBOT_DELIVERY__BATCH_SIZE": "8", "WXBOT_REDIS_URL": settings.get("redis_url", ""),
+           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot")}
+    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 30
+    while sum(received(session, "customer_service").values()) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0 and "已退出" in output
+    session.expire_all()
+    claimed = session.scalars(select(Delivery).where(Delivery.status == "sending")).all()
+    assert claimed == []  # every claim released or marked: nothing left to expire
+    app.test_client().post("/sandbox/faults", json={"latency_ms": 0})
+    DeliveryWorker(app, "next").step(batches=None)
+    got = received(session, "customer_service")
+    assert set(got) == {u.openid for u in users} and max(got.values()) == 1
+    assert campaign_counts(session, campaign.id)["possibly_duplicated"] == 0
+
+
+def test_a_granted_subscription_is_counted_relatively_and_keeps_a_credit_spent_meanwhile(app, session):
+    from models.delivery import grant_subscription
+    session.add(SubscriptionCredit(openid="oGrant", template_id="T", credits=1))
+    session.commit()
+    assert session.scalar(select(SubscriptionCredit.credits).where(SubscriptionCredit.openid == "oGrant")) == 1
+    stale = session.scalar(select(SubscriptionCredit).where(SubscriptionCredit.openid == "oGrant"))
+    with app.extensions["wxbot.db"]() as engine_side:  # the delivery engine spends the credit meanwhile
+        engine_side.execute(update(SubscriptionCredit).where(SubscriptionCredit.openid == "oGrant")
+                            .values(credits=SubscriptionCredit.credits - 1))
+        engine_side.commit()
+    assert stale.credits == 1  # what this session still believes
+    grant_subscription(session, "oGrant", "T")
+    session.commit()
+    session.expire_all()
+    assert session.scalar(select(SubscriptionCredit.credits).where(SubscriptionCredit.openid == "oGrant")) == 1

@@ -13,8 +13,8 @@ from models.timeutil import utcnow
 from scheduler.jobs import purge_message_log
 from tests.conftest import flush_log, phone_for
 from tests.helpers import ChatUser, make_member
-from wxbot.router import Dispatcher, Router
 from wxbot.pipeline import APOLOGY
+from wxbot.router import Dispatcher, Router
 
 
 def add_router(app, router: Router) -> None:
@@ -226,3 +226,32 @@ def test_a_log_entry_the_database_refuses_is_dropped_alone_and_does_not_block_th
     assert wait_for(lambda: writer.store.peek(QUEUE, 10) == [], 3)
     contents = session.scalars(select(MessageLog.content).where(MessageLog.openid == user.openid)).all()
     assert "正常" in contents and "孤儿" not in contents and "refused by the database" in caplog.text
+
+
+def test_a_failure_after_the_reply_budget_is_reported_not_lost(make_app, session, caplog):
+    app = make_app(wechat__reply_budget=0.2)
+    router = Router("test")
+
+    @router.text("迟到")
+    def late_and_broken(ctx):
+        time.sleep(0.5)
+        raise RuntimeError("boom after the budget")
+    add_router(app, router)
+    user = ChatUser(phone_for(app), "oLateFailure")
+    user.follow()
+    user.say("迟到")
+    assert wait_for(lambda: "boom after the budget" in caplog.text, 5)
+    assert "handler for u" in caplog.text and "oLateFailure" not in caplog.text  # a masked openid only
+
+
+def test_a_scheduled_job_that_raises_is_reported(app, caplog):
+    from scheduler import JOBS, JobSpec, build_scheduler
+    boom = JobSpec("test.boom", lambda _app: 1 / 0, "push.daily_at")
+    scheduler = build_scheduler(app)
+    scheduler.add_job(boom.func, args=[app], id=boom.id)
+    scheduler.start()
+    try:
+        assert wait_for(lambda: "scheduled job test.boom failed" in caplog.text, 5)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert boom not in JOBS

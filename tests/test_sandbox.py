@@ -22,13 +22,25 @@ def errcode(call) -> int:
     return error.value.errcode
 
 
-def test_a_message_opens_five_customer_service_messages(app, session, user):
+def test_a_message_opens_five_customer_service_messages(make_app, session):
+    app = make_app(wechat__cs_window_event_seconds=1)
+    user = ChatUser(phone_for(app), "oWriter")
+    user.follow()
+    time.sleep(1.1)  # the follow's own grant has passed
     user.say("帮助")
     client = api(app)
     for n in range(5):
         client.message.send_text(user.openid, f"第{n + 1}条")
     assert errcode(lambda: client.message.send_text(user.openid, "第6条")) == 45047
     assert len(user.received(session, "customer_service")) == 5
+
+
+def test_the_grants_of_a_follow_and_a_message_add_up_while_both_are_open(app, session, user):
+    user.say("帮助")  # the user fixture followed a moment ago: 3 for a minute, and now 5 for 48 h
+    client = api(app)
+    for n in range(8):
+        client.message.send_text(user.openid, f"第{n + 1}条")
+    assert errcode(lambda: client.message.send_text(user.openid, "第9条")) == 45047
 
 
 def test_a_follow_or_click_opens_three_messages_for_a_minute(make_app, session):
@@ -152,7 +164,7 @@ def test_tags_group_followers(app, user):
 
 def test_injected_latency_and_errors(app, user):
     client = api(app)
-    client.access_token
+    _ = client.access_token
     app.test_client().post("/sandbox/faults", json={"latency_ms": 200})
     started = time.monotonic()
     client.user.get(user.openid)

@@ -29,7 +29,8 @@ def text(response) -> str:
 
 def test_an_organiser_cannot_make_a_member_an_admin_in_the_console(app, school, session):
     organiser, member = signed_in(app, "cs"), school["oA"]
-    assert "管理员" not in text(organiser.get(f"/admin/members/{member.id}")).split('id="role"')[1].split("</select>")[0]
+    role_choices = text(organiser.get(f"/admin/members/{member.id}")).split('id="role"')[1].split("</select>")[0]
+    assert "管理员" not in role_choices
     post(organiser, f"/admin/members/{member.id}", name=member.name, stage=member.stage, role="admin",
          unit=str(member.org_unit_id))
     session.expire_all()
@@ -91,7 +92,8 @@ def served(tmp_path):
     from wxbot import create_app
     with create_app({"database_url": url, "log_level": "WARNING"}).app_context():
         upgrade()
-    with Gunicorn({"WXBOT_DATABASE_URL": url, "WXBOT_SERVER__READ_TIMEOUT": "1.5", "WXBOT_LOG_LEVEL": "WARNING"}) as server:
+    env = {"WXBOT_DATABASE_URL": url, "WXBOT_SERVER__READ_TIMEOUT": "1.5", "WXBOT_LOG_LEVEL": "WARNING"}
+    with Gunicorn(env) as server:
         yield server
 
 
@@ -383,6 +385,7 @@ def test_console_and_member_pages_carry_anti_framing_and_a_content_security_poli
 
 def test_two_colleges_may_plan_the_same_school_material_on_the_same_day(app, school, session):
     from datetime import timedelta
+
     from models.accounts import create_account
     from models.study import Material, PlanEntry
     from models.timeutil import local_date
@@ -401,6 +404,7 @@ def test_two_colleges_may_plan_the_same_school_material_on_the_same_day(app, sch
 
 def test_an_old_reading_link_shows_how_to_get_a_new_one(app, school, session):
     from unittest import mock
+
     from models.study import Material
     from wxbot.study import study_link
     material = Material(title="材料", body="正文", status="published")
@@ -414,6 +418,7 @@ def test_an_old_reading_link_shows_how_to_get_a_new_one(app, school, session):
 
 def test_five_beacons_at_once_count_as_the_time_that_passed(app, school, session):
     from concurrent.futures import ThreadPoolExecutor
+
     from models.study import Material, Reading
     from wxbot.study import study_link
     material = Material(title="材料", body="正文", status="published")
@@ -434,7 +439,8 @@ def test_sandbox_pages_need_a_console_sign_in_from_another_computer(app, school)
     stranger = app.test_client()
     remote = {"REMOTE_ADDR": "192.0.2.10"}
     assert stranger.get("/sandbox/", environ_base=remote).status_code == 302
-    acting = stranger.post("/sandbox/phone", json={"openid": "oA", "action": "text", "text": "我的"}, environ_base=remote)
+    acting = stranger.post("/sandbox/phone", json={"openid": "oA", "action": "text", "text": "我的"},
+                           environ_base=remote)
     assert acting.status_code == 401
     assert stranger.get("/sandbox/messages?touser=oA", environ_base=remote).status_code == 401
     admin = signed_in(app, "admin")

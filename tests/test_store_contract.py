@@ -74,10 +74,8 @@ def test_a_lock_is_held_by_one_thread_at_a_time(store):
 
 
 def test_a_lock_not_had_in_time_raises(store):
-    with store.lock("busy", timeout=5, wait=1):
-        with pytest.raises(LockTimeout):
-            with store.lock("busy", timeout=5, wait=0.1):
-                pass
+    with store.lock("busy", timeout=5, wait=1), pytest.raises(LockTimeout), store.lock("busy", timeout=5, wait=0.1):
+        pass
 
 
 def test_a_lock_expires_after_its_timeout(store):

@@ -6,7 +6,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models.delivery import Campaign, Delivery
-from models.points import adjust, credit, standing
-from models.study import Material, MemberPoints, PlanEntry, PointEntry
+from models.points import MemberPoints, PointEntry, adjust, credit, standing
+from models.study import Material, PlanEntry
 from models.timeutil import LOCAL_TZ, local_date, utcnow
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, link_values, make_branch, make_member
@@ -156,7 +156,7 @@ def test_streaks_follow_shanghai_days_across_midnight_and_earn_the_bonus(app, se
     _user, member = reader
     points = app.config["WXBOT"].points
     # 23:50 and 00:10 Beijing time are two study days, though the same UTC day.
-    start = datetime(2026, 11, 1, 23, 50, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    start = datetime(2026, 11, 1, 23, 50, tzinfo=LOCAL_TZ).astimezone(UTC)
     credit(session, member, "read", "material:a", start, points)
     credit(session, member, "read", "material:b", start + timedelta(minutes=20), points)
     session.commit()
@@ -214,7 +214,8 @@ def test_the_daily_push_by_hand_twice_and_from_two_processes_sends_once(app, ses
     plan(session, material)
     settings = backend["settings"]
     env = {"WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
-           "WXBOT_REDIS_URL": settings.get("redis_url", ""), "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot"),
+           "WXBOT_REDIS_URL": settings.get("redis_url", ""),
+           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot"),
            "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"]}
     import os
     command = [sys.executable, "-m", "flask", "--app", "wxbot", "push", "daily"]
@@ -224,7 +225,7 @@ def test_the_daily_push_by_hand_twice_and_from_two_processes_sends_once(app, ses
     again = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
     assert "不再发送" in again.stdout, outputs
     session.expire_all()
-    campaigns = session.scalars(select(Campaign).where(Campaign.material_id == material.id)).all()
+    campaigns = session.scalars(select(Campaign).where(Campaign.link_ref == str(material.id))).all()
     assert len(campaigns) == 1
     assert session.scalar(select(func.count()).select_from(Delivery)) == 1
 
@@ -260,7 +261,8 @@ def test_the_demo_school_has_a_month_of_study_and_todays_push(app, session, runn
     entries = session.scalars(select(PlanEntry)).all()
     assert len(entries) == 31 and min(e.day for e in entries) == local_date() - timedelta(days=15)
     DeliveryWorker(app, "demo-worker").step(batches=None)
-    pushed = session.scalars(select(Campaign).where(Campaign.material_id.is_not(None))).one()
-    assert session.scalar(select(func.count()).where(Delivery.campaign_id == pushed.id, Delivery.status == "sent")) == 12
+    pushed = session.scalars(select(Campaign).where(Campaign.link_kind == "study")).one()
+    sent = select(func.count()).where(Delivery.campaign_id == pushed.id, Delivery.status == "sent")
+    assert session.scalar(sent) == 12
     assert "没有安排" not in runner.invoke(args=["push", "daily"]).output
     assert session.scalar(select(func.count()).select_from(Campaign)) == 1  # run again: nothing new

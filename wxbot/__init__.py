@@ -7,6 +7,7 @@ import secrets
 
 from flask import Flask
 
+from wxbot import services
 from wxbot.config import ConfigError, Settings, is_sandbox, load_settings
 
 
@@ -48,18 +49,18 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from wxbot.store import make_store
 
     db.init_app(app)
-    app.extensions["wxbot.store"] = make_store(settings.redis_url, settings.redis_prefix, store_path(app))
-    app.extensions["wxbot.dispatcher"] = Dispatcher(handlers.ROUTERS)
-    app.extensions["wxbot.pipeline"] = Pipeline(app)
-    app.extensions["wxbot.logwriter"] = MessageLogWriter(app)
+    app.extensions[services.STORE] = make_store(settings.redis_url, settings.redis_prefix, store_path(app))
+    app.extensions[services.DISPATCHER] = Dispatcher(handlers.ROUTERS)
+    app.extensions[services.PIPELINE] = Pipeline(app)
+    app.extensions[services.LOGWRITER] = MessageLogWriter(app)
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from models.timeutil import show
     from wxbot import health, webhook
     from wxbot.console import csrf, init_console
-    from wxbot.headers import init_security_headers
     from wxbot.delivery.views import bp as delivery_bp
+    from wxbot.headers import init_security_headers
     from wxbot.study import bp as study_bp
 
     init_console(app)
@@ -99,3 +100,5 @@ def _instance_secret(app: Flask) -> str:
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic names each of its plugins on every command: noise for IT staff, not information.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

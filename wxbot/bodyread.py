@@ -10,6 +10,7 @@ BodyTimeout, 408). Behind nginx, which buffers requests, this never fires; it is
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -78,10 +79,8 @@ def stop_reading(sock: socket.socket | None) -> None:
     """Shut a connection's reading side: a blocked recv() returns, and gunicorn does not wait for the
     rest of a body nobody will read; the answer can still be written."""
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):  # already closed by the client: nothing to stop
             sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
 
 
 def connection_socket(environ: dict) -> socket.socket | None:

@@ -7,6 +7,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from wxbot import services
 from wxbot.config import is_sandbox
 from wxbot.db import db
 
@@ -29,10 +30,10 @@ def db_upgrade(revision: str):
 def demo_load():
     """首次运行时载入演示学校（已有成员则跳过）。"""
     from wxbot.demo import ADMIN, ORGANISER, load_demo, load_demo_accounts
-    if load_demo(db.session, current_app.config["WXBOT"].school.name):
+    if load_demo(db.session, services.settings().school.name):
         click.echo(f"已载入演示数据：2 个学院、4 个支部、42 名成员。"
                    f"组织员 {ORGANISER.name}（{ORGANISER.student_no}），管理员 {ADMIN.name}（{ADMIN.student_no}）。")
-    if is_sandbox(current_app.config["WXBOT"]):
+    if is_sandbox(services.settings()):
         from models.timeutil import utcnow
         from wxbot.demo import load_demo_followers
         followers = load_demo_followers(db.session, utcnow())
@@ -40,10 +41,10 @@ def demo_load():
             click.echo(f"沙盒中已有 {followers} 名演示成员关注并绑定，可以直接试群发。")
     from models.timeutil import utcnow
     from wxbot.demo import load_demo_study
-    if load_demo_study(db.session, utcnow(), current_app.config["WXBOT"].points):
+    if load_demo_study(db.session, utcnow(), services.settings().points):
         click.echo("已载入演示学习材料和前后各 15 天的学习计划：发送“学习”试试，每天 "
                    f"{current_app.config['WXBOT'].push.daily_at} 自动推送。")
-        if is_sandbox(current_app.config["WXBOT"]):  # show the push at work now, not tomorrow morning
+        if is_sandbox(services.settings()):  # show the push at work now, not tomorrow morning
             from models.timeutil import local_date
             from wxbot.study.push import push_day
             pushed = sum(r.recipients for r in push_day(db.session, local_date(), utcnow()))
@@ -60,9 +61,10 @@ def demo_load():
 @with_appcontext
 def urls(host: str):
     """打印服务的各个地址。"""
-    cfg = current_app.config["WXBOT"]
+    cfg = services.settings()
     base = cfg.server.public_url.rstrip("/")
-    click.echo(f"公众号服务器地址 (URL)：{base}/wechat   Token：{cfg.wechat.token}   加密模式：{cfg.wechat.encrypt_mode}")
+    click.echo(f"公众号服务器地址 (URL)：{base}/wechat   Token：{cfg.wechat.token}   "
+               f"加密模式：{cfg.wechat.encrypt_mode}")
     click.echo(f"健康检查：{base}/healthz")
     click.echo(f"管理后台：{base}/admin/")
     if is_sandbox(cfg):
@@ -79,15 +81,16 @@ def menu_sync():
     """把 config.yaml 中的菜单发送到微信（沙盒模式下发送到沙盒）。"""
     import requests
     from wechatpy.exceptions import WeChatClientException
+
     from wxbot.outbound import wechat_client
     client = wechat_client()
     try:
-        client.menu.create({"button": current_app.config["WXBOT"].wechat.menu})
+        client.menu.create({"button": services.settings().wechat.menu})
     except WeChatClientException as exc:
-        raise click.ClickException(f"菜单发送失败：{exc.errcode} {exc.errmsg}")
+        raise click.ClickException(f"菜单发送失败：{exc.errcode} {exc.errmsg}") from None
     except requests.RequestException:
-        hint = "沙盒模式下请先运行 make run" if is_sandbox(current_app.config["WXBOT"]) else "请检查网络和 IP 白名单"
-        raise click.ClickException(f"连接不上 {client.API_BASE_URL}：{hint}。")
+        hint = "沙盒模式下请先运行 make run" if is_sandbox(services.settings()) else "请检查网络和 IP 白名单"
+        raise click.ClickException(f"连接不上 {client.API_BASE_URL}：{hint}。") from None
     click.echo("菜单已更新。")
 
 
@@ -101,13 +104,13 @@ def roster_import(path: str, skip_bad: bool):
     try:
         good, errors = check_rows(read_roster(path))
     except TableError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     for error in errors:
         click.echo(f"第 {error.line} 行：{error.reason}", err=True)
     if errors and not skip_bad:
         raise click.ClickException(f"有 {len(errors)} 行错误，未导入任何数据。改正后重试，或加 --skip-bad 跳过错误行。")
     with click.progressbar(length=len(good), label="导入中") as bar:
-        report = apply_rows(db.session, good, current_app.config["WXBOT"].school.name, bar.update)
+        report = apply_rows(db.session, good, services.settings().school.name, bar.update)
     audit_role_changes(db.session, "命令行", report)
     db.session.commit()
     click.echo(f"导入完成：新增 {report.created} 人，更新 {report.updated} 人，跳过 {len(errors)} 行。")
@@ -122,7 +125,7 @@ def roster_export(path: str):
     try:
         count = write_table(path, roster_rows(db.session))
     except TableError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     click.echo(f"已导出 {count} 名成员到 {path}。")
 
 
@@ -132,6 +135,7 @@ def roster_export(path: str):
 def roster_codes(path: str, unit: str):
     """导出尚未绑定的成员的一次性绑定码（members.bind_mode: code 时使用），发给成员本人。"""
     from sqlalchemy import select
+
     from models.accounts import audit, subtree_ids
     from models.members import Member
     from models.roster import bind_code_rows
@@ -143,7 +147,7 @@ def roster_codes(path: str, unit: str):
     try:
         count = write_table(path, rows)
     except TableError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     audit(db.session, "命令行", "export", "member", "", f"导出 {count} 名成员的绑定码")
     db.session.commit()
     click.echo(f"已导出 {count} 名尚未绑定成员的绑定码到 {path}。请逐人发放，用过即失效。")
@@ -156,7 +160,7 @@ def roster_codes(path: str, unit: str):
 def chat(openid: str, url: str | None):
     """在终端里扮演一个微信用户，与运行中的服务对话（沙盒模式）。"""
     from wxbot.sandbox.terminal import run_terminal_chat
-    if not is_sandbox(current_app.config["WXBOT"]):
+    if not is_sandbox(services.settings()):
         raise click.ClickException("已配置真实 AppSecret，沙盒未启用。")
     run_terminal_chat(openid, url, sys.stdin, click.echo)
 
@@ -177,13 +181,15 @@ admin_cli = AppGroup("admin", help="管理后台账号。")
 def _find_unit(path: str):
     """A unit by name, or by '学院/支部' when a name is used twice."""
     from sqlalchemy import select
+
     from models.members import OrgUnit
     parts = [p.strip() for p in path.replace(" / ", "/").split("/") if p.strip()]
     candidates = list(db.session.scalars(select(OrgUnit).where(OrgUnit.name == parts[-1]))) if parts else []
     if len(parts) > 1:
         candidates = [u for u in candidates if u.parent and u.parent.name == parts[-2]]
     if len(candidates) != 1:
-        raise click.ClickException(f"找不到唯一的组织“{path}”{'（重名，请写成 学院/支部）' if len(candidates) > 1 else ''}")
+        hint = "（重名，请写成 学院/支部）" if len(candidates) > 1 else ""
+        raise click.ClickException(f"找不到唯一的组织“{path}”{hint}")
     return candidates[0]
 
 
@@ -199,7 +205,7 @@ def admin_create(username: str, role: str, org: str, password: str):
     try:
         account = create_account(db.session, username, password, role, unit)
     except AccountError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     audit(db.session, "命令行", "create", "account", account.id, f"新建账号 {username}（{account.role_label}）",
           after={"用户名": username, "角色": account.role_label, "组织": unit.name if unit else "全部"},
           org_unit_id=account.org_unit_id)
@@ -217,7 +223,7 @@ def admin_passwd(username: str, password: str):
     try:
         set_password(account, password)
     except AccountError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     audit(db.session, "命令行", "update", "account", account.id, f"修改 {username} 的密码",
           org_unit_id=account.org_unit_id)
     db.session.commit()
@@ -226,6 +232,7 @@ def admin_passwd(username: str, password: str):
 
 def _account(username: str):
     from sqlalchemy import select
+
     from models.accounts import AdminUser
     account = db.session.scalar(select(AdminUser).where(AdminUser.username == username))
     if account is None:
@@ -245,7 +252,7 @@ def admin_role(username: str, role: str, org: str):
     try:
         set_role(account, role, _find_unit(org) if org else None)
     except AccountError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     db.session.flush()
     audit(db.session, "命令行", "update", "account", account.id, f"修改 {username} 的角色", before,
           {"角色": account.role_label, "组织": account.org_unit.name if account.org_unit else "全部"},
@@ -273,7 +280,8 @@ def _set_active(username: str, active: bool) -> None:
     account = _account(username)
     set_active(account, active)
     audit(db.session, "命令行", "update", "account", account.id, f"{'启用' if active else '停用'}账号 {username}",
-          {"状态": "停用" if active else "启用"}, {"状态": "启用" if active else "停用"}, org_unit_id=account.org_unit_id)
+          {"状态": "停用" if active else "启用"}, {"状态": "启用" if active else "停用"},
+          org_unit_id=account.org_unit_id)
     db.session.commit()
     click.echo(f"已{'启用' if active else '停用'}账号 {username}。")
 
@@ -316,7 +324,7 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
         campaign = create_campaign(db.session, "命令行", scope, spec, {"text": text, "title": title,
                                    "description": description, "url": url, "cover": cover}, when)
     except AudienceError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"已创建群发 #{campaign.id}：{count} 人（{campaign.audience_label}）。"
                f"查看进度：flask --app wxbot broadcast status {campaign.id}")
@@ -343,16 +351,23 @@ def broadcast_status(campaign_id: int):
     channels = "、".join(f"{CHANNEL_LABELS.get(k, k)} {v}" for k, v in c["by_channel"].items()) or "无"
     click.echo(f"#{campaign.id} {campaign.label}（{campaign.audience_label}）：{CAMPAIGN_STATUSES[campaign.status]}\n"
                f"共 {c['total']} 人：已送达 {c['sent']}，待发送 {c['pending'] + c['sending']}，失败 {c['failed']}，"
-               f"无法触达 {c['unreachable']}，已读 {c['read']}，可能重复 {c['possibly_duplicated']}\n按渠道：{channels}")
+               f"无法触达 {c['unreachable']}，已读 {c['read']}，可能重复 {c['possibly_duplicated']}\n"
+               f"按渠道：{channels}")
 
 
 @click.command("worker")
 @with_appcontext
 def worker():
-    """运行一个发送进程（生产环境可以在多台机器上运行多个）。"""
+    """运行一个发送进程（生产环境可以在多台机器上运行多个）。收到 SIGTERM 时发完手上的再退出。"""
+    import signal
     import threading
+
     from wxbot.delivery.engine import DeliveryWorker
-    DeliveryWorker(current_app._get_current_object()).run(threading.Event())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # a deploy or Ctrl-C: finish what is in flight, then exit
+        signal.signal(signum, lambda *_: stop.set())
+    DeliveryWorker(current_app._get_current_object()).run(stop)
+    click.echo("发送进程已退出：手上的都已发完并记录。")
 
 
 push_cli = AppGroup("push", help="每日学习推送。")

@@ -12,7 +12,6 @@ import logging
 import time
 
 import requests
-
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from wxbot import services
+
 
 def database_url(app: Flask) -> str:
     """The configured URL, or the SQLite file under instance/ (the embedded default)."""
-    url = app.config["WXBOT"].database_url
+    url = services.settings(app).database_url
     if url:
         return url
     os.makedirs(app.instance_path, exist_ok=True)
@@ -42,23 +44,23 @@ class Database:
     """Flask extension: `db.session` is the current app context's session."""
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(database_url(app), app.config["WXBOT"].database_pool_size)
-        app.extensions["wxbot.db"] = sessionmaker(engine, expire_on_commit=False)
+        engine = make_engine(database_url(app), services.settings(app).database_pool_size)
+        app.extensions[services.SESSIONS] = sessionmaker(engine, expire_on_commit=False)
         app.teardown_appcontext(self._close)
 
     @property
     def engine(self) -> Engine:
-        return current_app.extensions["wxbot.db"].kw["bind"]
+        return services.sessions().kw["bind"]
 
     @property
     def session(self) -> Session:
         if "db_session" not in g:
-            g.db_session = current_app.extensions["wxbot.db"]()
+            g.db_session = services.sessions()()
         return g.db_session
 
     def new_session(self) -> Session:
         """A session outside the app context's, for work that commits on its own."""
-        return current_app.extensions["wxbot.db"]()
+        return services.sessions()()
 
     def ping(self) -> bool:
         try:

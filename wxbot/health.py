@@ -1,8 +1,9 @@
 """GET /healthz: is the database usable, does the store answer."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from wxbot import services
 from wxbot.config import is_sandbox
 from wxbot.db import db
 from wxbot.migrate import schema_is_current
@@ -12,9 +13,9 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    cfg = current_app.config["WXBOT"]
+    cfg = services.settings()
     database = db.ping()
-    store = current_app.extensions["wxbot.store"].ping()
+    store = services.store().ping()
     schema = database and schema_is_current()
     body = {
         "database": "ok" if database else "down",

@@ -15,6 +15,8 @@ import time
 from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask
 
+from wxbot import services
+
 
 class LinkInvalid(Exception):
     """Not a token of ours for this purpose: tampered, truncated, or made for another page."""
@@ -49,7 +51,7 @@ def read_token(app: Flask, purpose: str, token: str) -> list:
         raise LinkInvalid() from None
     if not isinstance(values, list):
         raise LinkInvalid()
-    if time.time() - made > app.config["WXBOT"].server.link_max_age_days * 86400:
+    if time.time() - made > services.settings(app).server.link_max_age_days * 86400:
         raise LinkExpired()
     return values
 

@@ -22,6 +22,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from models.followers import Follower
 from models.messagelog import MessageLog
+from wxbot import services
+from wxbot.errors import report_failure
 from wxbot.store import LockTimeout
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ BATCH = 500
 class MessageLogWriter:
     def __init__(self, app: Flask):
         self.app = app
-        self.interval = app.config["WXBOT"].message_log.flush_seconds
+        self.interval = services.settings(app).message_log.flush_seconds
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._start_lock = threading.Lock()
@@ -40,7 +42,7 @@ class MessageLogWriter:
 
     @property
     def store(self):
-        return self.app.extensions["wxbot.store"]
+        return services.store(self.app)
 
     def add(self, **entry) -> None:
         """Queue one entry (openid, member_id, direction, kind, content, created_at)."""
@@ -76,7 +78,7 @@ class MessageLogWriter:
                     logger.error("message log entry refused by the database and dropped (%s)", entry["kind"])
 
     def _write(self, entries: list[dict]) -> None:
-        factory = self.app.extensions["wxbot.db"]
+        factory = services.sessions(self.app)
         openids = {e["openid"] for e in entries}
         with factory() as session, session.begin():
             session.execute(insert(MessageLog), entries)
@@ -116,8 +118,8 @@ class MessageLogWriter:
         """Flush, logging instead of raising (the background loop, and shutdown)."""
         try:
             self.flush()
-        except Exception:  # the database may be down for a moment; the entries wait for the next round
-            logger.exception("message log batch failed")
+        except Exception as exc:  # the database may be down for a moment; the entries wait for the next round
+            report_failure("message log batch", exc)
 
 
 def encode(entry: dict) -> str:

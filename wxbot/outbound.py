@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 
 import requests
-
 from flask import current_app
 from wechatpy.exceptions import WeChatClientException
 
+from wxbot import services
 from wxbot.client import SharedTokenClient
 from wxbot.config import api_base
 from wxbot.router import News
@@ -17,13 +17,13 @@ logger = logging.getLogger(__name__)
 
 def wechat_client() -> SharedTokenClient:
     """The app's client; built on first use, not at import or start-up."""
-    client = current_app.extensions.get("wxbot.client")
+    client = current_app.extensions.get(services.CLIENT)
     if client is None:
-        cfg = current_app.config["WXBOT"]
+        cfg = services.settings()
         secret = cfg.wechat.secret or cfg.sandbox.secret
-        client = SharedTokenClient(cfg.wechat.appid, secret, api_base(cfg), current_app.extensions["wxbot.store"],
+        client = SharedTokenClient(cfg.wechat.appid, secret, api_base(cfg), services.store(),
                                    cfg.wechat.api_timeout, cfg.wechat.token_refresh_margin)
-        current_app.extensions["wxbot.client"] = client
+        current_app.extensions[services.CLIENT] = client
     return client
 
 

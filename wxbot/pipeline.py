@@ -9,26 +9,26 @@ customer-service API.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import nullcontext
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 
 from flask import Flask
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
-from models.followers import follower_for, record_interaction
+from models.followers import follower_for, record_interaction, spend_window_message
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.conversation import Conversation
 from wxbot.db import db
+from wxbot.errors import report_failure
 from wxbot.router import Context, Inbound, News, read_inbound
 from wxbot.store import LockTimeout
-
-logger = logging.getLogger(__name__)
 
 PENDING = "\x00pending"
 APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
@@ -106,7 +106,7 @@ class _Job:
 class Pipeline:
     def __init__(self, app: Flask):
         self.app = app
-        self.settings = app.config["WXBOT"]
+        self.settings = services.settings(app)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
@@ -123,7 +123,7 @@ class Pipeline:
 
     @property
     def store(self):
-        return self.app.extensions["wxbot.store"]
+        return services.store(self.app)
 
     def answer(self, message: BaseMessage, started: float) -> str:
         """The reply XML (unencrypted) or `success`, within the reply budget."""
@@ -162,12 +162,17 @@ class Pipeline:
             time.sleep(0.01)
 
     def _run(self, inbound: Inbound, job: _Job) -> str:
+        """Handle one message; never raises: a failure here (even after the reply budget, when nobody
+        waits for the result) goes to the error hook and the user gets the apology."""
         with self.app.app_context():
             try:
                 with self._user_lock(inbound):
                     return self._handle_and_reply(inbound, job, db.session)
             except LockTimeout:
                 return render(BUSY, inbound.message, self.settings.wechat.text_reply_max_bytes)
+            except Exception as exc:  # the one error hook; the database or the store may be down
+                report_failure(f"message handling for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
+                return render(APOLOGY, inbound.message, self.settings.wechat.text_reply_max_bytes)
 
     def _user_lock(self, inbound: Inbound):
         """One user's messages are handled one at a time, up to their commit."""
@@ -196,8 +201,8 @@ class Pipeline:
             follower = self._touch(inbound, session, now)
             reply = self._dispatch(inbound, follower, session, now)
             session.flush()
-        except Exception:  # the one error hook: detail to the log, a safe reply to the user
-            logger.exception("handler failed for %s (%s %s)", mask(inbound.openid), inbound.msgtype, inbound.event)
+        except Exception as exc:  # the one error hook: detail to the log, a safe reply to the user
+            report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
             session.rollback()
             follower, reply = self._touch(inbound, session, now), APOLOGY
         return follower, reply
@@ -206,7 +211,7 @@ class Pipeline:
         """The message and its reply in the message log (not after an unfollow)."""
         if follower is None or not follower.subscribed:
             return
-        writer = self.app.extensions["wxbot.logwriter"]
+        writer = services.logwriter(self.app)
         if inbound is not None:
             kind, content = describe(inbound)
             writer.add(openid=follower.openid, member_id=follower.member_id, direction="in", kind=kind,
@@ -225,7 +230,7 @@ class Pipeline:
 
     def _dispatch(self, inbound: Inbound, follower, session, now):
         conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl)
-        dispatcher = self.app.extensions["wxbot.dispatcher"]
+        dispatcher = services.dispatcher(self.app)
         ctx = Context(inbound, follower, session, self.store, conversation, self.settings, now, dispatcher)
         return dispatcher.dispatch(ctx)
 
@@ -236,4 +241,7 @@ class Pipeline:
         from wxbot.outbound import send_customer_service
 
         channel = send_customer_service(inbound.openid, reply)
+        if channel == "customer_service":  # the engine counts on the same window: never a 6th message
+            spend_window_message(db.session, inbound.openid)
+            db.session.commit()
         self._log(None, follower, reply, utcnow(), channel)

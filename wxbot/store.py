@@ -11,15 +11,16 @@ WeChat sends after a restart still gets the first reply, and no logged message i
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections import deque
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import redis
 
@@ -292,10 +293,8 @@ class RedisStore(Store):
         try:
             yield
         finally:
-            try:
+            with contextlib.suppress(redis.exceptions.LockError):  # expired, maybe taken: not ours to free
                 lock.release()
-            except redis.exceptions.LockError:  # expired and maybe taken by another: not ours to free
-                pass
 
     def push(self, key, *values):
         if values:

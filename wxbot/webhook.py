@@ -4,10 +4,11 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from wxbot import protocol
+from wxbot import protocol, services
 from wxbot.bodyread import connection_socket, stop_reading
+from wxbot.errors import report_failure
 from wxbot.pipeline import APOLOGY, render
 from wxbot.protocol import Refused
 
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 @bp.get("/wechat")
 def verify_url():
     """WeChat's URL check: echo `echostr` when the signature is ours."""
-    wechat = current_app.config["WXBOT"].wechat
+    wechat = services.settings().wechat
     protocol.check_signature(wechat.token, request.args)
     protocol.check_timestamp(request.args, wechat.timestamp_window)
     return Response(request.args.get("echostr", ""), mimetype="text/plain")
@@ -29,16 +30,16 @@ def receive():
     """One message from WeChat: the signature (in the query string) is checked before the body is
     even read, and the body must arrive within server.read_timeout."""
     started = time.monotonic()
-    wechat = current_app.config["WXBOT"].wechat
+    wechat = services.settings().wechat
     protocol.check_signature(wechat.token, request.args)
     protocol.check_timestamp(request.args, wechat.timestamp_window)
     body = _read_body(wechat.max_body_bytes)
     envelope = protocol.open_envelope(body, request.args, wechat)
     message = protocol.parse(envelope.xml)
     try:
-        reply = current_app.extensions["wxbot.pipeline"].answer(message, started)
-    except Exception:  # Redis or the database is down: say so rather than WeChat's error page
-        logger.exception("pipeline failed")
+        reply = services.pipeline().answer(message, started)
+    except Exception as exc:  # Redis or the database is down: say so rather than WeChat's error page
+        report_failure("message pipeline", exc)
         reply = render(APOLOGY, message, wechat.text_reply_max_bytes)
     sealed = protocol.seal(reply, envelope, wechat, request.args.get("nonce", ""))
     return Response(sealed, mimetype="application/xml" if sealed != "success" else "text/plain")

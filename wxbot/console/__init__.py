@@ -5,6 +5,8 @@ from flask import Blueprint, Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from wxbot import services
+
 bp = Blueprint("console", __name__, url_prefix="/admin", template_folder="templates", static_folder="static")
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -12,7 +14,7 @@ login_manager = LoginManager()
 
 def init_console(app: Flask) -> None:
     """Sessions, CSRF on every console form, and the blueprint."""
-    cfg = app.config["WXBOT"]
+    cfg = services.settings(app)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=cfg.server.https, WTF_CSRF_TIME_LIMIT=None,
                       MAX_FORM_MEMORY_SIZE=cfg.console.upload_max_bytes)
@@ -20,9 +22,19 @@ def init_console(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.login_message = "请先登录。"
-    from wxbot.console import auth, campaigns, members, pages, study  # noqa: F401  (they register their routes on bp)
+    from wxbot.console import (  # noqa: F401  (they register their
+        auth,
+        campaigns,
+        materials,
+        members,
+        pages,
+        plan,
+        points,  # routes on bp)
+        studystats,
+    )
     app.register_blueprint(bp)
-    app.register_error_handler(CSRFError, lambda e: _error_page(400, "页面已过期", "表单已过期或来源不明，请刷新页面后重试。"))
+    app.register_error_handler(CSRFError, lambda e: _error_page(400, "页面已过期",
+                                                                "表单已过期或来源不明，请刷新页面后重试。"))
     for status, title, message in ERRORS:
         app.register_error_handler(status, lambda e, s=status, t=title, m=message: _error_page(s, t, m))
 

@@ -10,12 +10,13 @@ import secrets
 import time
 from datetime import timedelta
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
 from models.accounts import AdminUser, audit, check_password, end_sessions, revoke_session, scope_for, session_revoked
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.console import bp, login_manager
 from wxbot.db import db
 
@@ -26,14 +27,14 @@ def load_account(account_id: str):
     account = db.session.get(AdminUser, int(account_id)) if account_id.isdigit() and len(account_id) < 12 else None
     if account is None or not account.active or session.get("gen") != account.session_gen:
         return None
-    max_age = current_app.config["WXBOT"].console.session_max_hours * 3600
+    max_age = services.settings().console.session_max_hours * 3600
     if time.time() - session.get("since", 0) > max_age or session_revoked(db.session, session.get("sid", "")):
         return None
     return account
 
 
 def _store():
-    return current_app.extensions["wxbot.store"]
+    return services.store()
 
 
 def _address_key(username: str) -> str:
@@ -47,7 +48,7 @@ def _name_keys(username: str) -> tuple[str, str]:
 def _refusal(username: str) -> str | None:
     """Why this attempt is not even checked: this address failed too often for the name, or the
     name is in its growing delay after failures from anywhere."""
-    console, store = current_app.config["WXBOT"].console, _store()
+    console, store = services.settings().console, _store()
     key = _address_key(username)
     if int(store.get(key) or 0) >= console.login_max_failures:
         return f"登录失败次数过多，请 {max(1, int((store.ttl(key) or 60) // 60))} 分钟后再试。"
@@ -58,7 +59,7 @@ def _refusal(username: str) -> str | None:
 
 
 def _count_failure(username: str) -> None:
-    console, store = current_app.config["WXBOT"].console, _store()
+    console, store = services.settings().console, _store()
     store.incr(_address_key(username), console.login_failure_window)
     count_key, wait_key = _name_keys(username)
     failures = store.incr(count_key, console.login_failure_window)
@@ -104,7 +105,7 @@ def _safe_next(target: str | None) -> str:
 @login_required
 def logout():
     """Sign out here; this session's cookie stops working even if someone copied it."""
-    hours = current_app.config["WXBOT"].console.session_max_hours
+    hours = services.settings().console.session_max_hours
     revoke_session(db.session, session.get("sid", ""), utcnow() + timedelta(hours=hours))
     db.session.commit()
     logout_user()
@@ -132,7 +133,7 @@ def idle_timeout():
     """Sign out after `console.idle_minutes` without a request."""
     if not current_user.is_authenticated:
         return None
-    limit = current_app.config["WXBOT"].console.idle_minutes * 60
+    limit = services.settings().console.idle_minutes * 60
     if time.time() - session.get("seen", 0) > limit:
         logout_user()
         session.clear()

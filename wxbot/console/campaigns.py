@@ -10,8 +10,15 @@ from sqlalchemy import select, update
 
 from models.accounts import audit
 from models.audience import AudienceError, count_audience
-from models.delivery import create_campaign
-from models.delivery import CAMPAIGN_STATUSES, Campaign, Delivery, audit_campaign, campaign_counts
+from models.delivery import (
+    CAMPAIGN_STATUSES,
+    Campaign,
+    Delivery,
+    audit_campaign,
+    campaign_counts,
+    campaigns_counts,
+    create_campaign,
+)
 from models.members import ROLES, STAGES
 from models.timeutil import parse_local_time, utcnow
 from wxbot.console import bp
@@ -22,10 +29,7 @@ from wxbot.delivery.channels import CHANNEL_LABELS
 
 
 def scoped_campaigns():
-    query = select(Campaign)
-    if g.scope.unit_ids is None:
-        return query
-    return query.where(Campaign.org_unit_id.in_(g.scope.unit_ids))
+    return g.scope.filter(select(Campaign), Campaign.org_unit_id)
 
 
 def campaign_in_scope(campaign_id: int) -> Campaign:
@@ -53,7 +57,7 @@ def content_from_form(form) -> dict:
 @login_required
 def campaigns():
     rows = db.session.scalars(scoped_campaigns().order_by(Campaign.id.desc()).limit(100)).all()
-    counts = {c.id: campaign_counts(db.session, c.id) for c in rows}
+    counts = campaigns_counts(db.session, [c.id for c in rows])
     return render_template("console/campaigns.html", rows=rows, counts=counts, statuses=CAMPAIGN_STATUSES)
 
 
@@ -91,7 +95,8 @@ def campaign_create():
         return redirect(url_for("console.campaign_new"))
     if preview:
         campaign.audience_label = f"预览：{preview}"
-    audit_campaign(db.session, current_user, campaign, f"{'预览' if preview else '群发'} #{campaign.id}：{campaign.label}",
+    what = "预览" if preview else "群发"
+    audit_campaign(db.session, current_user, campaign, f"{what} #{campaign.id}：{campaign.label}",
                    {"对象": campaign.audience_label, "内容": campaign.text or campaign.title})
     db.session.commit()
     return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))

@@ -13,12 +13,15 @@ def bar_chart(labels: list[str], values: list[int], title: str) -> Markup:
     plot = HEIGHT - PAD_BOTTOM - PAD_TOP
     parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" class="chart">',
              f"<title>{escape(title)}</title>",
-             f'<line x1="{PAD_LEFT}" y1="{HEIGHT - PAD_BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - PAD_BOTTOM}" stroke="#ccc"/>']
-    for i, (label, value) in enumerate(zip(labels, values)):
+             f'<line x1="{PAD_LEFT}" y1="{HEIGHT - PAD_BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - PAD_BOTTOM}" '
+             'stroke="#ccc"/>']
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         height = plot * value / top
         x, y = PAD_LEFT + i * slot + slot * 0.15, HEIGHT - PAD_BOTTOM - height
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" fill="#c62828" rx="2"/>')
-        parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{y - 3:.1f}" font-size="11" text-anchor="middle">{value}</text>')
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" '
+                     'fill="#c62828" rx="2"/>')
+        parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{y - 3:.1f}" font-size="11" '
+                     f'text-anchor="middle">{value}</text>')
         parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle" '
                      f'fill="#666">{escape(label)}</text>')
     parts.append("</svg>")
@@ -34,13 +37,14 @@ def heat_grid(rows: list[str], columns: list[str], percents: list[list[int]], ti
     for j, column in enumerate(columns):
         parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="16" font-size="11" text-anchor="middle" '
                      f'fill="#666">{escape(column)}</text>')
-    for i, (label, values) in enumerate(zip(rows, percents)):
+    for i, (label, values) in enumerate(zip(rows, percents, strict=True)):
         y = head + i * cell_h
-        parts.append(f'<text x="{label_width - 6}" y="{y + 17}" font-size="12" text-anchor="end">{escape(label[:12])}</text>')
+        parts.append(f'<text x="{label_width - 6}" y="{y + 17}" font-size="12" '
+                     f'text-anchor="end">{escape(label[:12])}</text>')
         for j, value in enumerate(values):
             shade = 0.08 + 0.85 * max(0, min(value, 100)) / 100
-            parts.append(f'<rect x="{label_width + j * cell_w + 2}" y="{y + 2}" width="{cell_w - 4}" height="{cell_h - 4}" '
-                         f'rx="3" fill="#c62828" fill-opacity="{shade:.2f}"/>')
+            parts.append(f'<rect x="{label_width + j * cell_w + 2}" y="{y + 2}" width="{cell_w - 4}" '
+                         f'height="{cell_h - 4}" rx="3" fill="#c62828" fill-opacity="{shade:.2f}"/>')
             parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="{y + 17}" font-size="11" '
                          f'text-anchor="middle" fill="{"#fff" if value >= 50 else "#333"}">{value}%</text>')
     parts.append("</svg>")

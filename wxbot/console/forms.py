@@ -3,7 +3,7 @@ someone typing a URL) sends, the answer is a value in range or None, never an ex
 None into a 400 or a sentence."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from werkzeug.routing import IntegerConverter
 

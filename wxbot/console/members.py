@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-from flask import abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -11,9 +11,17 @@ from models.accounts import audit
 from models.followers import Follower
 from models.members import ROLES, STAGES, Member, OrgUnit, role_change_refusal
 from models.orgtree import TreeError, edit_member, member_snapshot, tree_rows
-from models.roster import (apply_rows, audit_role_changes, authority_errors, bind_code_rows, check_rows, read_roster,
-                           roster_rows)
+from models.roster import (
+    apply_rows,
+    audit_role_changes,
+    authority_errors,
+    bind_code_rows,
+    check_rows,
+    read_roster,
+    roster_rows,
+)
 from models.tables import TableError, xlsx_bytes
+from wxbot import services
 from wxbot.console import bp
 from wxbot.console.forms import db_id
 from wxbot.db import db
@@ -55,7 +63,7 @@ def members():
     bound_ids = set(db.session.scalars(bound.where(Follower.member_id.in_([m.id for m in rows]))))
     return render_template("console/members.html", rows=rows[:LIST_LIMIT], more=len(rows) > LIST_LIMIT,
                            bound_ids=bound_ids, branches=branches_in_scope(), stages=STAGES,
-                           bind_codes=current_app.config["WXBOT"].members.bind_mode == "code")
+                           bind_codes=services.settings().members.bind_mode == "code")
 
 
 @bp.route("/members/<int:member_id>", methods=["GET", "POST"])
@@ -107,11 +115,12 @@ def member_import():
     except TableError as exc:
         flash(str(exc), "danger")
         return render_template("console/import.html"), 400
-    errors += authority_errors(db.session, good, current_user.role == "admin", g.scope.unit_ids)
+    errors += authority_errors(db.session, good, current_user.role == "admin", g.scope)
     if errors:
         return render_template("console/import.html", errors=sorted(errors, key=lambda e: e.line)), 400
-    report = apply_rows(db.session, good, current_app.config["WXBOT"].school.name)
-    audit(db.session, current_user, "import", "member", "", f"导入名单：新增 {report.created} 人，更新 {report.updated} 人",
+    report = apply_rows(db.session, good, services.settings().school.name)
+    audit(db.session, current_user, "import", "member", "",
+          f"导入名单：新增 {report.created} 人，更新 {report.updated} 人",
           after={"文件": upload.filename, "新增": report.created, "更新": report.updated},
           org_unit_id=current_user.org_unit_id)
     audit_role_changes(db.session, current_user, report)

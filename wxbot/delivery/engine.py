@@ -21,11 +21,13 @@ from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
-from models.followers import Follower
+from models.followers import Follower, forget_openid
 from models.timeutil import next_wechat_midnight, utcnow, wechat_month
+from wxbot import services
 from wxbot.delivery.channels import Reach, choose_channel
-from wxbot.links import make_token, page_url
 from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
+from wxbot.errors import report_failure
+from wxbot.links import make_token, page_url
 
 logger = logging.getLogger(__name__)
 MASS_BATCH = 10000
@@ -42,7 +44,7 @@ RECEIPT_PURPOSE = "receipt"
 
 def read_link(app: Flask, campaign: Campaign, delivery: Delivery) -> str:
     """The article's link for one recipient: /r/<sealed delivery id> records the read."""
-    if not campaign.url:
+    if campaign.kind != "article":
         return ""
     return page_url(app, f"/r/{make_token(app, RECEIPT_PURPOSE, delivery.id)}")
 
@@ -71,11 +73,11 @@ class DeliveryWorker:
 
     def __init__(self, app: Flask, name: str | None = None):
         self.app = app
-        self.policy = app.config["WXBOT"].delivery
+        self.policy = services.settings(app).delivery
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.bucket = TokenBucket(self.policy.rate_per_second)
         self.pool = ThreadPoolExecutor(self.policy.in_flight, "wxbot-delivery")
-        self.sessions = app.extensions["wxbot.db"]
+        self.sessions = services.sessions(app)
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set; idle rounds wait poll_seconds."""
@@ -83,8 +85,8 @@ class DeliveryWorker:
         while not stop.is_set():
             try:
                 busy = self.step(batches=None, stop=stop)
-            except Exception:  # a database hiccup must not end the worker; the next round retries
-                logger.exception("delivery round failed")
+            except Exception as exc:  # a database hiccup must not end the worker; the next round retries
+                report_failure("delivery round", exc)
                 busy = 0
             if not busy:
                 stop.wait(self.policy.poll_seconds)
@@ -137,7 +139,7 @@ class DeliveryWorker:
         followers = {f.openid: f for f in session.scalars(
             select(Follower).where(Follower.openid.in_(openids)).execution_options(populate_existing=True))}
         credits = self._credits(session, openids)
-        account_type = self.app.config["WXBOT"].wechat.account_type
+        account_type = services.settings(self.app).wechat.account_type
         mass = {}
         for delivery in batch:
             follower = followers.get(delivery.openid)
@@ -159,8 +161,8 @@ class DeliveryWorker:
         try:
             self.bucket.take()
             outcome = send_one(client, task.channel, task.campaign, task.openid, task.link, self.policy)
-        except Exception:  # a bug in one send must not lose the delivery: it is retried
-            logger.exception("send failed")
+        except Exception as exc:  # a bug in one send must not lose the delivery: it is retried
+            report_failure("delivery send", exc)
             outcome = Outcome("retry", -1)
         outcomes.put((task.delivery_id, outcome))
 
@@ -189,7 +191,7 @@ class DeliveryWorker:
         from wxbot.outbound import wechat_client
         with self.app.app_context():
             client = wechat_client()
-        cfg = self.app.config["WXBOT"]
+        cfg = services.settings(self.app)
         limits = cfg.delivery.account_limits[cfg.wechat.account_type]
         for campaign_id, deliveries in mass.items():
             for start in range(0, len(deliveries), MASS_BATCH):
@@ -202,7 +204,8 @@ class DeliveryWorker:
                     outcome = send_mass(client, campaigns[campaign_id], openids, clientmsgid)
                 else:
                     outcome, tag_id = send_mass_by_tag(client, campaigns[campaign_id], openids, clientmsgid)
-                if outcome.kind == "sent" and session.scalar(select(MassJob).where(MassJob.clientmsgid == clientmsgid)) is None:
+                known = session.scalar(select(MassJob).where(MassJob.clientmsgid == clientmsgid))
+                if outcome.kind == "sent" and known is None:
                     session.add(MassJob(campaign_id=campaign_id, clientmsgid=clientmsgid, msg_id=outcome.msgid,
                                         tag_id=tag_id))
                 writes = FollowerWrites()
@@ -274,11 +277,9 @@ class FollowerWrites:
     COUNT_MASS = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
                   .values(mass_count=case((_followers.c.mass_month == bindparam("month"), _followers.c.mass_count + 1),
                                           else_=1), mass_month=bindparam("month")))
-    UNFOLLOWED = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
-                  .values(subscribed=False, unsubscribed_at=bindparam("at")))
-
     def __init__(self):
-        self.rows: dict = {self.SPEND_WINDOW: [], self.COUNT_MASS: [], self.UNFOLLOWED: []}
+        self.rows: dict = {self.SPEND_WINDOW: [], self.COUNT_MASS: []}
+        self.gone: set[str] = set()  # WeChat says they do not follow (43004) or are unknown (40003)
 
     def add(self, statement, **params) -> None:
         self.rows[statement].append(params)
@@ -288,6 +289,9 @@ class FollowerWrites:
             if rows:
                 session.connection().execute(statement, rows)
             rows.clear()
+        for openid in self.gone:  # rare: the unfollow event was missed; erase as if it had come
+            forget_openid(session, openid)
+        self.gone.clear()
 
 
 def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campaigns, now, policy,
@@ -297,7 +301,7 @@ def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campa
         _count_use(writes, follower, delivery.channel, now)
         _spend_credit(session, delivery, policy)
     if outcome.kind in ("unfollowed", "invalid") and follower is not None:
-        writes.add(writes.UNFOLLOWED, f_openid=follower.openid, at=now)
+        writes.gone.add(follower.openid)
         set_committed_value(follower, "subscribed", False)
     if outcome.kind == "quota":
         campaign = campaigns[delivery.campaign_id]
@@ -344,7 +348,8 @@ def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: da
 def _spend_credit(session, delivery: Delivery, policy) -> None:
     if delivery.channel == "subscribe":
         session.execute(update(SubscriptionCredit).where(
-            SubscriptionCredit.openid == delivery.openid, SubscriptionCredit.template_id == policy.subscribe_template_id,
+            SubscriptionCredit.openid == delivery.openid,
+            SubscriptionCredit.template_id == policy.subscribe_template_id,
             SubscriptionCredit.credits > 0).values(credits=SubscriptionCredit.credits - 1))
 
 

@@ -9,6 +9,7 @@ import requests
 from wechatpy.exceptions import WeChatClientException
 
 from models.delivery import Campaign
+from wxbot.delivery.links import mass_link_text
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,10 @@ def outcome_of(call) -> Outcome:
 
 
 def message_text(campaign: Campaign, link: str) -> str:
-    if campaign.material_id and not link.startswith("http"):  # one text for many: no personal link
-        return f"{campaign.title}\n{campaign.description}\n回复“学习”打开你的学习链接，阅读时长计入学习记录".strip()
+    """A campaign as one text: an article's title, summary and link (the recipient's own, or for one
+    text sent to many, what the link kind says instead)."""
     if campaign.kind == "article":
-        return f"{campaign.title}\n{campaign.description}\n{link}".strip()
+        return f"{campaign.title}\n{campaign.description}\n{link or mass_link_text(campaign)}".strip()
     return campaign.text
 
 
@@ -68,7 +69,7 @@ def send_one(client, channel: str, campaign: Campaign, openid: str, link: str, p
 
 def send_mass(client, campaign: Campaign, openids: list[str], clientmsgid: str) -> Outcome:
     """One mass send by openid list; the clientmsgid makes a repeat within 24 h a no-op (45065)."""
-    text = message_text(campaign, campaign.url)
+    text = message_text(campaign, "")
     return outcome_of(lambda: client.message.send_mass_text(openids, text, client_msg_id=clientmsgid))
 
 
@@ -84,7 +85,7 @@ def send_mass_by_tag(client, campaign: Campaign, openids: list[str], clientmsgid
         # wechatpy's sendall still speaks of group_id; WeChat's filter takes tag_id.
         return client.message._post("message/mass/sendall", data={
             "filter": {"is_to_all": False, "tag_id": made["tag"]}, "msgtype": "text",
-            "text": {"content": message_text(campaign, campaign.url)}, "send_ignore_reprint": 0,
+            "text": {"content": message_text(campaign, "")}, "send_ignore_reprint": 0,
             "clientmsgid": clientmsgid})
     return outcome_of(call), made.get("tag")
 

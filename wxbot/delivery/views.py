@@ -5,10 +5,11 @@ from flask import Blueprint, abort, current_app, redirect, render_template
 
 from models.delivery import Campaign, Delivery
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.db import db
 from wxbot.delivery.engine import RECEIPT_PURPOSE
+from wxbot.delivery.links import link_target
 from wxbot.links import LinkExpired, LinkInvalid, read_token
-from wxbot.study import study_link
 
 bp = Blueprint("delivery", __name__)
 
@@ -20,7 +21,7 @@ def read(token: str):
         (delivery_id,) = read_token(current_app, RECEIPT_PURPOSE, token)
     except LinkExpired:
         return render_template("study/missing.html", expired=True,
-                               days=current_app.config["WXBOT"].server.link_max_age_days), 410
+                               days=services.settings().server.link_max_age_days), 410
     except (LinkInvalid, ValueError):
         abort(404)
     delivery = db.session.get(Delivery, delivery_id) if isinstance(delivery_id, int) else None
@@ -29,7 +30,5 @@ def read(token: str):
     if delivery.read_at is None:
         delivery.read_at = utcnow()
         db.session.commit()
-    campaign = db.session.get(Campaign, delivery.campaign_id)
-    if campaign.material_id and delivery.member_id:  # a study push: the member's own reading page
-        return redirect(study_link(current_app, delivery.member_id, campaign.material_id))
-    return redirect(campaign.url)
+    target = link_target(current_app, db.session.get(Campaign, delivery.campaign_id), delivery.member_id)
+    return redirect(target) if target else abort(404)

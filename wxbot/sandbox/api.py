@@ -9,10 +9,11 @@ import time
 from functools import wraps
 
 import qrcode
-from flask import current_app, jsonify, request, send_file
+from flask import jsonify, request, send_file
 
 from models.sandbox import SandboxQRCode, SandboxUser, get_value, put_value
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.db import db
 from wxbot.sandbox import bp, world
 from wxbot.sandbox.world import ApiError
@@ -23,11 +24,11 @@ TAGS_KEY = "tags"
 
 
 def _cfg():
-    return current_app.config["WXBOT"]
+    return services.settings()
 
 
 def _store():
-    return current_app.extensions["wxbot.store"]
+    return services.store()
 
 
 def api(name: str, methods=("POST",), auth: bool = True):

@@ -10,8 +10,8 @@ import hmac
 import itertools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlencode
 
 import requests

@@ -1,12 +1,12 @@
 """`flask --app wxbot chat`: one WeChat user in the terminal, talking to the running server."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import requests
-from flask import current_app
 
 from models.sandbox import messages_to
+from wxbot import services
 from wxbot.db import db
 from wxbot.sandbox.phone import Phone, PhoneReply, http_transport
 
@@ -25,7 +25,7 @@ def show(reply: PhoneReply) -> str:
 
 
 def run_terminal_chat(openid: str, url: str | None, lines: Iterable[str], echo: Callable[[str], None]) -> None:
-    cfg = current_app.config["WXBOT"]
+    cfg = services.settings()
     url = url or cfg.server.public_url.rstrip("/") + "/wechat"
     phone = Phone(cfg, http_transport(url), db.new_session)
     seen = _last_message_id(openid)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import secrets
 
-from flask import current_app, jsonify, render_template, request, url_for
+from flask import jsonify, render_template, request, url_for
 from sqlalchemy import select
 
 from models.sandbox import SandboxUser, get_value, messages_to
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.console.forms import db_id
 from wxbot.db import db
 from wxbot.sandbox import bp, world
@@ -19,14 +20,14 @@ ACTIONS = {"text", "click", "follow", "unfollow", "scan", "voice", "image"}
 def phone_for_this_server() -> Phone:
     """A phone that posts to this very server's /wechat over HTTP."""
     url = request.host_url.rstrip("/") + "/wechat"
-    return Phone(current_app.config["WXBOT"], http_transport(url), db.new_session)
+    return Phone(services.settings(), http_transport(url), db.new_session)
 
 
 @bp.get("/")
 def simulator():
     """The phone-like chat simulator."""
     return render_template("sandbox/simulator.html", menu=get_value(db.session, "menu") or
-                           current_app.config["WXBOT"].wechat.menu)
+                           services.settings().wechat.menu)
 
 
 @bp.get("/messages")
@@ -97,17 +98,17 @@ def faults():
     session = db.session
     if request.method == "POST":
         data = request.get_json(silent=True) or {}
-        store = current_app.extensions["wxbot.store"]
+        store = services.store()
         world.set_faults(store, data)
         if data.get("expire_tokens"):
             world.expire_tokens(session, store, utcnow())
         session.commit()
-    return jsonify(world.faults(current_app.extensions["wxbot.store"], current_app.config["WXBOT"].sandbox))
+    return jsonify(world.faults(services.store(), services.settings().sandbox))
 
 
 @bp.post("/reset")
 def reset():
     """Forget every sandbox user, message, QR code, token and fault."""
-    world.reset(db.session, current_app.extensions["wxbot.store"], utcnow())
+    world.reset(db.session, services.store(), utcnow())
     db.session.commit()
     return jsonify({"ok": True})

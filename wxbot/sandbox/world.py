@@ -13,7 +13,6 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.followers import widened_window, window_rule
 from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
 from wxbot.store import Store
 
@@ -80,31 +79,46 @@ def follow(session: Session, openid: str, at: datetime, nickname: str = "") -> S
 def unfollow(session: Session, openid: str) -> None:
     user = session.get(SandboxUser, openid)
     if user is not None:
-        user.subscribed, user.cs_window_until, user.cs_window_left = False, None, 0
+        user.subscribed = False
+        user.cs_window_until, user.cs_window_left, user.cs_event_until, user.cs_event_left = None, 0, None, 0
 
 
 def open_window(user: SandboxUser, kind: str, at: datetime, wechat) -> None:
-    """The window WeChat opens for an interaction, by the same rule our own tracking uses."""
-    user.cs_window_until, user.cs_window_left = widened_window(
-        user.cs_window_until, user.cs_window_left, window_rule(kind, wechat), at)
+    """WeChat's rule, played here on its own (not with the product's tracking, whose mistakes it must
+    catch): a message grants cs_window_message_count messages for cs_window_message_seconds, a click,
+    follow or scan cs_window_event_count for cs_window_event_seconds; a new interaction renews the
+    grant of its kind, and the other grant keeps what it had."""
+    if kind == "message":
+        user.cs_window_until = at + timedelta(seconds=wechat.cs_window_message_seconds)
+        user.cs_window_left = wechat.cs_window_message_count
+    else:
+        user.cs_event_until = at + timedelta(seconds=wechat.cs_window_event_seconds)
+        user.cs_event_left = wechat.cs_window_event_count
 
 
 # The hot path of every single-recipient send: Core statements built once, run on the session's
-# connection, so that a call skips both statement building and the ORM's bookkeeping.
+# connection, so that a call skips both statement building and the ORM's bookkeeping. The event grant
+# (the shorter one) is used first.
 _users, _messages = SandboxUser.__table__, SandboxMessage.__table__
-SPEND_WINDOW = (update(_users).where(_users.c.openid == bindparam("to_openid"), _users.c.subscribed.is_(True),
-                                     _users.c.cs_window_until >= bindparam("now"), _users.c.cs_window_left > 0)
-                .values(cs_window_left=_users.c.cs_window_left - 1))
+_following = (_users.c.openid == bindparam("to_openid"), _users.c.subscribed.is_(True))
+SPEND_EVENT_GRANT = (update(_users).where(*_following, _users.c.cs_event_until >= bindparam("now"),
+                                          _users.c.cs_event_left > 0)
+                     .values(cs_event_left=_users.c.cs_event_left - 1))
+SPEND_MESSAGE_GRANT = (update(_users).where(*_following, _users.c.cs_window_until >= bindparam("now"),
+                                            _users.c.cs_window_left > 0)
+                       .values(cs_window_left=_users.c.cs_window_left - 1))
 DELIVER = insert(_messages)
 
 
 def use_window(session: Session, openid: str, at: datetime) -> None:
-    """Spend one customer-service message in one statement, or raise 40003 / 43004 / 45015 / 45047."""
-    spent = session.connection().execute(SPEND_WINDOW, {"to_openid": openid, "now": at}).rowcount
-    if spent:
-        return
+    """Spend one customer-service message of an open grant, or raise 40003 / 43004 / 45015 / 45047."""
+    params = {"to_openid": openid, "now": at}
+    for statement in (SPEND_EVENT_GRANT, SPEND_MESSAGE_GRANT):
+        if session.connection().execute(statement, params).rowcount:
+            return
     user = following_user(session, openid)
-    if user.cs_window_until is None or user.cs_window_until < at:
+    grants_open = [until for until in (user.cs_window_until, user.cs_event_until) if until is not None and until >= at]
+    if not grants_open:
         raise ApiError(45015, "response out of time limit or subscription is canceled")
     raise ApiError(45047, "out of response count limit")
 

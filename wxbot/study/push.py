@@ -7,17 +7,16 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from models.accounts import Scope
 from models.audience import AudienceError
-from models.delivery import create_campaign
-from models.delivery import Delivery
+from models.delivery import Delivery, create_campaign
 from models.study import DailyPush, Material, PlanEntry
+from wxbot.study import STUDY_LINK
 
 logger = logging.getLogger(__name__)
 PUSH_CREATOR = "每日学习推送"
-STUDY_URL_MARK = "study:"  # the campaign's link is each member's own reading link (see /r/<token>)
 
 
 @dataclass(frozen=True)
@@ -34,12 +33,15 @@ def push_day(session: Session, day: date, now: datetime) -> list[Pushed]:
     The unique key on the entry decides: a second scheduler process, a restart or a run by hand
     finds the row (or loses the race at commit) and sends nothing again."""
     results = []
-    entries = session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
-                              .where(PlanEntry.day == day, Material.status == "published").order_by(PlanEntry.id))
-    for entry in list(entries):
-        done = session.scalar(select(DailyPush).where(DailyPush.plan_entry_id == entry.id))
-        if done is not None:
-            results.append(Pushed(entry.id, entry.material.title, _recipients(session, done.campaign_id), True))
+    entries = list(session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
+                                   .options(contains_eager(PlanEntry.material))
+                                   .where(PlanEntry.day == day, Material.status == "published").order_by(PlanEntry.id)))
+    done = {push.plan_entry_id: push for push in session.scalars(
+        select(DailyPush).where(DailyPush.plan_entry_id.in_([e.id for e in entries])))}
+    for entry in entries:
+        if entry.id in done:
+            recipients = _recipients(session, done[entry.id].campaign_id)
+            results.append(Pushed(entry.id, entry.material.title, recipients, True))
             continue
         results.append(_push_entry(session, entry, now))
     return results
@@ -56,12 +58,11 @@ def _push_entry(session: Session, entry: PlanEntry, now: datetime) -> Pushed:
         session.rollback()
         return Pushed(entry.id, material.title, 0, True)
     content = {"title": f"今日学习｜{material.title}", "description": material.summary or "点击阅读今天的学习内容",
-               "url": f"{STUDY_URL_MARK}{material.id}", "cover": material.cover}
+               "link_kind": STUDY_LINK, "link_ref": material.id, "cover": material.cover}
     try:
         with session.begin_nested():
             campaign = create_campaign(session, PUSH_CREATOR, Scope(None), entry.audience_spec() or
                                        {"everyone": True}, content, now)
-            campaign.material_id = material.id
     except AudienceError:  # nobody in the audience follows the account: remembered, nothing sent
         campaign = None
     if campaign is not None:

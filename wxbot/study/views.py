@@ -6,12 +6,13 @@ import os
 import markdown
 import nh3
 from flask import abort, current_app, jsonify, render_template, request, send_from_directory
-from werkzeug.exceptions import HTTPException
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from models.members import Member
 from models.study import Attachment, Material, may_read, record_beacon, record_open
 from models.timeutil import show, utcnow
+from wxbot import services
 from wxbot.db import db
 from wxbot.links import LinkExpired, LinkInvalid, read_token
 from wxbot.study import LINK_PURPOSE, bp
@@ -64,7 +65,7 @@ def missing(_error):
 def expired(_error):
     if request.path.endswith("/beacon"):
         return jsonify({"error": "链接已过期"}), 410
-    days = current_app.config["WXBOT"].server.link_max_age_days
+    days = services.settings().server.link_max_age_days
     return render_template("study/missing.html", expired=True, days=days), 410
 
 
@@ -73,7 +74,7 @@ def read(token: str):
     member, material = _reader(token)
     reading = record_open(db.session, member, material, utcnow())
     db.session.commit()
-    need = current_app.config["WXBOT"].study.read_seconds
+    need = services.settings().study.read_seconds
     return render_template("study/read.html", material=material, body=render_body(material.body), token=token,
                            published=show(material.published_at, "%Y-%m-%d"), seconds=reading.seconds,
                            credited=reading.credited_at is not None, need=need)
@@ -89,7 +90,7 @@ def beacon(token: str):
         seconds = int(seconds)
     if not isinstance(seconds, int) or isinstance(seconds, bool) or not 0 <= seconds <= 3600:
         return jsonify({"error": "需要 JSON 对象 {\"seconds\": 0 到 3600 的整数}"}), 400
-    settings = current_app.config["WXBOT"]
+    settings = services.settings()
     reading, points = record_beacon(db.session, member, material, seconds, utcnow(), settings)
     db.session.commit()
     return jsonify({"seconds": reading.seconds, "need": settings.study.read_seconds,

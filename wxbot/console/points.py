@@ -1,0 +1,47 @@
+"""Console: the points ledger, and administrators' adjustments."""
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from models.accounts import audit
+from models.members import Member
+from models.points import RULE_LABELS, PointEntry, adjust
+from models.timeutil import utcnow
+from wxbot.console import bp
+from wxbot.db import db
+
+
+@bp.get("/points")
+@login_required
+def points_ledger():
+    query = g.scope.members(select(PointEntry, Member).join(Member, Member.id == PointEntry.member_id))
+    student_no = request.args.get("student_no", "").strip()
+    if student_no:
+        query = query.where(Member.student_no == student_no)
+    rows = db.session.execute(query.order_by(PointEntry.id.desc()).limit(200)).all()
+    return render_template("console/points.html", rows=rows, labels=RULE_LABELS, student_no=student_no)
+
+
+@bp.post("/points/adjust")
+@login_required
+def points_adjust():
+    if current_user.role != "admin":
+        abort(403)
+    form = request.form
+    member = db.session.scalar(select(Member).where(Member.student_no == form.get("student_no", "").strip()))
+    reason = form.get("reason", "").strip()
+    try:
+        delta = int(form.get("delta", ""))
+    except ValueError:
+        delta = 0
+    if member is None or not delta or not reason:
+        flash("请填写存在的学号、非零的分数和调整原因。", "danger")
+        return redirect(url_for("console.points_ledger"))
+    adjust(db.session, member, delta, reason[:200], current_user.username, utcnow())
+    audit(db.session, current_user, "adjust", "points", member.id, f"{member.name} 积分 {delta:+d}：{reason}",
+          after={"学号": member.student_no, "分数": delta, "原因": reason}, org_unit_id=member.org_unit_id)
+    db.session.commit()
+    flash(f"已为 {member.name} 调整 {delta:+d} 分。", "success")
+    return redirect(url_for("console.points_ledger", student_no=member.student_no))

@@ -1,0 +1,70 @@
+"""Console: who studied (学习情况), per day and per branch, and reminders for those who have not."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from models.audience import AudienceError
+from models.delivery import audit_campaign, create_campaign
+from models.members import Member
+from models.points import studied, study_stats
+from models.timeutil import local_date, utcnow
+from wxbot.console import bp
+from wxbot.console.charts import bar_chart, heat_grid
+from wxbot.console.members import branches_in_scope
+from wxbot.db import db
+
+IDLE_LIST = 500
+
+
+def _percent(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+@bp.get("/study")
+@login_required
+def study_dashboard():
+    today = local_date()
+    week_start = today - timedelta(days=today.weekday())
+    days = [today - timedelta(days=n) for n in range(6, -1, -1)]
+    branches = branches_in_scope()
+    stats = study_stats(db.session, [b.id for b in branches], min(days[0], week_start), today)
+    week = study_stats(db.session, [b.id for b in branches], week_start, today)
+    total = sum(stats.sizes.values())
+    chart = bar_chart([d.strftime("%m-%d") for d in days], [_percent(stats.day_total(d), total) for d in days],
+                      "每日学习完成率（%）")
+    grid = heat_grid([b.name for b in branches], [d.strftime("%m-%d") for d in days],
+                     [[_percent(stats.per_day.get((b.id, d), 0), stats.sizes.get(b.id, 0)) for d in days]
+                      for b in branches], "各支部每日学习完成率")
+    by_branch = [(b, week.sizes.get(b.id, 0), week.per_period.get(b.id, 0)) for b in branches]
+    idle = db.session.scalars(g.scope.members(select(Member)).where(Member.id.not_in(studied(week_start, today)))
+                              .order_by(Member.org_unit_id, Member.student_no).limit(IDLE_LIST)).all()
+    return render_template("console/study.html", chart=chart, grid=grid, by_branch=by_branch, idle=idle,
+                           week_start=week_start)
+
+
+@bp.post("/study/remind")
+@login_required
+def study_remind():
+    """Remind this week's non-studying members through the delivery engine."""
+    today = local_date()
+    week_start = today - timedelta(days=today.weekday())
+    numbers = db.session.scalars(g.scope.members(select(Member.student_no)).where(
+        Member.id.not_in(studied(week_start, today)))).all()
+    if not numbers:
+        flash("本周所有成员都已学习。", "info")
+        return redirect(url_for("console.study_dashboard"))
+    text = request.form.get("text", "").strip() or "本周你还没有完成学习，回复“学习”阅读今天的学习内容。"
+    try:
+        campaign = create_campaign(db.session, current_user.username, g.scope, {"student_nos": numbers},
+                                   {"text": text}, utcnow(), current_user.org_unit_id)
+    except AudienceError as exc:
+        db.session.rollback()
+        flash(str(exc), "warning")
+        return redirect(url_for("console.study_dashboard"))
+    audit_campaign(db.session, current_user, campaign, f"学习提醒 #{campaign.id}", {"人数": len(numbers), "内容": text})
+    db.session.commit()
+    return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
