@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from models.followers import bind_member, forget_follower, unbind_member
+from models.followers import bind_member, unbind_member
+from models.privacy import forget_follower
 from wxbot.conversation import forget_conversation
 from wxbot.pipeline import mask
 from wxbot.router import Context, Router

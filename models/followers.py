@@ -5,7 +5,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, cast, delete, literal, select, update
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
@@ -89,31 +89,6 @@ def record_interaction(follower: Follower, kind: str, at: datetime, wechat) -> N
         until, left = widened_window(follower.cs_window_until, follower.cs_window_left, rule, at, TOUCH_PRECISION)
         if (until, left) != (follower.cs_window_until, follower.cs_window_left):
             follower.cs_window_until, follower.cs_window_left = until, left
-
-
-def forget_follower(session: Session, follower: Follower) -> None:
-    """Unfollow: WeChat (and PIPL) require the user's information to be deleted. The follower row
-    goes with its times, counters and binding; the message log and subscription credits go; past
-    deliveries stay counted in their campaigns but lose the openid, the member and the read time.
-    The roster and what belongs to the member (points, readings) stay: they are the organisation's."""
-    from models.delivery import Delivery, SubscriptionCredit
-    from models.messagelog import erase_messages
-
-    openid = follower.openid
-    erase_messages(session, openid)
-    session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.openid == openid))
-    session.execute(update(Delivery).where(Delivery.openid == openid).values(
-        openid=literal("erased-", String) + cast(Delivery.id, String), member_id=None, read_at=None, wechat_msgid="",
-        callback_status=""))
-    follower.subscribed, follower.member = False, None
-    session.delete(follower)
-
-
-def forget_openid(session: Session, openid: str) -> None:
-    """forget_follower for an openid WeChat says does not (or no longer) follow."""
-    follower = session.scalar(select(Follower).where(Follower.openid == openid))
-    if follower is not None:
-        forget_follower(session, follower)
 
 
 def spend_window_message(session: Session, openid: str) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
@@ -165,3 +167,39 @@ def link_values(app, url: str, purpose: str = "read") -> list:
     """What a personal link carries (its tokens are sealed and differ on every issue)."""
     from wxbot.links import read_token
     return read_token(app, purpose, url.rstrip("/").rsplit("/", 1)[1])
+
+
+@contextmanager
+def statements(app):
+    """The SQL statements the app's engine runs inside the block (to catch N+1 queries)."""
+    from sqlalchemy import event
+    engine = app.extensions["wxbot.db"].kw["bind"]
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, _parameters, _context, _executemany):
+        seen.append(statement)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def wait_for(condition, seconds=8.0):
+    """Poll `condition` until it is true or the time is up; returns its last value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.05)
+    return condition()
+
+
+
+
+def add_router(app, router) -> None:
+    """Put a test router in front of the product's routers."""
+    import handlers
+    from wxbot.router import Dispatcher
+    app.extensions["wxbot.dispatcher"] = Dispatcher([router] + handlers.ROUTERS)

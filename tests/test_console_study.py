@@ -131,3 +131,35 @@ def test_an_organisers_plan_entry_pushes_only_to_their_own_subtree(app, session,
     push_day(session, local_date(), utcnow())
     campaign = session.scalars(select(Campaign)).one()
     assert set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id))) == {"oA", "oB"}
+
+
+def attach(client, material_id: int, name: str, content: bytes):
+    return client.post(f"/admin/materials/{material_id}/attachments", follow_redirects=True,
+                       content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(content), name),
+                             "csrf_token": csrf_token(client, f"/admin/materials/{material_id}")})
+
+
+def test_attachments_are_checked_on_upload_and_served_only_through_the_members_link(make_app, session):
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser, make_account, make_branch, make_member
+    from wxbot.study import study_link
+    app = make_app(study__attachment_max_bytes=1024)
+    make_account(session, "admin", "admin")
+    member = make_member(session, branch=make_branch(session))
+    ChatUser(phone_for(app), "oReader").bind(member)
+    first, second = published(session, "第一课"), published(session, "第二课")
+    admin = signed_in(app, "admin")
+    assert "只能上传 PDF" in attach(admin, first.id, "tool.exe", b"MZ...").get_data(as_text=True)
+    assert "文件超过" in attach(admin, first.id, "big.pdf", b"%PDF" + b"x" * 2000).get_data(as_text=True)
+    assert "附件已上传" in attach(admin, first.id, "讲义.pdf", b"%PDF-1.4 lecture").get_data(as_text=True)
+    session.expire_all()
+    item = session.get(Material, first.id).attachments[0]
+    assert item.filename == "讲义.pdf" and item.size == len(b"%PDF-1.4 lecture")
+    base = app.config["WXBOT"].server.public_url
+    own = study_link(app, member.id, first.id).removeprefix(base)
+    download = app.test_client().get(f"{own}/a/{item.id}")
+    assert download.status_code == 200 and download.data == b"%PDF-1.4 lecture"
+    other = study_link(app, member.id, second.id).removeprefix(base)
+    assert app.test_client().get(f"{other}/a/{item.id}").status_code == 404  # another material's link
+    assert app.test_client().get(f"/s/forged-token/a/{item.id}").status_code == 404

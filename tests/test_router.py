@@ -5,8 +5,7 @@ import pytest
 
 import handlers
 from tests.conftest import phone_for
-from tests.helpers import ChatUser, make_member
-from tests.test_pipeline import add_router
+from tests.helpers import ChatUser, add_router, make_member
 from wxbot.conversation import State, States
 from wxbot.router import Router, normalise
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from models.accounts import AuditLog
 from models.members import Member
 from tests.conftest import phone_for
-from tests.helpers import ChatUser, Gunicorn, console_login, csrf_token, make_member, signed_in
+from tests.helpers import ChatUser, Gunicorn, add_router, console_login, csrf_token, make_member, signed_in
 from wxbot.migrate import upgrade
 
 
@@ -456,8 +456,7 @@ def test_sandbox_pages_need_a_sign_in_when_the_server_listens_beyond_loopback(ap
 # --- 13. a crash loses no log entry, and a retry after a restart is not handled twice ------------
 
 def test_a_retry_after_a_restart_gets_the_first_reply_and_is_handled_once(make_app, backend, session):
-    import handlers
-    from wxbot.router import Dispatcher, Router
+    from wxbot.router import Router
     calls = []
     router = Router("test")
 
@@ -467,12 +466,12 @@ def test_a_retry_after_a_restart_gets_the_first_reply_and_is_handled_once(make_a
         return f"第 {len(calls)} 次"
 
     first = make_app()
-    first.extensions["wxbot.dispatcher"] = Dispatcher([router] + handlers.ROUTERS)
+    add_router(first, router)
     phone = phone_for(first)
     query, body = phone.build("oRestart", {"MsgType": "text", "Content": "计数", "MsgId": 880001})
     assert phone.read_reply(*phone.transport(query, body)).text == "第 1 次"
     restarted = make_app()  # a new process on the same database and store
-    restarted.extensions["wxbot.dispatcher"] = Dispatcher([router] + handlers.ROUTERS)
+    add_router(restarted, router)
     again = phone_for(restarted)
     assert again.read_reply(*again.transport(query, body)).text == "第 1 次" and calls == [1]
 

@@ -19,6 +19,7 @@ from models.study import Material, PlanEntry
 from models.timeutil import LOCAL_TZ, local_date, utcnow
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, link_values, make_branch, make_member
+from wxbot.config import load_settings
 from wxbot.delivery.engine import DeliveryWorker
 from wxbot.study import study_link
 from wxbot.study.push import push_day
@@ -150,6 +151,15 @@ def test_the_daily_cap_holds_and_a_capped_reading_still_counts_for_the_streak(ap
     assert sum(earned) == 6 and earned[6:] == [0, 0]
     assert credit(session, member, "read", "material:1", now, settings.points) == 0  # never twice
     assert standing(session, member, now).today == 6
+    # The next day a reading earns nothing at all (a school that gives no points for reading), yet
+    # it is on the ledger and the day counts for the streak.
+    from wxbot.config import load_settings
+    no_points = load_settings({"points.rules": {"read": {"points": 1, "daily_cap": 0}}}).points
+    tomorrow = now + timedelta(days=1)
+    assert credit(session, member, "read", "material:next-day", tomorrow, no_points) == 0
+    session.commit()
+    assert standing(session, member, tomorrow).streak == 2
+    assert session.scalar(select(PointEntry.delta).where(PointEntry.reference == "material:next-day")) == 0
 
 
 def test_streaks_follow_shanghai_days_across_midnight_and_earn_the_bonus(app, session, reader):
@@ -266,3 +276,16 @@ def test_the_demo_school_has_a_month_of_study_and_todays_push(app, session, runn
     assert session.scalar(sent) == 12
     assert "没有安排" not in runner.invoke(args=["push", "daily"]).output
     assert session.scalar(select(func.count()).select_from(Campaign)) == 1  # run again: nothing new
+
+
+def test_one_time_zone_setting_moves_every_day_boundary_and_shown_date(make_app, session):
+    from models.timeutil import show
+    make_app(scheduler__timezone="Europe/London")
+    member = make_member(session)
+    points = load_settings().points
+    late_evening = datetime(2026, 11, 1, 23, 30, tzinfo=UTC)  # London: 1 Nov 23:30; Beijing: 2 Nov 07:30
+    credit(session, member, "read", "material:a", late_evening, points)
+    credit(session, member, "read", "material:b", late_evening + timedelta(hours=1), points)
+    session.commit()
+    assert session.get(MemberPoints, member.id).streak == 2  # two London days (one Beijing day)
+    assert show(late_evening) == "2026-11-01 23:30"

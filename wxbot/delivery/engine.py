@@ -21,7 +21,8 @@ from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
-from models.followers import Follower, forget_openid
+from models.followers import Follower
+from models.privacy import forget_openid
 from models.timeutil import next_wechat_midnight, utcnow, wechat_month
 from wxbot import services
 from wxbot.delivery.channels import Reach, choose_channel

@@ -38,10 +38,10 @@ def push_day(session: Session, day: date, now: datetime) -> list[Pushed]:
                                    .where(PlanEntry.day == day, Material.status == "published").order_by(PlanEntry.id)))
     done = {push.plan_entry_id: push for push in session.scalars(
         select(DailyPush).where(DailyPush.plan_entry_id.in_([e.id for e in entries])))}
+    counts = _recipients_of(session, [push.campaign_id for push in done.values() if push.campaign_id])
     for entry in entries:
         if entry.id in done:
-            recipients = _recipients(session, done[entry.id].campaign_id)
-            results.append(Pushed(entry.id, entry.material.title, recipients, True))
+            results.append(Pushed(entry.id, entry.material.title, counts.get(done[entry.id].campaign_id, 0), True))
             continue
         results.append(_push_entry(session, entry, now))
     return results
@@ -74,6 +74,10 @@ def _push_entry(session: Session, entry: PlanEntry, now: datetime) -> Pushed:
 
 
 def _recipients(session: Session, campaign_id: int | None) -> int:
-    if campaign_id is None:
-        return 0
-    return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0
+    return _recipients_of(session, [campaign_id]).get(campaign_id, 0) if campaign_id else 0
+
+
+def _recipients_of(session: Session, campaign_ids: list[int]) -> dict[int, int]:
+    """Recipients per campaign, in one query."""
+    return dict(session.execute(select(Delivery.campaign_id, func.count()).where(Delivery.campaign_id.in_(campaign_ids))
+                                .group_by(Delivery.campaign_id)).all())

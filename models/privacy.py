@@ -1,0 +1,35 @@
+"""What is erased when a WeChat user leaves (WeChat's rule, PIPL): everything tied to their openid.
+
+The roster and what belongs to the member (points, readings, answers, check-ins) stay: they are the
+organisation's records of its members, not of a WeChat account.
+"""
+from __future__ import annotations
+
+from sqlalchemy import String, cast, delete, literal, select, update
+from sqlalchemy.orm import Session
+
+from models.delivery import Delivery, SubscriptionCredit
+from models.followers import Follower
+from models.messagelog import erase_messages
+
+
+def forget_follower(session: Session, follower: Follower) -> None:
+    """Unfollow: WeChat (and PIPL) require the user's information to be deleted. The follower row
+    goes with its times, counters and binding; the message log and subscription credits go; past
+    deliveries stay counted in their campaigns but lose the openid, the member and the read time.
+    The roster and what belongs to the member (points, readings) stay: they are the organisation's."""
+    openid = follower.openid
+    erase_messages(session, openid)
+    session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.openid == openid))
+    session.execute(update(Delivery).where(Delivery.openid == openid).values(
+        openid=literal("erased-", String) + cast(Delivery.id, String), member_id=None, read_at=None, wechat_msgid="",
+        callback_status=""))
+    follower.subscribed, follower.member = False, None
+    session.delete(follower)
+
+
+def forget_openid(session: Session, openid: str) -> None:
+    """forget_follower for an openid WeChat says does not (or no longer) follow."""
+    follower = session.scalar(select(Follower).where(Follower.openid == openid))
+    if follower is not None:
+        forget_follower(session, follower)
