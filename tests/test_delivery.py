@@ -447,3 +447,12 @@ def test_a_granted_subscription_is_counted_relatively_and_keeps_a_credit_spent_m
     session.commit()
     session.expire_all()
     assert session.scalar(select(SubscriptionCredit.credits).where(SubscriptionCredit.openid == "oGrant")) == 1
+
+
+def test_an_organiser_renamed_on_the_roster_still_sees_their_broadcasts(app, session, organiser_chat):
+    for line in ("群发", "本支部", "周五开会", "确认"):
+        organiser_chat.say(line)
+    member = session.scalar(select(Follower).where(Follower.openid == organiser_chat.openid)).member
+    member.name = "张明明"
+    session.commit()
+    assert "周五开会" in organiser_chat.say("群发进度")

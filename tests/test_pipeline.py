@@ -88,6 +88,13 @@ def test_a_slow_handler_answers_later_through_customer_service(make_app, session
     assert time.monotonic() - started < 1.5  # answered before the handler was done
     late = wait_for(lambda: user.received(session, "customer_service"))
     assert late[0]["content"] == "第 1 次处理"
+    # The late reply used one of the five messages the user's message opened: the engine knows.
+    from models.followers import Follower
+
+    def window_left():
+        session.expire_all()
+        return session.scalar(select(Follower.cs_window_left).where(Follower.openid == user.openid))
+    assert wait_for(lambda: window_left() == 4)
 
     def logged():
         flush_log(app)

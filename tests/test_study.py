@@ -18,7 +18,7 @@ from models.points import MemberPoints, PointEntry, adjust, credit, standing
 from models.study import Material, PlanEntry
 from models.timeutil import LOCAL_TZ, local_date, utcnow
 from tests.conftest import phone_for
-from tests.helpers import ChatUser, link_values, make_branch, make_member
+from tests.helpers import ChatUser, csrf_token, link_values, make_account, make_branch, make_member, signed_in
 from wxbot.config import load_settings
 from wxbot.delivery.engine import DeliveryWorker
 from wxbot.study import study_link
@@ -289,3 +289,16 @@ def test_one_time_zone_setting_moves_every_day_boundary_and_shown_date(make_app,
     session.commit()
     assert session.get(MemberPoints, member.id).streak == 2  # two London days (one Beijing day)
     assert show(late_evening) == "2026-11-01 23:30"
+
+
+def test_a_member_moved_to_another_branch_is_ranked_there_at_once(app, session, reader):
+    user, member = reader
+    credit(session, member, "read", "material:1", utcnow(), app.config["WXBOT"].points)
+    session.commit()
+    other = make_branch(session, "马克思主义学院", "教工党支部")
+    make_account(session, "admin", "admin")
+    admin = signed_in(app, "admin")
+    admin.post(f"/admin/members/{member.id}", data={"name": member.name, "stage": member.stage, "role": "member",
+                                                   "unit": str(other.id), "csrf_token": csrf_token(admin, "/admin/")})
+    board = user.say("排行")
+    assert "教工党支部 前十" in board and f"1. {member.name} 1 分" in board.split("全校前十")[0]

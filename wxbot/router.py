@@ -15,11 +15,19 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wechatpy.messages import BaseMessage
 
 from wxbot.conversation import Conversation, State
+
+if TYPE_CHECKING:  # for the types only: these import the router's users
+    from sqlalchemy.orm import Session
+
+    from models.followers import Follower
+    from models.members import Member
+    from wxbot.config import Settings
+    from wxbot.store import Store
 
 CANCEL_WORD = "退出"
 # Who a command is for: used for the help listing, and enforced for member and organiser.
@@ -102,11 +110,11 @@ class Context:
     """Everything a handler may use for one message."""
 
     inbound: Inbound
-    follower: Any  # models.followers.Follower; None for job callbacks
-    session: Any  # sqlalchemy Session
-    store: Any  # wxbot.store.Store
+    follower: Follower | None  # None for job callbacks
+    session: Session
+    store: Store
     conversation: Conversation
-    settings: Any
+    settings: Settings
     now: datetime
     dispatcher: Dispatcher
 
@@ -115,7 +123,7 @@ class Context:
         return self.inbound.openid
 
     @property
-    def member(self):
+    def member(self) -> Member | None:
         return self.follower.member if self.follower is not None else None
 
     @property
