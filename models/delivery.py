@@ -5,10 +5,11 @@ Counts are never stored: they are the deliveries grouped by status.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -55,6 +56,8 @@ class Campaign(Base):
     # material's id: each recipient's link leads to their own page. Empty: the plain `url`.
     link_kind: Mapped[str] = mapped_column(String(32), default="")
     link_ref: Mapped[str] = mapped_column(String(64), default="")
+    # A daily study push: the plan day it belongs to (a member gets one push a day).
+    push_day: Mapped[date | None] = mapped_column(Date, index=True)
     audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON audience spec
     audience_label: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
@@ -172,8 +175,11 @@ def campaign_counts(session: Session, campaign_id: int) -> dict:
 
 def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
                     scheduled_at: datetime, org_unit_id: int | None = None,
-                    creator_member_id: int | None = None) -> Campaign:
-    """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected."""
+                    creator_member_id: int | None = None,
+                    recipients: list[tuple[str, int | None]] | None = None) -> Campaign:
+    """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected.
+    The recipients are those the spec selects within the scope, or `recipients` (openid, member id)
+    when the caller has chosen them already (the daily push)."""
     linked = content.get("url") or content.get("link_kind")
     if not (content.get("text") or (content.get("title") and linked)):
         raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
@@ -186,7 +192,8 @@ def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, co
                         audience_label=describe_audience(session, spec)[:200], scheduled_at=scheduled_at)
     session.add(campaign)
     session.flush()
-    recipients = session.execute(audience_query(session, spec, scope)).all()
+    if recipients is None:
+        recipients = session.execute(audience_query(session, spec, scope)).all()
     if not recipients:
         raise AudienceError("所选范围内没有已关注的成员")
     session.execute(insert(Delivery), [{"campaign_id": campaign.id, "openid": openid, "member_id": member_id}

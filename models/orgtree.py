@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.members import ROLES, STAGES, Member, OrgUnit, role_change_refusal
+from models.members import ROLES, STAGES, Member, OrgUnit, normalise_student_no, role_change_refusal
 
 CHILD_KIND = {"school": "college", "college": "branch"}
 KIND_LABELS = {"school": "学校", "college": "学院", "branch": "支部"}
@@ -87,6 +87,21 @@ def edit_member(member: Member, name: str, stage: str, role: str, unit: OrgUnit,
         raise TreeError(refusal)
     member.name, member.stage, member.role, member.org_unit, member.org_unit_id = \
         name.strip(), stage, role, unit, unit.id
+
+
+def add_member(session: Session, student_no: str, name: str, stage: str, role: str, unit: OrgUnit,
+               by_admin: bool) -> Member:
+    """One new member on the roster, with the checks an import and an edit apply."""
+    number = normalise_student_no(student_no)
+    if not number or len(number) > 32 or not number.replace("-", "").replace("_", "").isalnum():
+        raise TreeError("学号只能包含字母和数字")
+    if session.scalar(select(Member.id).where(Member.student_no == number)):
+        raise TreeError(f"学号 {number} 已在名单中")
+    member = Member(student_no=number, name="", stage=STAGES[0], role="member", org_unit=unit, org_unit_id=unit.id)
+    edit_member(member, name, stage, role, unit, by_admin)
+    session.add(member)
+    session.flush()
+    return member
 
 
 def tree_rows(session: Session, scope_ids: frozenset[int] | None) -> list[tuple[OrgUnit, int, int]]:

@@ -186,6 +186,7 @@ class Standing:
     branch_rank: int
     branch_size: int
     school_rank: int
+    studied_today: bool = False
 
 
 def current_streak(totals: MemberPoints | None, today: date) -> int:
@@ -215,7 +216,7 @@ def standing(session: Session, member: Member, at: datetime) -> Standing:
     total_now, streak, last_day, earned, above_branch, above_school, branch_size = row
     totals = MemberPoints(streak=streak or 0, last_study_day=last_day) if last_day else None
     return Standing(earned or 0, total_now or 0, current_streak(totals, today), above_branch + 1, branch_size,
-                    above_school + 1)
+                    above_school + 1, last_day == today)
 
 
 def leader_boards(session: Session, org_unit_id: int, limit: int = 10):

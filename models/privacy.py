@@ -33,3 +33,15 @@ def forget_openid(session: Session, openid: str) -> None:
     follower = session.scalar(select(Follower).where(Follower.openid == openid))
     if follower is not None:
         forget_follower(session, follower)
+
+
+def notify_unbound(session: Session, actor: str, follower: Follower, member) -> None:
+    """Tell a WeChat user, through the delivery engine, that an organiser unbound them from a member
+    (before the unbinding: afterwards no audience would find them)."""
+    from models.accounts import Scope
+    from models.delivery import create_campaign
+    from models.timeutil import utcnow
+    text = (f"你的微信已由组织员解除与 {member.name}（{member.student_no}）的绑定。"
+            "如需重新绑定，请发送：绑定 学号 姓名")
+    create_campaign(session, actor, Scope(None), {"student_nos": [member.student_no]}, {"text": text}, utcnow(),
+                    member.org_unit_id, recipients=[(follower.openid, member.id)])

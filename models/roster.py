@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models.accounts import Scope, audit
 from models.followers import Follower
@@ -170,10 +170,16 @@ def _authority_error(row: RosterRow, member: Member | None, branches: dict, by_a
 def roster_rows(session: Session, query: Select | None = None) -> Iterator[list[str]]:
     """The roster (or the members `query` selects) as rows in import format, header first."""
     yield list(COLUMNS)
-    members = session.scalars((query if query is not None else select(Member)).order_by(Member.student_no))
+    members = session.scalars((query if query is not None else select(Member)).order_by(Member.student_no)
+                              .options(joinedload(Member.org_unit).joinedload(OrgUnit.parent)))
     for m in members:
         college = m.org_unit.parent.name if m.org_unit.parent and m.org_unit.kind == "branch" else ""
         yield [m.student_no, m.name, college, m.org_unit.name, m.stage, ROLES.get(m.role, m.role)]
+
+
+def template_rows(college: str, branch: str) -> list[list[str]]:
+    """An import file to fill in: the header, and one example row (not a real person)."""
+    return [list(COLUMNS), ["2025123456", "张三", college, branch, "入党积极分子", "成员"]]
 
 
 BIND_CODE_COLUMNS = ("学号", "姓名", "支部", "绑定码")

@@ -14,7 +14,7 @@ from models.base import Base
 from models.members import Member
 from models.points import credit
 from models.tables import read_table
-from models.timeutil import parse_day, utcnow
+from models.timeutil import local_date, parse_day, utcnow
 
 MATERIAL_STATES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
 
@@ -95,19 +95,28 @@ class DailyPush(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_entry_id: Mapped[int] = mapped_column(ForeignKey("study_plan.id"), unique=True)
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    # Members this entry reached when it was pushed (in the day's campaigns, with its other entries).
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The study day of a reading of a material that no plan day gives the member (one credit ever).
+UNPLANNED = date(1970, 1, 1)
+
+
 class Reading(Base):
-    """One member's reading of one material: opened, active seconds reported, credited."""
+    """One member's reading of one material for one study day: opened, active seconds, credited.
+
+    A material the plan gives again in a later cycle is a new day's study: read again, it earns
+    again (once per plan day, as the ledger's reference says)."""
 
     __tablename__ = "study_readings"
-    __table_args__ = (UniqueConstraint("member_id", "material_id"),)
+    __table_args__ = (UniqueConstraint("member_id", "material_id", "plan_day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"), index=True)
+    plan_day: Mapped[date] = mapped_column(Date, default=UNPLANNED)
     opened_at: Mapped[datetime]
     # The last page load or beacon: a beacon adds at most the time since then (real time).
     last_seen_at: Mapped[datetime | None]
@@ -166,27 +175,47 @@ BEACON_MAX_SECONDS = 30  # a page reports every 15 s; a larger claim is cut
 BEACON_PERIOD = timedelta(seconds=15)
 
 
-def record_open(session: Session, member: Member, material: Material, at: datetime) -> Reading:
-    """The member's reading of the material, created on the first open; every open is noted as the
-    moment from which further reading time can count."""
-    reading = _reading(session, member, material)
+def study_day(session: Session, member: Member, material: Material, today: date) -> date:
+    """The plan day a reading of `material` today counts for: the latest day up to today whose plan
+    gives this member this material, or UNPLANNED."""
+    units = units_above(member)
+    for entry in session.scalars(select(PlanEntry).where(PlanEntry.material_id == material.id, PlanEntry.day <= today)
+                                 .order_by(PlanEntry.day.desc())):
+        if in_audience(member, entry.audience_spec(), units):
+            return entry.day
+    return UNPLANNED
+
+
+def record_open(session: Session, member: Member, material: Material, at: datetime,
+                day: date | None = None) -> Reading:
+    """The member's reading of the material for its study day (`day`, else worked out), created on
+    the first open; every open is noted as the moment from which further reading time can count."""
+    day = day or study_day(session, member, material, local_date(at))
+    reading = _reading(session, member, material, day)
     if reading is None:
         try:
             with session.begin_nested():
-                reading = Reading(member_id=member.id, material_id=material.id, opened_at=at, seconds=0,
-                                  last_seen_at=at)
+                reading = Reading(member_id=member.id, material_id=material.id, plan_day=day, opened_at=at,
+                                  seconds=0, last_seen_at=at)
                 session.add(reading)
         except IntegrityError:  # opened twice at once
-            reading = _reading(session, member, material)
+            reading = _reading(session, member, material, day)
     reading.last_seen_at = at
     return reading
 
 
-def _reading(session: Session, member: Member, material: Material, lock: bool = False) -> Reading | None:
-    query = select(Reading).where(Reading.member_id == member.id, Reading.material_id == material.id)
+def _reading(session: Session, member: Member, material: Material, day: date, lock: bool = False) -> Reading | None:
+    query = select(Reading).where(Reading.member_id == member.id, Reading.material_id == material.id,
+                                  Reading.plan_day == day)
     if lock:  # beacons of one reading are counted one at a time (PostgreSQL; SQLite writes one at a time)
         query = query.with_for_update().execution_options(populate_existing=True)
     return session.scalar(query)
+
+
+def credit_reference(reading: Reading) -> str:
+    """The ledger's reference of a reading: its plan day (each day's study earns once), or for a
+    material no plan gives the member, the material (once ever)."""
+    return f"material:{reading.material_id}" if reading.plan_day == UNPLANNED else f"plan:{reading.plan_day}"
 
 
 def record_beacon(session: Session, member: Member, material: Material, seconds: int, at: datetime,
@@ -195,7 +224,8 @@ def record_beacon(session: Session, member: Member, material: Material, seconds:
     runs on a clock (`last_seen_at`) that a report moves forward by what it was credited, and that
     lags real time by at most one report period, so five beacons at once count once. Credit the
     reading once the threshold is reached. Returns the reading and the points credited now."""
-    reading = _reading(session, member, material, lock=True) or record_open(session, member, material, at)
+    day = study_day(session, member, material, local_date(at))
+    reading = _reading(session, member, material, day, lock=True) or record_open(session, member, material, at, day)
     since = reading.last_seen_at or reading.opened_at
     added = min(max(0, seconds), BEACON_MAX_SECONDS, max(0, int((at - since).total_seconds())))
     reading.seconds += added
@@ -203,4 +233,4 @@ def record_beacon(session: Session, member: Member, material: Material, seconds:
     if reading.credited_at is not None or reading.seconds < settings.study.read_seconds:
         return reading, 0
     reading.credited_at = at
-    return reading, credit(session, member, "read", f"material:{material.id}", at, settings.points)
+    return reading, credit(session, member, "read", credit_reference(reading), at, settings.points)

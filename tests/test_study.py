@@ -197,7 +197,7 @@ def test_points_and_ranking_replies(app, session, reader):
     board = user.say("排行")
     assert board.index("李雷 3 分") < board.index(f"{member.name} 2 分")
     assert f"1. 李雷（{member.org_unit.name}） 3 分" in board.split("全校前十")[1]  # names repeat across a school
-    assert "你的位置：支部排名：第 2 名" in board
+    assert "你的位置：支部第 2 名（共 2 人），全校第 2 名，2 分" in board
     newcomer = ChatUser(phone_for(app), "oNewcomer")
     newcomer.bind(make_member(session, branch=member.org_unit))
     assert "还没有积分" in newcomer.say("积分")
@@ -302,3 +302,80 @@ def test_a_member_moved_to_another_branch_is_ranked_there_at_once(app, session, 
                                                    "unit": str(other.id), "csrf_token": csrf_token(admin, "/admin/")})
     board = user.say("排行")
     assert "教工党支部 前十" in board and f"1. {member.name} 1 分" in board.split("全校前十")[0]
+
+
+def read_for_a_minute(app, url, opened):
+    from unittest import mock
+    with mock.patch("wxbot.study.views.utcnow", return_value=opened):
+        app.test_client().get(path_of(url))
+    state = None
+    for n in range(1, 6):
+        state = beacon(app, url, 15, opened + timedelta(seconds=15 * n))
+        if state["credited"]:
+            return state  # the report that crossed the minute, with the points it earned
+    return state
+
+
+def test_a_material_planned_again_earns_again_on_its_new_day_and_counts_as_study(app, session, reader):
+    user, member = reader
+    material = make_material(session)
+    plan(session, material, day=local_date() - timedelta(days=10))
+    plan(session, material)  # the plan's cycle brings it back today
+    earlier = utcnow() - timedelta(days=10)
+    assert read_for_a_minute(app, study_link(app, member.id, material.id), earlier)["points"] == 1
+    user.say("学习")
+    today = read_for_a_minute(app, user.last.articles[0]["url"], utcnow())
+    assert today["credited"] is True and today["points"] == 1
+    assert "今日：1" in user.say("积分") and "连续学习：1 天" in user.say("积分")
+    make_account(session, "admin", "admin")
+    dashboard = signed_in(app, "admin").get("/admin/study").get_data(as_text=True)
+    assert member.student_no not in dashboard.split('id="idle"')[1]  # not listed as "not studied this week"
+
+
+def test_two_materials_on_one_day_reach_a_member_in_one_push_listing_both(app, session, reader):
+    user, member = reader
+    school_wide, college = make_material(session, title="全校材料"), make_material(session, title="学院材料")
+    plan(session, school_wide)
+    plan(session, college, audience={"units": [member.org_unit.parent_id]})
+    results = push_day(session, local_date(), utcnow())
+    assert [r.recipients for r in results] == [1, 1]
+    DeliveryWorker(app, "push-worker").step()
+    pushes = user.received(session, "customer_service")
+    assert len(pushes) == 1
+    article = pushes[0]["articles"][0]
+    assert "全校材料" in article["title"] and "2 篇" in article["title"] and "学院材料" in article["description"]
+    assert "等 2 篇" in user.say("学习") and "学院材料" in user.last.articles[0]["description"]
+    page = app.test_client().get(path_of(user.last.articles[0]["url"])).get_data(as_text=True)
+    assert "今天还有" in page and "学院材料" in page
+    # An entry planned later that day does not push the member a second time.
+    plan(session, make_material(session, title="晚到的材料"))
+    push_day(session, local_date(), utcnow())
+    DeliveryWorker(app, "push-worker").step()
+    assert len(user.received(session, "customer_service")) == 1
+
+
+def test_ties_share_a_rank_and_the_replies_say_each_thing_once(app, session, reader):
+    user, member = reader
+    points = app.config["WXBOT"].points
+    rivals = [make_member(session, branch=member.org_unit, name=name) for name in ("甲同学", "乙同学")]
+    for rival in rivals:
+        credit(session, rival, "read", "plan:2026-11-01", utcnow(), points)
+    newcomer = ChatUser(phone_for(app), "oNewcomer")
+    newcomer.bind(make_member(session, branch=member.org_unit))
+    assert "你的位置：还没有积分，学习后就会上榜" in newcomer.say("排行")
+    assert "排名：还没有积分" in newcomer.say("积分") and "发送“学习”开始今天的学习" in newcomer.last.text
+    credit(session, member, "read", "plan:2026-11-02", utcnow(), points)
+    session.commit()
+    board = user.say("排行").split("全校前十")[0]
+    assert "1. 甲同学 1 分" in board and "1. 乙同学 1 分" in board and f"1. {member.name} 1 分" in board
+    mine = user.say("积分")
+    assert "全校排名：第 1 名" in mine and "1 分" not in mine.split("全校排名")[1]  # the total is shown once, above
+    assert "今天的学习已完成" in mine
+
+
+def test_history_lists_titles_as_links(app, session, reader):
+    user, member = reader
+    old = make_material(session, title="党章<第一章>")
+    plan(session, old, day=local_date() - timedelta(days=1))
+    listing = user.say("往期")
+    assert '">党章&lt;第一章&gt;</a>' in listing and "<a href=\"http" in listing

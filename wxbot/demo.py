@@ -139,12 +139,17 @@ def load_demo_study(session: Session, now, points) -> int:
     return len(materials)
 
 
+DEMO_READ_SECONDS = 75  # a little over the minute that counts
+
+
 def _demo_study_history(session: Session, materials, today, points) -> None:
-    """Two weeks of reading by the demo members, some keen and some not, through the real ledger,
-    so that the dashboard, 积分 and 排行 have something to show."""
+    """Two weeks of reading by the demo members, some keen and some not, up to yesterday: the day's
+    plan read that evening, through the real readings and ledger, so that the dashboard, 积分 and
+    排行 have something to show."""
     from datetime import timedelta
 
     from models.points import credit
+    from models.study import Reading, credit_reference
     from models.timeutil import local_midnight
     for member in session.scalars(select(Member).order_by(Member.id)):
         keenness = (member.id * 37) % 10  # 0..9, fixed per member
@@ -152,4 +157,8 @@ def _demo_study_history(session: Session, materials, today, points) -> None:
             if (member.id + back * 7) % 10 < keenness:
                 day = today - timedelta(days=back)
                 at = local_midnight(day) + timedelta(hours=20, minutes=member.id % 60)
-                credit(session, member, "read", f"material:{materials[-back % len(materials)].id}", at, points)
+                reading = Reading(member_id=member.id, material_id=materials[-back % len(materials)].id,
+                                  plan_day=day, opened_at=at, last_seen_at=at, seconds=DEMO_READ_SECONDS,
+                                  credited_at=at)
+                session.add(reading)
+                credit(session, member, "read", credit_reference(reading), at, points)

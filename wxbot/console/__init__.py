@@ -22,16 +22,8 @@ def init_console(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.login_message = "请先登录。"
-    from wxbot.console import (  # noqa: F401  (they register their
-        auth,
-        campaigns,
-        materials,
-        members,
-        pages,
-        plan,
-        points,  # routes on bp)
-        studystats,
-    )
+    # The page modules register their routes on bp when imported.
+    from wxbot.console import auth, campaigns, materials, members, pages, plan, points, roster, studystats  # noqa: F401
     app.register_blueprint(bp)
     app.register_error_handler(CSRFError, lambda e: _error_page(400, "页面已过期",
                                                                 "表单已过期或来源不明，请刷新页面后重试。"))

@@ -1,19 +1,27 @@
-"""The daily study push: today's plan entries, each sent once through the delivery engine."""
+"""The daily study push: a day's plan reaches each member once, through the delivery engine.
+
+A day's study is whatever the plan gives the member that day: with a school-wide and a college
+material on the same day, a member of that college gets one push naming both (its link opens the
+first, whose page links the others), as `学习` shows them. Each plan entry is pushed once (its unique
+DailyPush row decides: a second scheduler process, a restart or a run by hand send nothing again),
+and a member who already had a push for the day is not pushed again by an entry planned later.
+"""
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
 from models.accounts import Scope
-from models.audience import AudienceError
-from models.delivery import Delivery, create_campaign
+from models.audience import audience_query
+from models.delivery import Campaign, Delivery, create_campaign
 from models.study import DailyPush, Material, PlanEntry
-from wxbot.study import STUDY_LINK
+from wxbot.study import STUDY_LINK, day_article
 
 logger = logging.getLogger(__name__)
 PUSH_CREATOR = "每日学习推送"
@@ -28,56 +36,66 @@ class Pushed:
 
 
 def push_day(session: Session, day: date, now: datetime) -> list[Pushed]:
-    """Create the push campaign of every published plan entry of `day` that has none yet.
-
-    The unique key on the entry decides: a second scheduler process, a restart or a run by hand
-    finds the row (or loses the race at commit) and sends nothing again."""
-    results = []
+    """Push every published plan entry of `day` not pushed yet; returns what each entry reached."""
     entries = list(session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
                                    .options(contains_eager(PlanEntry.material))
                                    .where(PlanEntry.day == day, Material.status == "published").order_by(PlanEntry.id)))
     done = {push.plan_entry_id: push for push in session.scalars(
         select(DailyPush).where(DailyPush.plan_entry_id.in_([e.id for e in entries])))}
-    counts = _recipients_of(session, [push.campaign_id for push in done.values() if push.campaign_id])
-    for entry in entries:
-        if entry.id in done:
-            results.append(Pushed(entry.id, entry.material.title, counts.get(done[entry.id].campaign_id, 0), True))
-            continue
-        results.append(_push_entry(session, entry, now))
-    return results
-
-
-def _push_entry(session: Session, entry: PlanEntry, now: datetime) -> Pushed:
-    material = entry.material
-    try:
-        with session.begin_nested():
-            push = DailyPush(plan_entry_id=entry.id, created_at=now)
-            session.add(push)
-            session.flush()
-    except IntegrityError:  # another process is pushing this entry, or has
-        session.rollback()
-        return Pushed(entry.id, material.title, 0, True)
-    content = {"title": f"今日学习｜{material.title}", "description": material.summary or "点击阅读今天的学习内容",
-               "link_kind": STUDY_LINK, "link_ref": material.id, "cover": material.cover}
-    try:
-        with session.begin_nested():
-            campaign = create_campaign(session, PUSH_CREATOR, Scope(None), entry.audience_spec() or
-                                       {"everyone": True}, content, now)
-    except AudienceError:  # nobody in the audience follows the account: remembered, nothing sent
-        campaign = None
-    if campaign is not None:
-        push.campaign_id = campaign.id
+    new = [e for e in entries if e.id not in done]
+    reached = _push_entries(session, day, new, now) if new and _claim(session, new, now) else {}
     session.commit()
-    recipients = _recipients(session, push.campaign_id)
-    logger.info("daily push of plan entry %s: %s recipients", entry.id, recipients)
-    return Pushed(entry.id, material.title, recipients, False)
+    results = [Pushed(e.id, e.material.title, done[e.id].recipients, True) for e in entries if e.id in done]
+    results += [Pushed(e.id, e.material.title, reached.get(e.id, 0), e.id not in reached) for e in new]
+    return sorted(results, key=lambda r: r.entry_id)
 
 
-def _recipients(session: Session, campaign_id: int | None) -> int:
-    return _recipients_of(session, [campaign_id]).get(campaign_id, 0) if campaign_id else 0
+def _claim(session: Session, entries: list[PlanEntry], now: datetime) -> bool:
+    """Write the entries' push rows first: another process pushing them at the same moment fails here."""
+    try:
+        with session.begin_nested():
+            session.add_all(DailyPush(plan_entry_id=e.id, created_at=now, recipients=0) for e in entries)
+            session.flush()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
 
 
-def _recipients_of(session: Session, campaign_ids: list[int]) -> dict[int, int]:
-    """Recipients per campaign, in one query."""
-    return dict(session.execute(select(Delivery.campaign_id, func.count()).where(Delivery.campaign_id.in_(campaign_ids))
-                                .group_by(Delivery.campaign_id)).all())
+def _push_entries(session: Session, day: date, entries: list[PlanEntry], now: datetime) -> dict[int, int]:
+    """One campaign per set of entries that members share; returns recipients per entry."""
+    pushed_before = set(session.scalars(select(Delivery.member_id).join(Campaign, Campaign.id == Delivery.campaign_id)
+                                        .where(Campaign.push_day == day)))
+    sets: dict[tuple[int, ...], list[tuple[str, int]]] = defaultdict(list)
+    for (openid, member_id), mine in _entries_by_recipient(session, entries).items():
+        if member_id not in pushed_before:
+            sets[tuple(mine)].append((openid, member_id))
+    by_id, reached = {e.id: e for e in entries}, {e.id: 0 for e in entries}
+    for entry_ids, recipients in sets.items():
+        _campaign(session, day, [by_id[i] for i in entry_ids], recipients, now)
+        for entry_id in entry_ids:
+            reached[entry_id] += len(recipients)
+    for push in session.scalars(select(DailyPush).where(DailyPush.plan_entry_id.in_(list(reached)))):
+        push.recipients = reached[push.plan_entry_id]
+    logger.info("daily push of %s: %d entries, %d campaigns", day, len(entries), len(sets))
+    return reached
+
+
+def _entries_by_recipient(session: Session, entries: list[PlanEntry]) -> dict[tuple[str, int], list[int]]:
+    """Each following member, and the entries (in plan order) whose audience includes them."""
+    mine: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for entry in entries:
+        spec = entry.audience_spec() or {"everyone": True}
+        for openid, member_id in session.execute(audience_query(session, spec, Scope(None))):
+            if member_id is not None:
+                mine[(openid, member_id)].append(entry.id)
+    return mine
+
+
+def _campaign(session: Session, day: date, entries: list[PlanEntry], recipients, now: datetime) -> None:
+    first = entries[0].material
+    title, description = day_article([e.material for e in entries])
+    campaign = create_campaign(session, PUSH_CREATOR, Scope(None), {"everyone": True},
+                               {"title": title, "description": description, "link_kind": STUDY_LINK,
+                                "link_ref": first.id, "cover": first.cover}, now, recipients=recipients)
+    campaign.push_day, campaign.audience_label = day, f"每日学习（{day.strftime('%m-%d')}）"

@@ -10,12 +10,12 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from models.members import Member
-from models.study import Attachment, Material, may_read, record_beacon, record_open
-from models.timeutil import show, utcnow
+from models.study import Attachment, Material, may_read, plan_for, record_beacon, record_open
+from models.timeutil import local_date, show, utcnow
 from wxbot import services
 from wxbot.db import db
 from wxbot.links import LinkExpired, LinkInvalid, read_token
-from wxbot.study import LINK_PURPOSE, bp
+from wxbot.study import LINK_PURPOSE, bp, study_link
 
 ALLOWED_TAGS = {"p", "br", "h1", "h2", "h3", "h4", "strong", "em", "blockquote", "ul", "ol", "li", "a", "img",
                 "hr", "table", "thead", "tbody", "tr", "th", "td", "code", "pre"}
@@ -72,12 +72,16 @@ def expired(_error):
 @bp.get("/s/<token>")
 def read(token: str):
     member, material = _reader(token)
-    reading = record_open(db.session, member, material, utcnow())
+    now = utcnow()
+    reading = record_open(db.session, member, material, now)
     db.session.commit()
+    today = local_date(now)
+    also_today = [(entry.material.title, study_link(current_app, member.id, entry.material_id))
+                  for entry in plan_for(db.session, member, today, today) if entry.material_id != material.id]
     need = services.settings().study.read_seconds
     return render_template("study/read.html", material=material, body=render_body(material.body), token=token,
                            published=show(material.published_at, "%Y-%m-%d"), seconds=reading.seconds,
-                           credited=reading.credited_at is not None, need=need)
+                           credited=reading.credited_at is not None, need=need, also_today=also_today)
 
 
 @bp.post("/s/<token>/beacon")
