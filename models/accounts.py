@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.base import Base
 from models.members import Member, OrgUnit
+from models.textutil import shorten
 from models.timeutil import utcnow
 
 ACCOUNT_ROLES = {"admin": "管理员", "organiser": "组织员"}
@@ -93,7 +94,7 @@ def audit(session: Session, actor: AdminUser | str, action: str, object_type: st
     """Record one change: who, when, what, before and after; shown to the organisers of `org_unit_id`
     and of every unit in `reach`."""
     entry = AuditLog(actor=actor if isinstance(actor, str) else actor.username, action=action,
-                     object_type=object_type, object_id=str(object_id or ""), summary=summary[:200],
+                     object_type=object_type, object_id=str(object_id or ""), summary=shorten(summary, 200),
                      before=json.dumps(before or {}, ensure_ascii=False),
                      after=json.dumps(after or {}, ensure_ascii=False), org_unit_id=org_unit_id)
     session.add(entry)

@@ -29,6 +29,7 @@ from models.accounts import Scope, audit
 from models.audience import AudienceError, audience_query, describe_audience
 from models.base import Base
 from models.members import Member
+from models.textutil import shorten
 from models.timeutil import utcnow
 
 CAMPAIGN_STATUSES = {"scheduled": "待发送", "sending": "发送中", "paused": "配额用完，等待恢复",
@@ -56,6 +57,8 @@ class Campaign(Base):
     # material's id: each recipient's link leads to their own page. Empty: the plain `url`.
     link_kind: Mapped[str] = mapped_column(String(32), default="")
     link_ref: Mapped[str] = mapped_column(String(64), default="")
+    # A preview an organiser sent to one member: labelled, and not listed as a campaign.
+    preview: Mapped[bool] = mapped_column(Boolean, default=False)
     # A daily study push: the plan day it belongs to (a member gets one push a day).
     push_day: Mapped[date | None] = mapped_column(Date, index=True)
     audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON audience spec
@@ -69,7 +72,8 @@ class Campaign(Base):
 
     @property
     def label(self) -> str:
-        return self.title or self.text[:20]
+        """How lists name the campaign: its title, or the start of its text (cut with "…")."""
+        return self.title or shorten(self.text, 24)
 
     def audience_spec(self) -> dict:
         return json.loads(self.audience or "{}")
@@ -173,6 +177,13 @@ def campaign_counts(session: Session, campaign_id: int) -> dict:
     return campaigns_counts(session, [campaign_id])[campaign_id]
 
 
+def check_content(content: dict) -> None:
+    """AudienceError unless there is something to send: a text, or an article's title and link."""
+    linked = content.get("url") or content.get("link_kind")
+    if not (content.get("text") or (content.get("title") and linked)):
+        raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
+
+
 def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
                     scheduled_at: datetime, org_unit_id: int | None = None,
                     creator_member_id: int | None = None,
@@ -180,9 +191,8 @@ def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, co
     """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected.
     The recipients are those the spec selects within the scope, or `recipients` (openid, member id)
     when the caller has chosen them already (the daily push)."""
+    check_content(content)
     linked = content.get("url") or content.get("link_kind")
-    if not (content.get("text") or (content.get("title") and linked)):
-        raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
     campaign = Campaign(creator=creator, creator_member_id=creator_member_id, org_unit_id=org_unit_id,
                         kind="article" if linked else "text",
                         text=content.get("text", ""), title=content.get("title", ""),

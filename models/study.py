@@ -16,7 +16,9 @@ from models.points import credit
 from models.tables import read_table
 from models.timeutil import local_date, parse_day, utcnow
 
-MATERIAL_STATES = {"draft": "草稿", "reviewed": "已审核", "published": "已发布"}
+MATERIAL_STATES = {"draft": "草稿", "submitted": "待审核", "published": "已发布"}
+# The review workflow: what each action does, from which state, and who may take it.
+MATERIAL_ACTIONS = {"submit": "提交审核", "approve": "审核通过并发布", "return": "退回修改", "withdraw": "撤回为草稿"}
 
 
 class Material(Base):
@@ -37,6 +39,7 @@ class Material(Base):
     author: Mapped[str] = mapped_column(String(64), default="")
     reviewer: Mapped[str] = mapped_column(String(64), default="")
     reviewed_at: Mapped[datetime | None]
+    review_note: Mapped[str] = mapped_column(String(200), default="")  # why it was sent back, for the author
     published_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -122,6 +125,47 @@ class Reading(Base):
     last_seen_at: Mapped[datetime | None]
     seconds: Mapped[int] = mapped_column(Integer, default=0)
     credited_at: Mapped[datetime | None]
+
+
+# --- the review workflow -------------------------------------------------------------------------
+
+class ReviewError(ValueError):
+    """The action is not possible now; the message says why."""
+
+
+def material_actions(material: Material, actor: str, may_change: bool, review_by_other: bool) -> list[str]:
+    """The workflow actions `actor` may take on the material now (draft -> submitted -> published).
+    `may_change`: the material lies in the actor's scope; `review_by_other`: authors may not approve
+    their own."""
+    if not may_change:
+        return []
+    actions = ["submit"] if material.status == "draft" else []
+    if material.status == "submitted" and not (review_by_other and material.author == actor):
+        actions += ["approve", "return"]
+    if material.status in ("submitted", "published"):
+        actions.append("withdraw")
+    return actions
+
+
+def take_action(material: Material, action: str, actor: str, note: str, at: datetime) -> None:
+    """Move the material along the workflow; ReviewError when `action` is not one of its next steps."""
+    if action == "return" and not note.strip():
+        raise ReviewError("退回时请写明需要修改什么")
+    if action == "submit":
+        material.status, material.review_note = "submitted", ""
+    elif action == "approve":
+        material.status, material.reviewer, material.reviewed_at, material.published_at = "published", actor, at, at
+    elif action in ("return", "withdraw"):
+        material.status, material.reviewer, material.reviewed_at = "draft", "", None
+        material.review_note = note.strip()[:200] if action == "return" else ""
+    else:
+        raise ReviewError("没有这个操作")
+
+
+def back_to_draft_on_change(material: Material) -> None:
+    """A changed text must be reviewed again."""
+    if material.status != "draft":
+        material.status, material.reviewer, material.reviewed_at = "draft", "", None
 
 
 # --- importing a term's plan --------------------------------------------------------------------

@@ -26,11 +26,14 @@ def test_a_material_is_reviewed_by_someone_else_before_it_is_published(app, sess
     assert "已保存为草稿" in page and "<strong>重点</strong>" in page and "<script>x" not in page
     material = session.scalars(select(Material)).one()
     assert material.audience_spec()["units"] == [school["cs"].parent_id]  # the organiser's own subtree
-    page = post(author, f"/admin/materials/{material.id}/review").get_data(as_text=True)
-    assert "由作者以外的人审核" in page
-    assert "材料审核通过后才能发布" in post(author, f"/admin/materials/{material.id}/publish").get_data(as_text=True)
-    post(colleague, f"/admin/materials/{material.id}/review")
-    post(author, f"/admin/materials/{material.id}/publish")
+    page = post(author, f"/admin/materials/{material.id}/approve").get_data(as_text=True)
+    assert "现在不能" in page  # a draft is submitted first
+    page = post(author, f"/admin/materials/{material.id}/submit").get_data(as_text=True)
+    assert "待审核" in page and "审核通过并发布" not in page  # the author is not shown what they may not do
+    assert "现在不能" in post(author, f"/admin/materials/{material.id}/approve").get_data(as_text=True)
+    queue = colleague.get("/admin/materials?status=submitted").get_data(as_text=True)
+    assert "党史学习" in queue
+    post(colleague, f"/admin/materials/{material.id}/approve")
     session.expire_all()
     material = session.get(Material, material.id)
     assert material.status == "published" and material.reviewer == "cs2"
@@ -38,7 +41,49 @@ def test_a_material_is_reviewed_by_someone_else_before_it_is_published(app, sess
     post(author, f"/admin/materials/{material.id}", title="党史学习（修订）", body="新正文")
     session.expire_all()
     assert session.get(Material, material.id).status == "draft"
-    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "material", AuditLog.action == "review"))
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "material", AuditLog.action == "approve"))
+
+
+def test_a_reviewer_sends_a_material_back_with_a_note_the_author_sees(app, session, school):
+    author, colleague = signed_in(app, "cs"), signed_in(app, "cs2")
+    post(author, "/admin/materials/new", title="三会一课", body="正文")
+    material = session.scalars(select(Material)).one()
+    post(author, f"/admin/materials/{material.id}/submit")
+    assert "退回时请写明" in post(colleague, f"/admin/materials/{material.id}/return").get_data(as_text=True)
+    post(colleague, f"/admin/materials/{material.id}/return", note="第二段引用请注明出处")
+    page = author.get(f"/admin/materials/{material.id}").get_data(as_text=True)
+    assert "审核意见：第二段引用请注明出处" in page and "草稿" in page
+
+
+def checked_form(page_html: str) -> dict:
+    """What the browser would send for the material form as shown (checked boxes and field values)."""
+    import re
+    form = page_html.split('<form method="post" class="bg-white')[1].split("</form>")[0]
+    data = {"units": re.findall(r'name="units" value="(\d+)" checked', form),
+            "stages": re.findall(r'name="stages" value="([^"]+)" checked', form)}
+    for name in ("title", "summary", "source", "tags", "cover"):
+        data[name] = re.search(rf'id="{name}" name="{name}"[^>]*value="([^"]*)"', form).group(1)
+    data["body"] = re.search(r'<textarea[^>]*name="body"[^>]*>(.*?)</textarea>', form, re.S).group(1)
+    return data
+
+
+def test_the_material_form_shows_the_stored_audience_and_saving_it_unchanged_changes_nothing(app, session, school):
+    import html
+    organiser, admin = signed_in(app, "cs"), signed_in(app, "admin")
+    post(organiser, "/admin/materials/new", title="学院材料", body="正文", stages=["正式党员"])
+    material = session.scalars(select(Material)).one()
+    stored = material.audience_spec()
+    assert stored == {"units": [school["cs"].parent_id], "stages": ["正式党员"]}
+    page = admin.get(f"/admin/materials/{material.id}").get_data(as_text=True)
+    form = checked_form(page)
+    assert form["units"] == [str(school["cs"].parent_id)] and form["stages"] == ["正式党员"]
+    post(organiser, f"/admin/materials/{material.id}/submit")
+    post(admin, f"/admin/materials/{material.id}/approve")
+    post(admin, f"/admin/materials/{material.id}", **{k: html.unescape(v) if isinstance(v, str) else v
+                                                      for k, v in form.items()})
+    session.expire_all()
+    again = session.get(Material, material.id)
+    assert again.audience_spec() == stored and again.status == "published"  # still college-only, still published
 
 
 def test_an_organiser_cannot_edit_another_colleges_material(app, session, school):
@@ -102,16 +147,22 @@ def test_the_dashboard_lists_who_has_not_studied_and_reminds_them(app, session, 
     assert "2024002" in page and "2024001" not in page.split('id="idle"')[1] and "T0001" not in page
     grid = page.split("各支部每日学习完成率</title>")[1].split("</svg>")[0]
     assert "本科生第一党支部" in grid and grid.endswith("50%</text>")  # one of two studied today
-    post(organiser, "/admin/study/remind")
+    asked = post(organiser, "/admin/study/remind").get_data(as_text=True)
+    assert 'data-count="1"' in asked and session.scalar(select(Campaign)) is None  # asked once, with the count
+    post(organiser, "/admin/study/remind", confirmed="1")
     campaign = session.scalars(select(Campaign)).one()
     assert set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id))) == {"oB"}
 
 
 def test_points_are_adjusted_by_an_admin_with_a_reason(app, session, school):
     admin, organiser = signed_in(app, "admin"), signed_in(app, "cs")
+    asked = post(admin, "/admin/points/adjust", student_no="2024001", delta="3", reason="线下学习补记")
+    assert "确认调整积分" in asked.get_data(as_text=True) and session.scalar(select(PointEntry)) is None
     page = post(admin, "/admin/points/adjust", student_no="2024001", delta="3",
-                reason="线下学习补记").get_data(as_text=True)
+                reason="线下学习补记", confirmed="1").get_data(as_text=True)
     assert "已为" in page and "线下学习补记" in page
+    too_many = post(admin, "/admin/points/adjust", student_no="2024001", delta="99999", reason="x", confirmed="1")
+    assert "一次最多调整 100 分" in too_many.get_data(as_text=True)
     assert post(organiser, "/admin/points/adjust", student_no="2024001", delta="3", reason="x").status_code == 403
     refused = post(admin, "/admin/points/adjust", student_no="2024001", delta="0", reason="x")
     assert "请填写" in refused.get_data(as_text=True)
@@ -163,3 +214,17 @@ def test_attachments_are_checked_on_upload_and_served_only_through_the_members_l
     other = study_link(app, member.id, second.id).removeprefix(base)
     assert app.test_client().get(f"{other}/a/{item.id}").status_code == 404  # another material's link
     assert app.test_client().get(f"/s/forged-token/a/{item.id}").status_code == 404
+
+
+def test_the_plan_calendar_offers_delete_only_where_the_viewer_may(app, session, school):
+    school_wide = published(session, "全校材料")
+    tomorrow = local_date() + timedelta(days=1)
+    admin, organiser = signed_in(app, "admin"), signed_in(app, "cs")
+    post(admin, "/admin/plan", day=tomorrow.isoformat(), material_id=str(school_wide.id))
+    post(organiser, "/admin/plan", day=tomorrow.isoformat(), material_id=str(school_wide.id))
+    month = tomorrow.strftime("%Y-%m")
+    page = organiser.get(f"/admin/plan?month={month}").get_data(as_text=True)
+    own, admins = [session.scalar(select(PlanEntry).where(PlanEntry.org_unit_id == unit)) for unit in
+                   (school["cs"].parent_id, None)]
+    assert f"/admin/plan/{own.id}/delete" in page and f"/admin/plan/{admins.id}/delete" not in page
+    assert f"/admin/plan/{admins.id}/delete" in admin.get(f"/admin/plan?month={month}").get_data(as_text=True)

@@ -346,7 +346,7 @@ def test_unfollowing_erases_deliveries_credits_and_the_follower_row(app, school,
     phone = phone_for(app)
     phone.accept_subscription("oA", "tmpl-1")
     admin = signed_in(app, "admin")
-    post(admin, "/admin/campaigns", text="周五开会", everyone="1", action="send", confirm="1")
+    post(admin, "/admin/campaigns", text="周五开会", everyone="1", action="send", confirmed="1")
     DeliveryWorker(app, "w").step()
     ChatUser(phone, "oA").unfollow()
     session.expire_all()

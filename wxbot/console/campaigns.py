@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
 from models.accounts import audit
-from models.audience import AudienceError, count_audience
+from models.audience import AudienceError, count_audience, describe_audience
 from models.delivery import (
     CAMPAIGN_STATUSES,
     Campaign,
@@ -17,11 +17,14 @@ from models.delivery import (
     audit_campaign,
     campaign_counts,
     campaigns_counts,
+    check_content,
     create_campaign,
 )
 from models.members import ROLES, STAGES
+from models.textutil import shorten
 from models.timeutil import parse_local_time, utcnow
 from wxbot.console import bp
+from wxbot.console.confirm import ask, confirmed
 from wxbot.console.forms import db_ids
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
@@ -29,7 +32,8 @@ from wxbot.delivery.channels import CHANNEL_LABELS
 
 
 def scoped_campaigns():
-    return g.scope.filter(select(Campaign), Campaign.org_unit_id)
+    """The campaigns in this account's scope (previews are not campaigns anyone lists)."""
+    return g.scope.filter(select(Campaign).where(Campaign.preview.is_(False)), Campaign.org_unit_id)
 
 
 def campaign_in_scope(campaign_id: int) -> Campaign:
@@ -64,7 +68,13 @@ def campaigns():
 @bp.get("/campaigns/new")
 @login_required
 def campaign_new():
-    return render_template("console/campaign_new.html", branches=branches_in_scope(), stages=STAGES, roles=ROLES)
+    return compose_page(request.form)
+
+
+def compose_page(form, status: int = 200):
+    """The compose form, filled in with `form` (a draft survives a preview or a refused send)."""
+    return render_template("console/campaign_new.html", branches=branches_in_scope(), stages=STAGES, roles=ROLES,
+                           draft=form), status
 
 
 @bp.post("/campaigns/count")
@@ -78,28 +88,56 @@ def campaign_count():
 @bp.post("/campaigns")
 @login_required
 def campaign_create():
-    """Send now, at a time, or as a preview to one member (by 学号)."""
+    """Send now or at a time, after one confirmation with the count; or preview to one member (by
+    学号), which keeps the draft on the page."""
     form = request.form
-    preview = form.get("preview_to", "").strip() if form.get("action") == "preview" else ""
-    spec = {"student_nos": [preview]} if preview else audience_from_form(form)
-    if not preview and not any(spec.values()):
+    if form.get("action") == "preview":
+        return _preview(form)
+    spec = audience_from_form(form)
+    if not any(spec.values()):
         flash("请选择发送对象。", "danger")
-        return redirect(url_for("console.campaign_new"))
+        return compose_page(form, 400)
     try:
         when = _scheduled_time(form.get("at", ""))
-        campaign = create_campaign(db.session, current_user.username, g.scope, spec, content_from_form(form), when,
+        content = content_from_form(form)
+        check_content(content)
+        if not confirmed():
+            count = count_audience(db.session, spec, g.scope)
+            what = content["title"] or shorten(content["text"], 60)
+            return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}", "确认发送",
+                       url_for("console.campaign_new"), count)
+        campaign = create_campaign(db.session, current_user.username, g.scope, spec, content, when,
                                    current_user.org_unit_id)
     except (AudienceError, ValueError) as exc:
         db.session.rollback()
         flash(str(exc), "danger")
-        return redirect(url_for("console.campaign_new"))
-    if preview:
-        campaign.audience_label = f"预览：{preview}"
-    what = "预览" if preview else "群发"
-    audit_campaign(db.session, current_user, campaign, f"{what} #{campaign.id}：{campaign.label}",
+        return compose_page(form, 400)
+    audit_campaign(db.session, current_user, campaign, f"群发 #{campaign.id}：{campaign.label}",
                    {"对象": campaign.audience_label, "内容": campaign.text or campaign.title})
     db.session.commit()
     return redirect(url_for("console.campaign_detail", campaign_id=campaign.id))
+
+
+def _preview(form):
+    """A labelled copy to one member, through the engine; not a campaign in the list."""
+    number = form.get("preview_to", "").strip()
+    content = content_from_form(form)
+    for key in ("text", "title"):
+        if content[key]:
+            content[key] = "【预览】" + content[key]
+    try:
+        campaign = create_campaign(db.session, current_user.username, g.scope, {"student_nos": [number]}, content,
+                                   utcnow(), current_user.org_unit_id)
+    except AudienceError as exc:
+        db.session.rollback()
+        flash(f"预览没有发出：{exc}（请填写你负责范围内、已关注公众号的学号）", "danger")
+        return compose_page(form, 400)
+    campaign.preview, campaign.audience_label = True, f"预览：{number}"
+    audit(db.session, current_user, "preview", "campaign", campaign.id, f"发送预览给 {number}：{campaign.label}",
+          after={"内容": content["text"] or content["title"]}, org_unit_id=current_user.org_unit_id)
+    db.session.commit()
+    flash(f"预览已发送给 {number}，请在手机上查看。下面的内容和对象都还在，确认无误后再群发。", "success")
+    return compose_page(form)
 
 
 def _scheduled_time(text: str) -> datetime:
@@ -136,6 +174,10 @@ def campaign_cancel(campaign_id: int):
     if campaign.status in ("done", "cancelled"):
         flash("这次群发已经结束。", "warning")
         return redirect(url_for("console.campaign_detail", campaign_id=campaign_id))
+    if not confirmed():
+        waiting = campaign_counts(db.session, campaign.id)["pending"]
+        return ask(f"确认取消群发 #{campaign.id}", f"尚未发出的 {waiting} 人将不再收到；已发出的无法收回。", "确认取消",
+                   url_for("console.campaign_detail", campaign_id=campaign_id))
     before = {"状态": CAMPAIGN_STATUSES[campaign.status]}
     campaign.status, campaign.finished_at = "cancelled", utcnow()
     db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")

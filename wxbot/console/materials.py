@@ -7,16 +7,24 @@ import uuid
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.accounts import audit
 from models.members import STAGES
-from models.study import MATERIAL_STATES, Attachment, Material
+from models.orgtree import tree_rows
+from models.study import (
+    MATERIAL_ACTIONS,
+    Attachment,
+    Material,
+    ReviewError,
+    back_to_draft_on_change,
+    material_actions,
+    take_action,
+)
 from models.timeutil import utcnow
 from wxbot import services
 from wxbot.console import bp
 from wxbot.console.forms import db_ids
-from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.study.views import render_body, upload_dir
 
@@ -35,11 +43,32 @@ def material_in_scope(material_id: int, editing: bool = False) -> Material:
     return material
 
 
+def review_queue(query):
+    """Materials waiting for this account's review: submitted, in its scope, not its own when
+    study.review_by_other says authors may not approve their own."""
+    query = g.scope.filter(query.where(Material.status == "submitted"), Material.org_unit_id)
+    if services.settings().study.review_by_other:
+        query = query.where(Material.author != current_user.username)
+    return query
+
+
+@bp.app_context_processor
+def pending_reviews():
+    """The console's notice to reviewers: how many materials wait for them (shown in the menu)."""
+    from flask import request as current_request
+    if not current_request.path.startswith("/admin") or not current_user.is_authenticated or "scope" not in g:
+        return {}
+    return {"pending_reviews": db.session.scalar(review_queue(select(func.count()).select_from(Material))) or 0}
+
+
 @bp.get("/materials")
 @login_required
 def materials():
-    rows = db.session.scalars(scoped_materials().order_by(Material.id.desc()).limit(200)).all()
-    return render_template("console/materials.html", rows=rows)
+    """All materials in scope, or (?status=submitted) the queue of those waiting for this account's review."""
+    waiting = request.args.get("status") == "submitted"
+    query = review_queue(select(Material)) if waiting else scoped_materials()
+    rows = db.session.scalars(query.order_by(Material.id.desc()).limit(200)).all()
+    return render_template("console/materials.html", rows=rows, waiting=waiting)
 
 
 @bp.route("/materials/new", methods=["GET", "POST"])
@@ -61,56 +90,61 @@ def material_edit(material_id: int | None = None):
         material.body, material.cover = form.get("body", ""), form.get("cover", "").strip()[:500]
         material.source, material.tags = form.get("source", "").strip()[:100], form.get("tags", "").strip()[:200]
         material.audience = json.dumps(_audience_from(form), ensure_ascii=False)
-        if material.status != "draft":  # a changed text must be reviewed again
-            material.status, material.reviewer, material.reviewed_at = "draft", "", None
+        if db.session.is_modified(material):
+            back_to_draft_on_change(material)
         db.session.flush()
         audit(db.session, current_user, "update" if before else "create", "material", material.id,
               f"{'修改' if before else '新建'}学习材料《{material.title}》", before, {"标题": material.title},
               org_unit_id=material.org_unit_id)
         db.session.commit()
-        flash("已保存为草稿；审核并发布后成员才能看到。", "success")
+        if material.status == "draft":
+            flash("已保存为草稿；提交审核、审核通过后成员才能看到。", "success")
+        else:
+            flash("已保存，没有改动。", "success")
         return redirect(url_for("console.material_edit", material_id=material.id))
     spec = material.audience_spec() if material else {}
-    return render_template("console/material.html", material=material, spec=spec, branches=branches_in_scope(),
+    editable = material is None or g.scope.allows_unit(material.org_unit_id)
+    actions = material_actions(material, current_user.username, editable, services.settings().study.review_by_other
+                               ) if material else []
+    return render_template("console/material.html", material=material, spec=spec, units=units_in_scope(),
                            stages=STAGES, preview=render_body(material.body) if material else "",
-                           states=MATERIAL_STATES,
-                           editable=material is None or g.scope.allows_unit(material.org_unit_id),
+                           editable=editable, actions=actions, labels=MATERIAL_ACTIONS,
                            max_mb=services.settings().study.attachment_max_bytes // (1024 * 1024))
+
+
+def units_in_scope():
+    """(unit, depth) of every unit the account may address, colleges and branches (the school is
+    "no unit": everyone)."""
+    return [(unit, depth) for unit, depth, _n in tree_rows(db.session, g.scope.unit_ids) if unit.kind != "school"]
 
 
 def _audience_from(form) -> dict:
     units = [u for u in db_ids(form.getlist("units")) if g.scope.allows_unit(u)]
     if not units and not g.scope.everything and current_user.org_unit_id:
         units = [current_user.org_unit_id]  # an organiser's material stays within their subtree
-    return {"units": units, "stages": [s for s in form.getlist("stages") if s in STAGES]}
+    return {"units": sorted(units), "stages": [s for s in STAGES if s in form.getlist("stages")]}
 
 
-@bp.post("/materials/<int:material_id>/<any(review, publish, withdraw):action>")
+@bp.post("/materials/<int:material_id>/<any(submit, approve, return, withdraw):action>")
 @login_required
 def material_state(material_id: int, action: str):
-    """draft -> reviewed -> published; withdraw takes a material back to draft."""
+    """One step of draft -> submitted -> published (or back): only the steps this account may take."""
     material = material_in_scope(material_id, editing=True)
+    allowed = material_actions(material, current_user.username, True, services.settings().study.review_by_other)
+    if action not in allowed:
+        flash("现在不能对这篇材料这样操作（作者不能审核自己的材料，或者它已经不在这个状态）。", "warning")
+        return redirect(url_for("console.material_edit", material_id=material_id))
     before = {"状态": material.status_label}
-    if action == "review":
-        if material.status != "draft":
-            flash("只有草稿需要审核。", "warning")
-            return redirect(url_for("console.material_edit", material_id=material_id))
-        if services.settings().study.review_by_other and material.author == current_user.username:
-            flash("按照规定，材料需要由作者以外的人审核。", "danger")
-            return redirect(url_for("console.material_edit", material_id=material_id))
-        material.status, material.reviewer, material.reviewed_at = "reviewed", current_user.username, utcnow()
-    elif action == "publish":
-        if material.status != "reviewed":
-            flash("材料审核通过后才能发布。", "danger")
-            return redirect(url_for("console.material_edit", material_id=material_id))
-        material.status, material.published_at = "published", utcnow()
-    else:
-        material.status, material.reviewer, material.reviewed_at = "draft", "", None
+    try:
+        take_action(material, action, current_user.username, request.form.get("note", ""), utcnow())
+    except ReviewError as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("console.material_edit", material_id=material_id))
     audit(db.session, current_user, action, "material", material.id,
-          f"学习材料《{material.title}》：{material.status_label}",
-          before, {"状态": material.status_label}, org_unit_id=material.org_unit_id)
+          f"学习材料《{material.title}》：{MATERIAL_ACTIONS[action]}", before,
+          {"状态": material.status_label, "说明": material.review_note}, org_unit_id=material.org_unit_id)
     db.session.commit()
-    flash(f"《{material.title}》{material.status_label}。", "success")
+    flash(f"《{material.title}》：{MATERIAL_ACTIONS[action]}。", "success")
     return redirect(url_for("console.material_edit", material_id=material_id))
 
 

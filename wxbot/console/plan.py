@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.accounts import audit
 from models.study import Material, PlanEntry, read_plan
@@ -43,6 +43,7 @@ def study_plan():
                                    .order_by(Material.id.desc())).all()
     previous, following = first - timedelta(days=1), last + timedelta(days=1)
     return render_template("console/plan.html", weeks=weeks, by_day=by_day, first=first, today=today,
+                           may_delete=lambda entry: entry.day > today and g.scope.allows_unit(entry.org_unit_id),
                            materials=published, branches=branches_in_scope(), previous=previous.strftime("%Y-%m"),
                            following=following.strftime("%Y-%m"))
 
@@ -83,7 +84,10 @@ def _add_entry(day: date, material: Material, units: list[int] | None = None) ->
     db.session.flush()
     audit(db.session, current_user, "create", "plan", entry.id, f"{day} 学习《{material.title}》",
           org_unit_id=current_user.org_unit_id)
-    return f"已安排 {day} 学习《{material.title}》。"
+    others = db.session.scalar(select(func.count()).select_from(PlanEntry).where(PlanEntry.day == day,
+                                                                                 PlanEntry.id != entry.id)) or 0
+    together = f"这一天共 {others + 1} 篇：同时是两篇对象的成员会在同一条推送里看到它们。" if others else ""
+    return f"已安排 {day} 学习《{material.title}》。{together}"
 
 
 @bp.post("/plan/<int:entry_id>/delete")

@@ -9,7 +9,9 @@ from models.accounts import audit
 from models.members import Member
 from models.points import RULE_LABELS, PointEntry, adjust
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.console import bp
+from wxbot.console.confirm import ask, confirmed
 from wxbot.db import db
 
 
@@ -27,11 +29,13 @@ def points_ledger():
 @bp.post("/points/adjust")
 @login_required
 def points_adjust():
+    """An administrator's correction: a reason, a bound (points.max_adjustment), and one confirmation."""
     if current_user.role != "admin":
         abort(403)
     form = request.form
     member = db.session.scalar(select(Member).where(Member.student_no == form.get("student_no", "").strip()))
     reason = form.get("reason", "").strip()
+    limit = services.settings().points.max_adjustment
     try:
         delta = int(form.get("delta", ""))
     except ValueError:
@@ -39,6 +43,12 @@ def points_adjust():
     if member is None or not delta or not reason:
         flash("请填写存在的学号、非零的分数和调整原因。", "danger")
         return redirect(url_for("console.points_ledger"))
+    if abs(delta) > limit:
+        flash(f"一次最多调整 {limit} 分（points.max_adjustment）。", "danger")
+        return redirect(url_for("console.points_ledger", student_no=member.student_no))
+    if not confirmed():
+        return ask("确认调整积分", f"{member.name}（{member.student_no}）{delta:+d} 分\n原因：{reason}", "确认调整",
+                   url_for("console.points_ledger", student_no=member.student_no))
     adjust(db.session, member, delta, reason[:200], current_user.username, utcnow())
     audit(db.session, current_user, "adjust", "points", member.id, f"{member.name} 积分 {delta:+d}：{reason}",
           after={"学号": member.student_no, "分数": delta, "原因": reason}, org_unit_id=member.org_unit_id)

@@ -14,6 +14,7 @@ from models.points import studied, study_stats
 from models.timeutil import local_date, utcnow
 from wxbot.console import bp
 from wxbot.console.charts import bar_chart, heat_grid
+from wxbot.console.confirm import ask, confirmed
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 
@@ -58,6 +59,9 @@ def study_remind():
         flash("本周所有成员都已学习。", "info")
         return redirect(url_for("console.study_dashboard"))
     text = request.form.get("text", "").strip() or "本周你还没有完成学习，回复“学习”阅读今天的学习内容。"
+    if not confirmed():
+        return ask("确认发送学习提醒", f"发给本周还没有学习的成员（已关注公众号的才能收到）：\n{text}", "确认发送",
+                   url_for("console.study_dashboard"), len(numbers))
     try:
         campaign = create_campaign(db.session, current_user.username, g.scope, {"student_nos": numbers},
                                    {"text": text}, utcnow(), current_user.org_unit_id)
