@@ -25,6 +25,22 @@ def on_starting(server):
         raise SystemExit("配置错误 redis_url: 内置存储只能单进程运行；多个 worker 需要设置 WXBOT_REDIS_URL。")
     from wxbot.gunicorn_worker import TimedThreadWorker
     TimedThreadWorker.read_timeout = settings.server.read_timeout
+    _note_running_url(server.cfg.bind[0], settings.database_url)
+
+
+def _note_running_url(bind: str, database_url: str) -> None:
+    """Tell `flask --app wxbot chat` where this server listens (make run PORT=8765)."""
+    from wxbot.config import ROOT
+    from wxbot.sandbox.terminal import running_url_file
+    if bind.startswith("unix:"):
+        return
+    host, _, port = bind.rpartition(":")
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "[::]") else host
+    instance = ROOT / "instance"
+    path = running_url_file(database_url or f"sqlite:///{instance / 'wxbot.db'}", str(instance))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"http://{host}:{port}")
 
 
 def post_worker_init(worker):

@@ -105,16 +105,19 @@ def add_member(session: Session, student_no: str, name: str, stage: str, role: s
 
 
 def tree_rows(session: Session, scope_ids: frozenset[int] | None) -> list[tuple[OrgUnit, int, int]]:
-    """(unit, depth, member count) in tree order, limited to `scope_ids` when given."""
+    """(unit, depth, members in it and every unit below) in tree order, limited to `scope_ids` when given."""
     units = list(session.scalars(select(OrgUnit).order_by(OrgUnit.name)))
-    counts = dict(session.execute(select(Member.org_unit_id, func.count()).group_by(Member.org_unit_id)).all())
+    direct = dict(session.execute(select(Member.org_unit_id, func.count()).group_by(Member.org_unit_id)).all())
     children: dict[int | None, list[OrgUnit]] = {}
     for unit in units:
         children.setdefault(unit.parent_id, []).append(unit)
+
+    def total(unit: OrgUnit) -> int:
+        return direct.get(unit.id, 0) + sum(total(child) for child in children.get(unit.id, []))
     rows, todo = [], [(u, 0) for u in reversed(children.get(None, []))]
     while todo:
         unit, depth = todo.pop()
         if scope_ids is None or unit.id in scope_ids:
-            rows.append((unit, depth, counts.get(unit.id, 0)))
+            rows.append((unit, depth, total(unit)))
         todo.extend((child, depth + 1) for child in reversed(children.get(unit.id, [])))
     return rows

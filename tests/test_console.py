@@ -238,3 +238,40 @@ def test_demo_load_creates_two_console_accounts_and_shows_their_passwords_once(a
     password = first.output.split("用户名 organiser  密码 ")[1].split()[0]
     assert console_login(app.test_client(), "organiser", password).status_code == 302
     assert "密码" not in runner.invoke(args=["demo", "load"]).output
+
+
+def test_a_college_counts_the_members_of_its_branches(admin, school):
+    page = text(admin.get("/admin/org"))
+    college_row = page.split('data-unit="计算机学院"')[1].split("</tr>")[0]
+    assert '成员（含下级）">1<' in college_row
+
+
+def test_charts_have_readable_labels_units_and_say_whose_figures_they_are(organiser, school):
+    import re
+    page = text(organiser.get("/admin/study"))
+    chart = page.split("<svg", 1)[1].split("</svg>", 1)[0]
+    sizes = [int(n) for n in re.findall(r'font-size="(\d+)"', chart)]
+    width = int(re.search(r'viewBox="0 0 (\d+)', chart).group(1))
+    assert min(sizes) * 350 / width >= 11  # at least 11 px on a 390-pixel phone
+    assert "%</text>" in chart and "计算机学院每日学习完成率" in page and "全部成员" not in page
+
+
+def test_the_points_ledger_filters_by_day_and_sums_per_member(app, admin, school, session):
+    from datetime import timedelta
+
+    from models.points import credit
+    from models.timeutil import local_date, utcnow
+    points = app.config["WXBOT"].points
+    credit(session, school["inside"], "read", "plan:old", utcnow() - timedelta(days=5), points)
+    credit(session, school["inside"], "read", "plan:new", utcnow(), points)
+    session.commit()
+    today = local_date().isoformat()
+    page = text(admin.get(f"/admin/points?start={today}"))
+    ledger, totals = page.split('id="ledger"')[1], page.split('id="totals"')[1].split("</table>")[0]
+    assert ledger.count("阅读学习材料") == 1 and '合计">1<' in totals
+    assert '合计">2<' in text(admin.get("/admin/points")).split('id="totals"')[1]
+
+
+def test_the_audit_filter_offers_study_plan_and_points(admin):
+    page = text(admin.get("/admin/audit"))
+    assert all(f'value="{kind}"' in page for kind in ("material", "plan", "points"))

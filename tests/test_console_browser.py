@@ -173,3 +173,70 @@ def test_a_material_is_written_reviewed_published_and_read_on_a_phone(page, scho
     expect(reader.locator("#progress")).to_contain_text("满 60 秒计入学习记录")
     assert reader.evaluate("document.documentElement.scrollWidth") <= 391
     phone.close()
+
+
+@pytest.fixture
+def phone_page(browser, app, request):
+    """The console in a 390-pixel-wide phone, with a screenshot kept when the test fails."""
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url, locale="zh-CN",
+                                  viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(10000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        name = re.sub(r"[^\w.-]", "_", request.node.name)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+
+
+def fits_the_phone(page) -> None:
+    """No sideways scrolling: neither the page nor any box inside it (a wide table in a scroll box)."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    scrolling = page.evaluate("""Array.from(document.querySelectorAll('main *')).filter((el) =>
+        el.offsetParent !== null && getComputedStyle(el).overflowX !== 'visible'
+        && el.scrollWidth > el.clientWidth + 1).map((el) => el.id || el.className)""")
+    assert scrolling == []
+
+
+@pytest.mark.parametrize(("path", "key_button"), [("/admin/plan", "加入计划"), ("/admin/org", "改名"),
+                                                 ("/admin/messages", "查找"), ("/admin/campaigns/new", "群发…")],
+                         ids=["plan calendar", "org page", "message log", "compose page"])
+def test_console_pages_work_at_phone_width(phone_page, app, school, session, path, key_button):
+    from sqlalchemy import select
+
+    from models.members import Member
+    from models.study import Material, PlanEntry
+    from models.timeutil import local_date
+    from tests.conftest import flush_log, phone_for
+    from tests.helpers import ChatUser
+    material = Material(title="习近平新时代中国特色社会主义思想学习纲要（第一章）", body="正文", status="published")
+    session.add(material)
+    session.flush()
+    session.add(PlanEntry(day=local_date(), material_id=material.id))
+    session.commit()
+    member = session.scalars(select(Member)).first()
+    chat = ChatUser(phone_for(app), "oPhoneWidth")
+    chat.bind(member)
+    chat.say("请问这周的主题党日安排在什么时间？地点是不是在学院三楼会议室？")
+    flush_log(app)
+    sign_in(phone_page, "admin")
+    phone_page.goto(path)
+    fits_the_phone(phone_page)
+    button = phone_page.get_by_role("button", name=key_button).first
+    expect(button).to_be_visible()
+    box = button.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390  # the main button is on screen, not off to the side
+    if path == "/admin/plan":
+        expect(phone_page.locator("#plan-list")).to_contain_text("学习纲要")
+    if path == "/admin/messages":
+        name_cell = phone_page.locator("#messages td[data-label='成员']").first
+        assert name_cell.bounding_box()["height"] < 40  # a name on one line, not a character per line
+
+
+def test_the_simulator_at_phone_width_starts_with_the_chat(phone_page, app):
+    phone_page.goto("/sandbox/")
+    chat, controls = phone_page.locator("#chat").bounding_box(), phone_page.locator("#user").bounding_box()
+    assert chat["y"] < controls["y"] and chat["y"] < 844  # the chat is on the first screen, the controls below
+    fits_the_phone(phone_page)

@@ -205,3 +205,33 @@ def test_the_simulator_talks_to_wechat_through_the_real_server(app, backend):
     assert reply["kind"] == "text" and "可以发送" in reply["text"]
     bad = requests.post(f"{base}/sandbox/phone", json={"action": "dance"}, timeout=10)
     assert bad.status_code == 400 and "openid" in bad.json()["error"]
+
+
+def test_an_unfollowed_user_cannot_write_until_following_again_and_the_list_says_so(app, session, user):
+    user.unfollow()
+    assert user.say("帮助") == "你已取消关注这个公众号，需要先关注才能发消息。" and user.last.kind == "blocked"
+    users = app.test_client().get("/sandbox/users").get_json()
+    assert [u["subscribed"] for u in users if u["openid"] == user.openid] == [False]
+    assert user.follow().startswith("欢迎关注") and "可以发送" in user.say("帮助")
+
+
+def test_a_picture_shows_as_a_picture_in_the_users_own_history(app, session, phone, user):
+    phone.image(user.openid)
+    mine = app.test_client().get(f"/sandbox/messages?include_user=1&touser={user.openid}").get_json()
+    assert [m["content"]["content"] for m in mine if m["channel"] == "user"][-1] == "[图片]"
+
+
+def test_the_terminal_chat_finds_the_server_make_run_started(make_app, backend, tmp_path):
+    from wxbot.sandbox.terminal import DEFAULT_PUBLIC_URL, running_url_file
+    running_at = backend["settings"]["server.public_url"]  # the live test server, as make run PORT=... started it
+    database = f"sqlite:///{tmp_path}/chat.db"
+    app = make_app(server__public_url=DEFAULT_PUBLIC_URL, database_url=database)  # config.yaml alone
+    with open(running_url_file(database, app.instance_path), "w") as note:
+        note.write(running_at)  # as gunicorn.conf.py writes it at start
+    from wxbot.migrate import upgrade
+    with app.app_context():
+        upgrade()
+    result = app.test_cli_runner().invoke(args=["chat", "--openid", "oFindsServer"], input="/follow\n/quit\n")
+    assert running_at in result.output and "欢迎关注" in result.output
+    refused = app.test_cli_runner().invoke(args=["chat", "--url", "http://127.0.0.1:1/wechat"], input="帮助\n")
+    assert "http://127.0.0.1:1/wechat" in refused.output and "--url" in refused.output

@@ -1,13 +1,19 @@
-"""Charts drawn on the server as SVG: no script, no CDN, works offline and on phones."""
+"""Charts drawn on the server as SVG: no script, no CDN, works offline and on phones.
+
+The drawing is sized for a phone (about 360 units wide, labels of 12 to 13 units), so that on a
+390-pixel screen the labels stay 11 pixels or more; on a desktop the same drawing is simply larger.
+"""
 from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 640, 220, 36, 28, 16
+from models.textutil import shorten
+
+WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 360, 200, 8, 26, 22
 
 
-def bar_chart(labels: list[str], values: list[int], title: str) -> Markup:
-    """A bar chart with a value on each bar, scaled to the largest value."""
+def bar_chart(labels: list[str], values: list[int], title: str, unit: str = "") -> Markup:
+    """A bar chart with its value (and unit, e.g. "%") on each bar, scaled to the largest value."""
     top = max(values + [1])
     slot = (WIDTH - PAD_LEFT) / max(len(values), 1)
     plot = HEIGHT - PAD_BOTTOM - PAD_TOP
@@ -18,34 +24,35 @@ def bar_chart(labels: list[str], values: list[int], title: str) -> Markup:
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         height = plot * value / top
         x, y = PAD_LEFT + i * slot + slot * 0.15, HEIGHT - PAD_BOTTOM - height
+        middle = x + slot * 0.35
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" '
                      'fill="#c62828" rx="2"/>')
-        parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{y - 3:.1f}" font-size="11" '
-                     f'text-anchor="middle">{value}</text>')
-        parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 10}" font-size="10" text-anchor="middle" '
-                     f'fill="#666">{escape(label)}</text>')
+        parts.append(f'<text x="{middle:.1f}" y="{y - 4:.1f}" font-size="13" text-anchor="middle">'
+                     f'{value}{escape(unit)}</text>')
+        parts.append(f'<text x="{middle:.1f}" y="{HEIGHT - 8}" font-size="12" text-anchor="middle" '
+                     f'fill="#555">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def heat_grid(rows: list[str], columns: list[str], percents: list[list[int]], title: str) -> Markup:
     """A grid of percentages, one row per label, shaded by value (e.g. completion per branch per day)."""
-    label_width, cell_w, cell_h, head = 150, 64, 26, 24
+    label_width, cell_w, cell_h, head = 108, 40, 28, 24
     width, height = label_width + cell_w * len(columns), head + cell_h * len(rows) + 4
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart">',
              f"<title>{escape(title)}</title>"]
     for j, column in enumerate(columns):
-        parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="16" font-size="11" text-anchor="middle" '
-                     f'fill="#666">{escape(column)}</text>')
+        parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="16" font-size="13" '
+                     f'text-anchor="middle" fill="#555">{escape(column)}</text>')
     for i, (label, values) in enumerate(zip(rows, percents, strict=True)):
         y = head + i * cell_h
-        parts.append(f'<text x="{label_width - 6}" y="{y + 17}" font-size="12" '
-                     f'text-anchor="end">{escape(label[:12])}</text>')
+        parts.append(f'<text x="{label_width - 4}" y="{y + 19}" font-size="13" text-anchor="end">'
+                     f'{escape(shorten(label, 8))}</text>')
         for j, value in enumerate(values):
             shade = 0.08 + 0.85 * max(0, min(value, 100)) / 100
             parts.append(f'<rect x="{label_width + j * cell_w + 2}" y="{y + 2}" width="{cell_w - 4}" '
                          f'height="{cell_h - 4}" rx="3" fill="#c62828" fill-opacity="{shade:.2f}"/>')
-            parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="{y + 17}" font-size="11" '
+            parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="{y + 19}" font-size="13" '
                          f'text-anchor="middle" fill="{"#fff" if value >= 50 else "#333"}">{value}%</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -60,7 +60,8 @@ def dashboard():
     days = [today - timedelta(days=n) for n in range(13, -1, -1)]
     per_day = counts_per_day(scoped_messages(select(func.count()).select_from(MessageLog))
                              .where(MessageLog.direction == "in"), MessageLog.created_at, days)
-    chart = bar_chart([d.strftime("%m-%d") for d in days], per_day, "每日收到的消息")
+    where = current_user.org_unit.name if current_user.org_unit else "全校"
+    chart = bar_chart([d.strftime("%m-%d") for d in days], per_day, f"{where}每日收到的消息（条）")
     return render_template("console/dashboard.html", figures=figures, chart=chart)
 
 

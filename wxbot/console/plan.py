@@ -15,8 +15,7 @@ from models.tables import TableError
 from models.timeutil import local_date, parse_day, parse_month
 from wxbot.console import bp
 from wxbot.console.forms import db_id, db_ids
-from wxbot.console.materials import material_in_scope, scoped_materials
-from wxbot.console.members import branches_in_scope
+from wxbot.console.materials import material_in_scope, scoped_materials, units_in_scope
 from wxbot.db import db
 
 
@@ -44,7 +43,7 @@ def study_plan():
     previous, following = first - timedelta(days=1), last + timedelta(days=1)
     return render_template("console/plan.html", weeks=weeks, by_day=by_day, first=first, today=today,
                            may_delete=lambda entry: entry.day > today and g.scope.allows_unit(entry.org_unit_id),
-                           materials=published, branches=branches_in_scope(), previous=previous.strftime("%Y-%m"),
+                           materials=published, units=units_in_scope(), previous=previous.strftime("%Y-%m"),
                            following=following.strftime("%Y-%m"))
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.accounts import audit
 from models.members import Member
 from models.points import RULE_LABELS, PointEntry, adjust
-from models.timeutil import utcnow
+from models.timeutil import parse_day, utcnow
 from wxbot import services
 from wxbot.console import bp
 from wxbot.console.confirm import ask, confirmed
@@ -18,12 +18,23 @@ from wxbot.db import db
 @bp.get("/points")
 @login_required
 def points_ledger():
+    """The ledger, newest first, filtered by 学号 and by day; with each member's sum over the filter."""
+    args = request.args
     query = g.scope.members(select(PointEntry, Member).join(Member, Member.id == PointEntry.member_id))
-    student_no = request.args.get("student_no", "").strip()
+    student_no = args.get("student_no", "").strip()
     if student_no:
-        query = query.where(Member.student_no == student_no)
-    rows = db.session.execute(query.order_by(PointEntry.id.desc()).limit(200)).all()
-    return render_template("console/points.html", rows=rows, labels=RULE_LABELS, student_no=student_no)
+        query = query.where(Member.student_no == student_no.upper())
+    first, last = parse_day(args.get("start")), parse_day(args.get("end"))
+    if first:
+        query = query.where(PointEntry.day >= first)
+    if last:
+        query = query.where(PointEntry.day <= last)
+    rows = db.session.execute(query.order_by(PointEntry.created_at.desc(), PointEntry.id.desc()).limit(200)).all()
+    sums = query.with_only_columns(Member.student_no, Member.name, func.sum(PointEntry.delta), func.count()) \
+        .group_by(Member.id, Member.student_no, Member.name).order_by(func.sum(PointEntry.delta).desc()).limit(50)
+    return render_template("console/points.html", rows=rows, totals=db.session.execute(sums).all(),
+                           labels=RULE_LABELS, student_no=student_no,
+                           max_adjustment=services.settings().points.max_adjustment)
 
 
 @bp.post("/points/adjust")

@@ -35,16 +35,22 @@ def study_dashboard():
     stats = study_stats(db.session, [b.id for b in branches], min(days[0], week_start), today)
     week = study_stats(db.session, [b.id for b in branches], week_start, today)
     total = sum(stats.sizes.values())
+    where = scope_name()
     chart = bar_chart([d.strftime("%m-%d") for d in days], [_percent(stats.day_total(d), total) for d in days],
-                      "每日学习完成率（%）")
+                      f"{where}每日学习完成率", unit="%")
     grid = heat_grid([b.name for b in branches], [d.strftime("%m-%d") for d in days],
                      [[_percent(stats.per_day.get((b.id, d), 0), stats.sizes.get(b.id, 0)) for d in days]
-                      for b in branches], "各支部每日学习完成率")
+                      for b in branches], f"{where}各支部每日学习完成率")
     by_branch = [(b, week.sizes.get(b.id, 0), week.per_period.get(b.id, 0)) for b in branches]
     idle = db.session.scalars(g.scope.members(select(Member)).where(Member.id.not_in(studied(week_start, today)))
                               .order_by(Member.org_unit_id, Member.student_no).limit(IDLE_LIST)).all()
     return render_template("console/study.html", chart=chart, grid=grid, by_branch=by_branch, idle=idle,
-                           week_start=week_start)
+                           week_start=week_start, where=where)
+
+
+def scope_name() -> str:
+    """What the viewer's figures cover, for titles: their unit, or the whole school."""
+    return current_user.org_unit.name if current_user.org_unit else "全校"
 
 
 @bp.post("/study/remind")

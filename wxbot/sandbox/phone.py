@@ -32,7 +32,7 @@ class PhoneReply:
     """What the phone shows after one message: a text, an article, or nothing."""
 
     status: int
-    kind: str  # text | news | none | error
+    kind: str  # text | news | none | error | blocked (WeChat would not let the user send it)
     text: str = ""
     articles: list[dict] = field(default_factory=list)
     raw: str = ""
@@ -63,8 +63,10 @@ def describe_action(fields: dict) -> str:
         return f"[语音] {fields.get('Recognition', '')}"
     event = fields.get("Event", "")
     labels = {"CLICK": f"[菜单] {fields.get('EventKey', '')}", "SCAN": f"[扫码] {fields.get('EventKey', '')}",
-              "subscribe": "[关注公众号]", "unsubscribe": "[取消关注]"}
-    return labels.get(event, f"[{event or fields['MsgType']}]")
+              "subscribe": "[关注公众号]", "unsubscribe": "[取消关注]", "LOCATION": "[位置]"}
+    kinds = {"image": "[图片]", "video": "[视频]", "shortvideo": "[小视频]", "location": "[位置]", "link": "[链接]",
+             "file": "[文件]"}
+    return labels.get(event) or kinds.get(fields["MsgType"]) or f"[{event or fields['MsgType']}]"
 
 
 class Phone:
@@ -76,20 +78,30 @@ class Phone:
 
     # -- what a user does -------------------------------------------------------------------
     def text(self, openid: str, content: str) -> PhoneReply:
-        return self.send(openid, {"MsgType": "text", "Content": content, "MsgId": next(_msg_ids)}, "message")
+        fields = {"MsgType": "text", "Content": content, "MsgId": next(_msg_ids)}
+        return self.send_as_follower(openid, fields, "message")
 
     def voice(self, openid: str, recognition: str) -> PhoneReply:
         fields = {"MsgType": "voice", "MediaId": "media_" + random_string(8), "Format": "amr",
                   "Recognition": recognition, "MsgId": next(_msg_ids)}
-        return self.send(openid, fields, "message")
+        return self.send_as_follower(openid, fields, "message")
 
     def image(self, openid: str) -> PhoneReply:
         fields = {"MsgType": "image", "PicUrl": "http://mmbiz.example/pic.jpg",
                   "MediaId": "media_" + random_string(8), "MsgId": next(_msg_ids)}
-        return self.send(openid, fields, "message")
+        return self.send_as_follower(openid, fields, "message")
 
     def click(self, openid: str, key: str) -> PhoneReply:
-        return self.send(openid, {"MsgType": "event", "Event": "CLICK", "EventKey": key}, "event")
+        return self.send_as_follower(openid, {"MsgType": "event", "Event": "CLICK", "EventKey": key}, "event")
+
+    def send_as_follower(self, openid: str, fields: dict, opens: str | None) -> PhoneReply:
+        """What only a follower can do: WeChat offers no chat, menu or message to someone who
+        unfollowed (a newcomer the sandbox has never seen follows first, as a phone would)."""
+        known_and_gone = self._update_world(lambda s, now: (s.get(world.SandboxUser, openid) is not None
+                                                             and not world.is_following(s, openid)))
+        if known_and_gone:
+            return PhoneReply(0, "blocked", text="你已取消关注这个公众号，需要先关注才能发消息。")
+        return self.send(openid, fields, opens)
 
     def follow(self, openid: str, scene: str | None = None, nickname: str = "") -> PhoneReply:
         """Follow the account, by a QR code when `scene` is given."""

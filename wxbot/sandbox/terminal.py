@@ -1,15 +1,19 @@
 """`flask --app wxbot chat`: one WeChat user in the terminal, talking to the running server."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 import requests
+from flask import current_app
 
 from models.sandbox import messages_to
 from wxbot import services
-from wxbot.db import db
+from wxbot.db import database_url, db
 from wxbot.sandbox.phone import Phone, PhoneReply, http_transport
 
+RUNNING_URL_FILE = "server_url"  # written by gunicorn.conf.py when the server starts
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # config.yaml's server.public_url
 USAGE = ("输入文字直接发送。命令：/click 键（菜单点击，如 /click 学习）、/follow 关注、/unfollow 取消关注、"
          "/scan 场景值（扫码）、/image 发图片、/quit 退出。")
 
@@ -19,14 +23,37 @@ def show(reply: PhoneReply) -> str:
         return reply.text
     if reply.kind == "news":
         return "\n".join(f"[图文] {a['title']}\n{a['description']}\n{a['url']}" for a in reply.articles)
+    if reply.kind == "blocked":
+        return f"（{reply.text}）"
     if reply.kind == "error":
         return f"(服务返回 {reply.status}：{reply.raw[:80]})"
     return "(没有即时回复)"
 
 
+def running_url_file(database_url: str, instance_path: str) -> str:
+    """Where a started server notes its address: next to its SQLite database, so that each deployment
+    (and each test run) has its own; instance/server_url for another database."""
+    if database_url.startswith("sqlite:///"):
+        return database_url[len("sqlite:///"):] + ".server_url"
+    return os.path.join(instance_path, RUNNING_URL_FILE)
+
+
+def server_url(app) -> str:
+    """Where the running server listens: server.public_url when it was set (environment, site file),
+    else the address `make run` noted when it started (make run PORT=8765), else the default."""
+    configured = services.settings(app).server.public_url.rstrip("/")
+    if configured != DEFAULT_PUBLIC_URL:
+        return configured
+    try:
+        with open(running_url_file(database_url(app), app.instance_path), encoding="utf-8") as f:
+            return f.read().strip() or configured
+    except OSError:
+        return configured
+
+
 def run_terminal_chat(openid: str, url: str | None, lines: Iterable[str], echo: Callable[[str], None]) -> None:
     cfg = services.settings()
-    url = url or cfg.server.public_url.rstrip("/") + "/wechat"
+    url = url or server_url(current_app) + "/wechat"
     phone = Phone(cfg, http_transport(url), db.new_session)
     seen = _last_message_id(openid)
     echo(f"以 {openid} 的身份连接 {url}。{USAGE}")
@@ -39,7 +66,8 @@ def run_terminal_chat(openid: str, url: str | None, lines: Iterable[str], echo: 
         try:
             reply = _act(phone, openid, line)
         except requests.RequestException:
-            echo(f"连接不上 {url}。请先在另一个终端运行 make run。")
+            echo(f"连接不上 {url}。请先在另一个终端运行 make run；"
+                 "服务在别的地址时，用 --url http://地址:端口/wechat 指定。")
             return
         echo(f"公众号：{show(reply)}")
         seen = _show_pushes(openid, seen, echo)

@@ -10,11 +10,23 @@
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
     return res.json();
   }
+  // WeChat shows <a href="...">title</a> in a text message as a link; anything else is plain text.
+  const LINK = /<a href="([^"]+)">([^<]*)<\/a>/g;
+  function appendText(div, text) {
+    let at = 0;
+    for (const m of text.matchAll(LINK)) {
+      div.appendChild(document.createTextNode(text.slice(at, m.index)));
+      const a = document.createElement("a"); a.href = m[1]; a.target = "_blank";
+      a.textContent = m[2].replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+      div.appendChild(a); at = m.index + m[0].length;
+    }
+    div.appendChild(document.createTextNode(text.slice(at)));
+  }
   function bubble(cls, text, channel) {
     const div = document.createElement("div");
     div.className = "bubble " + cls;
     if (channel) { const c = document.createElement("span"); c.className = "channel"; c.textContent = channel; div.appendChild(c); }
-    div.appendChild(document.createTextNode(text));
+    if (cls === "account") appendText(div, text); else div.appendChild(document.createTextNode(text));
     chat.appendChild(div); chat.scrollTop = chat.scrollHeight;
     return div;
   }
@@ -52,6 +64,8 @@
     if (!openid) { bubble("system", "请先创建一个用户"); return; }
     const reply = await call("phone", Object.assign({openid, action}, extra || {}));
     if (reply.kind === "error") bubble("system", "服务返回 " + reply.status + "，微信会显示“该公众号暂时无法提供服务”");
+    if (reply.kind === "blocked") bubble("system", reply.text);
+    if (action === "follow" || action === "unfollow") { await loadUsers(openid); return; }
     await poll();
   }
   async function loadUsers(select) {
