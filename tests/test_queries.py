@@ -56,7 +56,7 @@ def test_broadcast_progress_costs_the_same_for_one_campaign_or_five(app, session
     def progress_statements():
         with statements(app) as seen:
             chat.say("群发进度")
-        return len(seen)
+        return len([s for s in seen if "campaigns" in s or "deliveries" in s])  # not the follower bookkeeping
 
     def broadcast():
         for line in ("群发", "本支部", "开会", "确认"):
