@@ -2,12 +2,14 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import broadcast, deliveries, help, members, study
+from handlers import broadcast, contest, deliveries, help, members, quiz, study
 
 ROUTERS = [
     members.router,
     deliveries.router,
     broadcast.router,
     study.router,
+    quiz.router,
+    contest.router,
     help.router,
 ]

@@ -66,12 +66,15 @@ class MemberPoints(Base):
     last_study_day: Mapped[date | None] = mapped_column(Date)
 
 
-STUDY_RULES = ("read",)  # rules whose credit makes the day a study day
-RULE_LABELS = {"read": "阅读学习材料", "streak": "连续学习奖励", "adjust": "管理员调整"}
+STUDY_RULES = ("read", "quiz")  # rules whose credit makes the day a study day (a finished daily quiz too)
+RULE_LABELS = {"read": "阅读学习材料", "quiz": "每日答题", "contest": "竞赛", "streak": "连续学习奖励",
+               "adjust": "管理员调整"}
 
 
-def credit(session: Session, member: Member, rule: str, reference: str, at: datetime, points_cfg) -> int:
-    """Credit `rule` for `reference` once; returns the points added (0 if credited before or capped).
+def credit(session: Session, member: Member, rule: str, reference: str, at: datetime, points_cfg,
+           points: int | None = None) -> int:
+    """Credit `rule` for `reference` once: the rule's points (or `points`, e.g. a quiz's right answers),
+    within the rule's daily cap; returns the points added (0 if credited before or capped).
 
     A capped credit is still written, with 0 points: the study counts for the streak and is not
     credited again later."""
@@ -82,10 +85,11 @@ def credit(session: Session, member: Member, rule: str, reference: str, at: date
     totals = _locked_totals(session, member)
     earned = session.scalar(select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
         PointEntry.member_id == member.id, PointEntry.rule == rule, PointEntry.day == day))
-    points = max(0, min(rule_cfg["points"], rule_cfg["daily_cap"] - earned))
-    if not _append(session, member, rule, points, reference, day, at):
+    amount = rule_cfg["points"] if points is None else points
+    amount = max(0, min(amount, rule_cfg["daily_cap"] - earned))
+    if not _append(session, member, rule, amount, reference, day, at):
         return 0
-    added = points
+    added = amount
     if rule in STUDY_RULES:
         added += _extend_streak(session, member, totals, day, at, points_cfg.streak_bonus)
     return added

@@ -193,9 +193,14 @@ def _validate(data: dict) -> None:
         raise ConfigError("members.bind_mode", "只能是 name 或 code")
     if data["scheduler"]["embedded"] not in ("auto", "true", "false"):
         raise ConfigError("scheduler.embedded", "只能是 auto、true 或 false")
-    for section, key in (("scheduler", "purge_at"), ("push", "daily_at")):
+    for section, key in (("scheduler", "purge_at"), ("push", "daily_at"), ("quiz", "reminder_at")):
         if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", data[section][key]):
             raise ConfigError(f"{section}.{key}", "需要 HH:MM 格式的时间")
+    intervals = data["quiz"]["review_intervals"]
+    if not intervals or not all(isinstance(n, int) and n > 0 for n in intervals):
+        raise ConfigError("quiz.review_intervals", "需要一组正整数天数，例如 [1, 2, 4, 7, 15]")
+    if data["quiz"]["questions_per_quiz"] < 1:
+        raise ConfigError("quiz.questions_per_quiz", "至少 1 道题")
     if data["study"]["read_seconds"] < 0:
         raise ConfigError("study.read_seconds", "不能是负数")
     if not 0.0 <= data["sandbox"]["fault_rate"] <= 1.0:

@@ -35,7 +35,8 @@ class States:
 
 
 class Conversation:
-    """One user's conversation: `state` (a State name or None) and `data`."""
+    """One user's conversation: `state` (a State name or None) and `data`. A flow may give its state a
+    TTL of its own (the quiz's); it is kept with the state."""
 
     def __init__(self, store: Store, openid: str, ttl: float):
         self._store, self._key, self._ttl = store, f"conv:{openid}", ttl
@@ -43,10 +44,13 @@ class Conversation:
         saved = json.loads(raw) if raw else {}
         self.state: str | None = saved.get("state")
         self.data: dict[str, Any] = saved.get("data", {})
+        self._ttl = saved.get("ttl", ttl)
 
-    def enter(self, state: State, **data: Any) -> None:
-        """Move to `state`, replacing the data with `data`."""
+    def enter(self, state: State, ttl: float | None = None, **data: Any) -> None:
+        """Move to `state`, replacing the data with `data`; `ttl` seconds (default: conversation.state_ttl)."""
         self.state, self.data = state.name, dict(data)
+        if ttl:
+            self._ttl = ttl
         self._save()
 
     def update(self, **data: Any) -> None:
@@ -60,7 +64,7 @@ class Conversation:
         self._store.delete(self._key)
 
     def _save(self) -> None:
-        payload = json.dumps({"state": self.state, "data": self.data}, ensure_ascii=False)
+        payload = json.dumps({"state": self.state, "data": self.data, "ttl": self._ttl}, ensure_ascii=False)
         self._store.set(self._key, payload, self._ttl)
 
 

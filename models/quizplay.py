@@ -1,0 +1,185 @@
+"""Playing a quiz: starting an attempt, answering each position once, finishing with points, and the
+wrong-answer book (错题本) with spaced repetition."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+from models.members import Member
+from models.points import credit
+from models.quiz import AnswerRecord, Question, QuizAttempt, draw, shuffled_orders, to_question_options
+from models.timeutil import local_date, utcnow
+
+
+class ReviewCard(Base):
+    """A question a member got wrong, and when it comes back (spaced repetition)."""
+
+    __tablename__ = "quiz_review_cards"
+    __table_args__ = (UniqueConstraint("member_id", "question_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    stage: Mapped[int] = mapped_column(Integer, default=0)  # index into quiz.review_intervals
+    due: Mapped[date] = mapped_column(Date, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- starting ---------------------------------------------------------------------------------------
+
+def new_attempt(session: Session, member: Member, kind: str, question_ids: list[int], at: datetime,
+                rng: random.Random, contest_id: int | None = None) -> QuizAttempt:
+    """An attempt over these questions, each with its options in a fresh order."""
+    by_id = {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(question_ids)))}
+    questions = [by_id[i] for i in question_ids if i in by_id]
+    attempt = QuizAttempt(member_id=member.id, kind=kind, contest_id=contest_id, day=local_date(at),
+                          questions=json.dumps([q.id for q in questions]),
+                          orders=json.dumps(shuffled_orders(questions, rng)), started_at=at)
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def start_daily(session: Session, member: Member, at: datetime, cfg, rng: random.Random) -> QuizAttempt | None:
+    """Today's quiz: scored while the member has not finished quiz.scored_per_day of them, then practice.
+    None when the bank has no question for the member."""
+    day = local_date(at)
+    abandon_unfinished(session, member, at)
+    scored = session.scalar(select(func.count()).select_from(QuizAttempt).where(
+        QuizAttempt.member_id == member.id, QuizAttempt.day == day, QuizAttempt.kind == "daily",
+        QuizAttempt.finished_at.is_not(None))) or 0
+    ids = draw(session, member, cfg.quiz.questions_per_quiz, day, cfg.quiz.recent_days, rng)
+    if not ids:
+        return None
+    return new_attempt(session, member, "daily" if scored < cfg.quiz.scored_per_day else "practice", ids, at, rng)
+
+
+def abandon_unfinished(session: Session, member: Member, at: datetime) -> None:
+    """Attempts left open (the conversation expired) are closed without points: they never count."""
+    session.execute(update(QuizAttempt).where(QuizAttempt.member_id == member.id, QuizAttempt.finished_at.is_(None))
+                    .values(finished_at=at, kind="abandoned"))
+
+
+# --- answering --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answered:
+    question: Question
+    order: list[int]
+    correct: bool
+    skipped: bool
+    recorded: bool  # False when this position had been answered already (a repeat counts once)
+
+
+def current(session: Session, attempt: QuizAttempt) -> tuple[Question, list[int]]:
+    """The question at the attempt's position, and its options' order."""
+    return session.get(Question, attempt.question_ids[attempt.position]), attempt.option_orders[attempt.position]
+
+
+def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None, at: datetime, cfg) -> Answered:
+    """Record the answer to the current position (None: skipped) and move on. The unique key on
+    (attempt, position) makes a second delivery of the same answer a no-op."""
+    question, order = current(session, attempt)
+    chosen = to_question_options(shown, order) if shown is not None else frozenset()
+    correct = shown is not None and chosen == question.right
+    try:
+        with session.begin_nested():
+            session.add(AnswerRecord(attempt_id=attempt.id, member_id=attempt.member_id, question_id=question.id,
+                                     position=attempt.position, chosen=",".join(map(str, sorted(chosen))),
+                                     correct=correct, skipped=shown is None, answered_at=at))
+    except IntegrityError:
+        return Answered(question, order, correct, shown is None, recorded=False)
+    attempt.position += 1
+    attempt.right_count += int(correct)
+    update_card(session, attempt.member_id, question.id, correct, attempt.kind == "review", local_date(at),
+                cfg.quiz.review_intervals)
+    return Answered(question, order, correct, shown is None, recorded=True)
+
+
+# --- finishing --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finished:
+    right: int
+    total: int
+    points: int
+    scored: bool
+    branch_rank: int | None  # today's place in the branch (scored daily quizzes)
+    branch_players: int
+
+
+def finish(session: Session, attempt: QuizAttempt, member: Member, at: datetime, cfg) -> Finished:
+    """Close the attempt; a scored daily quiz earns a point per right answer and the full-score
+    bonus, once a day, through the ledger (a finished daily quiz is also a day of study)."""
+    attempt.finished_at = at
+    points = 0
+    if attempt.kind == "daily":
+        bonus = cfg.quiz.full_score_bonus if attempt.right_count == attempt.total else 0
+        points = credit(session, member, "quiz", f"quiz:{attempt.day.isoformat()}", at, cfg.points,
+                        points=attempt.right_count + bonus)
+        attempt.points = points
+    rank, players = branch_place(session, attempt, member) if attempt.kind == "daily" else (None, 0)
+    return Finished(attempt.right_count, attempt.total, points, attempt.kind == "daily", rank, players)
+
+
+def branch_place(session: Session, attempt: QuizAttempt, member: Member) -> tuple[int, int]:
+    """Today's place in the branch by right answers of the scored quiz (ties share), and how many played."""
+    today = (select(QuizAttempt.member_id, QuizAttempt.right_count)
+             .join(Member, Member.id == QuizAttempt.member_id)
+             .where(Member.org_unit_id == member.org_unit_id, QuizAttempt.day == attempt.day,
+                    QuizAttempt.kind == "daily", QuizAttempt.finished_at.is_not(None)).subquery())
+    above, players = session.execute(select(
+        func.count().filter(today.c.right_count > attempt.right_count), func.count())).one()
+    return above + 1, players
+
+
+# --- the wrong-answer book ----------------------------------------------------------------------------
+
+def update_card(session: Session, member_id: int, question_id: int, correct: bool, in_review: bool,
+                day: date, intervals: list[int]) -> None:
+    """A wrong answer (anywhere) puts the question in the book, due after the first interval; a right
+    answer in a review moves it to the next interval, or out of the book after the longest."""
+    card = session.scalar(select(ReviewCard).where(ReviewCard.member_id == member_id,
+                                                   ReviewCard.question_id == question_id))
+    if not correct:
+        if card is None:
+            session.add(ReviewCard(member_id=member_id, question_id=question_id, stage=0,
+                                   due=day + timedelta(days=intervals[0])))
+        else:
+            card.stage, card.due = 0, day + timedelta(days=intervals[0])
+    elif card is not None and in_review:
+        if card.stage >= len(intervals) - 1:
+            session.delete(card)
+        else:
+            card.stage += 1
+            card.due = day + timedelta(days=intervals[card.stage])
+
+
+def due_cards(session: Session, member: Member, day: date, limit: int) -> list[int]:
+    """Questions of the member's book due today or earlier, the longest waiting first."""
+    return list(session.scalars(select(ReviewCard.question_id).join(Question, Question.id == ReviewCard.question_id)
+                                .where(ReviewCard.member_id == member.id, ReviewCard.due <= day,
+                                       Question.active.is_(True)).order_by(ReviewCard.due, ReviewCard.id).limit(limit)))
+
+
+def book_summary(session: Session, member: Member) -> tuple[int, date | None]:
+    """How many questions the member's book holds, and when the next one is due."""
+    count, next_due = session.execute(select(func.count(), func.min(ReviewCard.due))
+                                      .where(ReviewCard.member_id == member.id)).one()
+    return count or 0, next_due
+
+
+def start_review(session: Session, member: Member, at: datetime, cfg, rng: random.Random) -> QuizAttempt | None:
+    """A review of the wrong answers due today (up to quiz.review_size); None when none is due."""
+    ids = due_cards(session, member, local_date(at), cfg.quiz.review_size)
+    if not ids:
+        return None
+    abandon_unfinished(session, member, at)
+    return new_attempt(session, member, "review", ids, at, rng)

@@ -1,0 +1,157 @@
+"""The daily quiz as a member plays it, through the real webhook: question by question, every answer
+form, hints, skipping, leaving, resuming, expiry, the daily limit, and answers counted once."""
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from models.points import PointEntry
+from models.quiz import AnswerRecord
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, make_branch, make_member
+from tests.quizhelp import bank, latest_attempt, letter_of, make_question, wrong_letter
+
+
+@pytest.fixture
+def app(make_app, app):
+    """Answers typed back to back by a test come faster than any person types: the double-tap guard
+    (quiz.double_tap_seconds) is off here, and tested on its own below."""
+    return make_app(quiz__double_tap_seconds=0)
+
+
+@pytest.fixture
+def player(app, session):
+    member = make_member(session, branch=make_branch(session), name="王芳")
+    chat = ChatUser(phone_for(app), "oQuizPlayer")
+    chat.bind(member)
+    return chat, member
+
+
+def test_a_daily_quiz_from_first_question_to_the_summary(app, session, player):
+    chat, member = player
+    bank(session, 5)
+    reply = chat.say("答题")
+    assert "今日答题，共 5 题" in reply and "第 1/5 题（单选）" in reply
+    for n in range(1, 6):
+        reply = chat.say(letter_of(reply, "对的选项"))
+        assert "✔ 回答正确" in reply and "解析：党章总纲。" in reply
+        if n < 5:
+            assert f"第 {n + 1}/5 题" in reply
+    assert "今日答题结束：答对 5/5 题，获得 7 积分" in reply and "今天支部排名：第 1 名" in reply
+    assert "错题" in reply and "排行" in reply
+    assert session.scalar(select(func.sum(PointEntry.delta)).where(PointEntry.member_id == member.id)) == 7
+
+
+def test_a_wrong_answer_shows_the_right_one_and_the_explanation(app, session, player):
+    chat, _member = player
+    bank(session, 1)
+    reply = chat.say("答题")
+    right = letter_of(reply, "对的选项")
+    reply = chat.say(wrong_letter(reply))
+    assert f"✘ 回答错误。正确答案：{right}. 对的选项" in reply and "解析：" in reply
+
+
+@pytest.mark.parametrize(("kind", "options", "answer", "said"), [
+    ("single", ("甲", "乙", "丙", "丁"), "2", ["{C}", "{c}", "{C_full}"]),
+    ("multiple", ("甲", "乙", "丙", "丁"), "0,2", ["{A}{C}", "{A},{C}", "{a} {c}", "{C}{A}"]),
+    ("judge", (), "0", ["对", "√", "正确", "A"]),
+    ("judge", (), "1", ["错", "×", "错误", "B"]),
+])
+def test_every_way_of_writing_an_answer_is_understood(app, session, player, kind, options, answer, said):
+    chat, _member = player
+    for _ in said:
+        make_question(session, kind=kind, options=options, answer=answer, stem=f"{kind}题")
+    reply = chat.say("答题")
+    for form in said:
+        letters = {}
+        if kind != "judge":
+            right = [letter_of(reply, options[int(i)]) for i in answer.split(",")]
+            letters = {"A": right[0], "C": right[-1], "a": right[0].lower(), "c": right[-1].lower(),
+                       "C_full": chr(ord(right[0]) + 0xFEE0)}
+        reply = chat.say(form.format(**letters))
+        assert "✔ 回答正确" in reply, (form, reply)
+
+
+def test_an_unclear_answer_gets_a_hint_and_the_same_question_never_a_wrong_mark(app, session, player):
+    chat, _member = player
+    bank(session, 2)
+    chat.say("答题")
+    for unclear in ("E", "好的", "AB"):
+        reply = chat.say(unclear)
+        assert "没看懂这个回答" in reply and "第 1/2 题" in reply
+    assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 0
+
+
+def test_skip_and_leave_work_in_every_question(app, session, player):
+    chat, _member = player
+    bank(session, 3)
+    chat.say("答题")
+    reply = chat.say("跳过")
+    assert "已跳过。正确答案：" in reply and "第 2/3 题" in reply
+    assert "已退出" in chat.say("退出")
+    assert "没有找到" in chat.say("B")  # no quiz waiting for an answer any more
+
+
+def test_coming_back_resumes_and_the_quiz_expires_after_its_ttl(make_app, session):
+    app = make_app(quiz__state_ttl=1)
+    chat = ChatUser(phone_for(app), "oQuizResume")
+    chat.bind(make_member(session, branch=make_branch(session)))
+    bank(session, 3)
+    reply = chat.say("答题")
+    chat.say(letter_of(reply, "对的选项"))
+    assert "你正在答题，已答 1/3 题" in chat.click("答题") and "第 2/3 题" in chat.last.text  # the menu too
+    time.sleep(1.2)
+    assert "没有找到" in chat.say("A")  # expired: "A" is no longer an answer
+    assert "今日答题" in chat.say("答题")  # a fresh start; the abandoned attempt earned nothing
+
+
+def test_one_scored_quiz_a_day_then_practice_without_points(app, session, player):
+    chat, member = player
+    bank(session, 2)
+    reply = chat.say("答题")
+    for _ in range(2):
+        reply = chat.say(letter_of(reply, "对的选项"))
+    reply = chat.say("答题")
+    assert "这次是练习" in reply
+    for _ in range(2):
+        reply = chat.say(letter_of(reply, "对的选项"))
+    assert "练习结束：答对 2/2 题（练习不计积分）" in reply
+    assert session.scalar(select(func.count()).select_from(PointEntry).where(PointEntry.rule == "quiz")) == 1
+
+
+def test_an_answer_delivered_twice_counts_once(make_app, session):
+    chat = ChatUser(phone_for(make_app()), "oQuizTwice")  # the default double-tap guard
+    chat.bind(make_member(session, branch=make_branch(session)))
+    bank(session, 3)
+    reply = chat.say("答题")
+    right = letter_of(reply, "对的选项")
+    query, body = chat.phone.build(chat.openid, {"MsgType": "text", "Content": right, "MsgId": 990001})
+    replies = [chat.phone.read_reply(*chat.phone.transport(query, body)).text for _ in range(3)]  # WeChat's retries
+    assert len(set(replies)) == 1 and "第 2/3 题" in replies[0]
+    again = chat.say(right)  # a double tap: the same answer again at once
+    assert "已按一次处理" in again and "第 2/3 题" in again
+    assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 1
+    assert latest_attempt(session).position == 1
+
+
+def test_a_stale_question_is_never_drawn(app, session, player):
+    chat, _member = player
+    from models.timeutil import local_date
+    make_question(session, stem="过期的政策题", valid_until=local_date() - timedelta(days=1))
+    make_question(session, stem="还没生效的题", valid_from=local_date() + timedelta(days=1))
+    make_question(session, stem="有效的题")
+    reply = chat.say("答题")
+    assert "有效的题" in reply and "共 1 题" in reply
+
+
+def test_a_report_right_after_a_question_waits_in_the_console(app, session, player):
+    from models.quiz import QuestionReport
+    chat, _member = player
+    bank(session, 2)
+    reply = chat.say("答题")
+    reply = chat.say(letter_of(reply, "对的选项"))
+    answered = latest_attempt(session).question_ids[0]
+    assert "已收到你对“第" in chat.say("纠错 选项里的年份不对") and "第 2/2 题" in chat.last.text
+    report = session.scalars(select(QuestionReport)).one()
+    assert report.question_id == answered and report.note == "选项里的年份不对"
