@@ -155,3 +155,53 @@ def test_a_report_right_after_a_question_waits_in_the_console(app, session, play
     assert "已收到你对“第" in chat.say("纠错 选项里的年份不对") and "第 2/2 题" in chat.last.text
     report = session.scalars(select(QuestionReport)).one()
     assert report.question_id == answered and report.note == "选项里的年份不对"
+
+
+def test_a_wrong_answer_comes_back_after_1_2_4_7_and_15_days_then_leaves(app, session, player):
+    from unittest import mock
+
+    from models.quizplay import ReviewCard
+    from models.timeutil import local_date, utcnow
+    chat, member = player
+    bank(session, 1)
+    reply = chat.say("答题")
+    chat.say(wrong_letter(reply))
+    start = utcnow()
+    card = session.scalars(select(ReviewCard)).one()
+    assert card.due == local_date(start) + timedelta(days=1)
+    assert "下一道在" in chat.say("错题")  # nothing due today
+    day = 0
+    for interval in (1, 2, 4, 7, 15):
+        day += interval
+        with mock.patch("wxbot.pipeline.utcnow", return_value=start + timedelta(days=day)):
+            if interval > 1:  # the day before it is due, nothing to review yet
+                with mock.patch("wxbot.pipeline.utcnow", return_value=start + timedelta(days=day - 1)):
+                    assert "今天没有需要复习的错题" in chat.say("错题")
+            reply = chat.say("错题")
+            assert "错题复习，共 1 题" in reply, (day, reply)
+            reply = chat.say(letter_of(reply, "对的选项"))
+        session.expire_all()
+        cards = session.scalars(select(ReviewCard).where(ReviewCard.member_id == member.id)).all()
+        if interval < 15:
+            assert "复习结束：答对 1/1 题" in reply and len(cards) == 1
+        else:
+            assert cards == [] and "错题本已经清空" in reply
+
+
+def test_a_wrong_answer_in_a_review_starts_the_schedule_again(app, session, player):
+    from unittest import mock
+
+    from models.quizplay import ReviewCard
+    from models.timeutil import local_date, utcnow
+    chat, _member = player
+    bank(session, 1)
+    chat.say(wrong_letter(chat.say("答题")))
+    later = utcnow() + timedelta(days=1)
+    with mock.patch("wxbot.pipeline.utcnow", return_value=later):
+        reply = chat.say(letter_of(chat.say("错题"), "对的选项"))
+    later += timedelta(days=2)
+    with mock.patch("wxbot.pipeline.utcnow", return_value=later):
+        chat.say(wrong_letter(chat.say("错题")))
+    card = session.scalars(select(ReviewCard)).one()
+    session.refresh(card)
+    assert card.stage == 0 and card.due == local_date(later) + timedelta(days=1) and "复习结束" in reply
