@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import timedelta
 
 from models.contest import Contest, time_is_up
 from models.quiz import Question, QuestionReport, QuizAttempt, question_text, read_answer, right_answer_text
@@ -21,6 +22,9 @@ _rng = random.SystemRandom()
 # The question a 纠错 is about: the one just answered (its answer and explanation were on screen), or
 # before any answer the first one shown; kept an hour after the quiz.
 LAST_QUESTION = "quiz:last:{openid}"
+
+
+QUIZ_COMMANDS = ("答题", "错题")  # typed while answering: the member wants another quiz, not to answer
 
 
 class QuizFlow(States):
@@ -73,6 +77,10 @@ def take_answer(ctx: Context):
     if attempt is None:
         ctx.conversation.finish()
         return "这次答题已经结束。发送“答题”重新开始。"
+    contest = ctx.session.get(Contest, attempt.contest_id) if attempt.contest_id else None
+    if time_is_up(contest, attempt, ctx.now):  # an answer after the contest's time limit does not count
+        ctx.conversation.finish()
+        return f"这一题在时间到之后才回答，没有计入。\n\n{summary(ctx, attempt, contest)}"
     text = ctx.inbound.raw_text.strip()
     if ctx.text.startswith("纠错"):
         return file_report(ctx, int(ctx.store.get(LAST_QUESTION.format(openid=ctx.openid)) or 0),
@@ -84,6 +92,8 @@ def take_answer(ctx: Context):
         shown = None
     else:
         shown = read_answer(text, question.kind, len(question.option_list))
+        if shown is None and (ctx.text in QUIZ_COMMANDS or ctx.text.startswith("竞赛")):
+            return f"你正在答题。答完或回复“退出”后再发“{text}”。\n\n{ask(ctx, attempt)}"
         if shown is None:
             return f"没看懂这个回答。\n\n{ask(ctx, attempt)}"
     ctx.conversation.update(last_text=text, last_at=time.time())
@@ -146,11 +156,14 @@ def verdict(result: Answered) -> str:
 
 
 def summary(ctx: Context, attempt: QuizAttempt, contest: Contest | None) -> str:
-    done = finish(ctx.session, attempt, ctx.member, ctx.now, ctx.settings)
+    late = time_is_up(contest, attempt, ctx.now)
+    # A contest attempt past its limit ends at the limit: its time is never more than the limit.
+    ended = attempt.started_at + timedelta(seconds=contest.time_limit_seconds) if late else ctx.now
+    done = finish(ctx.session, attempt, ctx.member, ended, ctx.settings)
     score = f"答对 {done.right}/{done.total} 题"
     if attempt.kind == "contest":
-        minutes, seconds = divmod(int((ctx.now - attempt.started_at).total_seconds()), 60)
-        late = "时间到，" if time_is_up(contest, attempt, ctx.now) else ""
+        minutes, seconds = divmod(int((ended - attempt.started_at).total_seconds()), 60)
+        late = "时间到，" if late else ""
         return (f"{late}竞赛《{contest.title}》答完：{score}，用时 {minutes}:{seconds:02d}。\n"
                 f"发送“竞赛 {contest.id} 排行”查看排名。")
     if attempt.kind == "review":

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from models.accounts import subtree_ids
 from models.audience import in_audience, units_above
 from models.base import Base
 from models.members import Member, OrgUnit
 from models.quiz import Question, QuizAttempt, questions_for
-from models.timeutil import local_date, utcnow
+from models.timeutil import local_date, parse_local_time, show, utcnow
 
 MODES = {"fixed": "固定试卷", "random": "随机抽题"}
 
@@ -96,7 +98,6 @@ def refusal(session: Session, contest: Contest, member: Member, at: datetime) ->
 
 
 def _when(at: datetime) -> str:
-    from models.timeutil import show
     return show(at, "%m-%d %H:%M")
 
 
@@ -109,6 +110,7 @@ def time_is_up(contest: Contest | None, attempt: QuizAttempt, at: datetime) -> b
 class MemberResult:
     member_id: int
     name: str
+    unit_id: int
     branch: str
     best: int  # right answers of the best attempt
     total: int
@@ -135,15 +137,15 @@ class BranchResult:
 
 def member_results(session: Session, contest: Contest) -> list[MemberResult]:
     """Each player's best finished attempt, best first (faster first on ties)."""
-    attempts = session.execute(select(QuizAttempt, Member.name, OrgUnit.name)
+    attempts = session.execute(select(QuizAttempt, Member.name, OrgUnit.id, OrgUnit.name)
                                .join(Member, Member.id == QuizAttempt.member_id)
                                .join(OrgUnit, OrgUnit.id == Member.org_unit_id)
                                .where(QuizAttempt.contest_id == contest.id, QuizAttempt.kind == "contest",
                                       QuizAttempt.finished_at.is_not(None))).all()
     best: dict[int, MemberResult] = {}
-    for attempt, name, branch in attempts:
+    for attempt, name, unit_id, branch in attempts:
         seconds = int((attempt.finished_at - attempt.started_at).total_seconds())
-        mine = MemberResult(attempt.member_id, name, branch, attempt.right_count, attempt.total, seconds)
+        mine = MemberResult(attempt.member_id, name, unit_id, branch, attempt.right_count, attempt.total, seconds)
         held = best.get(attempt.member_id)
         if held is None or (mine.best, -mine.seconds) > (held.best, -held.seconds):
             best[attempt.member_id] = mine
@@ -153,15 +155,99 @@ def member_results(session: Session, contest: Contest) -> list[MemberResult]:
 def branch_results(session: Session, contest: Contest, results: list[MemberResult]) -> list[BranchResult]:
     """Per branch of the audience: size, players, average best score; ranked by their product."""
     spec = contest.audience_spec()
-    members = [m for m in session.scalars(select(Member).join(OrgUnit, OrgUnit.id == Member.org_unit_id))
-               if in_audience(m, spec, units_above(m))]
+    query = select(Member.id, Member.org_unit_id).where(Member.org_unit_id.is_not(None))
+    if spec.get("units"):
+        units = set().union(*(subtree_ids(session, int(u)) for u in spec["units"]))
+        query = query.where(Member.org_unit_id.in_(units))
+    if spec.get("stages"):
+        query = query.where(Member.stage.in_(spec["stages"]))
+    branches: dict[int, list[int]] = {}
+    for member_id, unit_id in session.execute(query):
+        branches.setdefault(unit_id, []).append(member_id)
+    names = dict(session.execute(select(OrgUnit.id, OrgUnit.name).where(OrgUnit.id.in_(branches))).all())
     played = {r.member_id: r for r in results}
-    branches: dict[int, list[Member]] = {}
-    for member in members:
-        branches.setdefault(member.org_unit_id, []).append(member)
     rows = []
     for unit_id, people in branches.items():
-        scores = [played[m.id].best / played[m.id].total for m in people if m.id in played and played[m.id].total]
-        rows.append(BranchResult(unit_id, people[0].org_unit.name, len(people), len(scores),
+        scores = [played[m].best / played[m].total for m in people if m in played and played[m].total]
+        rows.append(BranchResult(unit_id, names.get(unit_id, ""), len(people), len(scores),
                                  sum(scores) / len(scores) if scores else 0.0))
     return sorted(rows, key=lambda b: (-b.score, b.name))
+
+
+# --- the organiser's form -------------------------------------------------------------------------
+
+MAX_QUESTIONS, MAX_ATTEMPTS, MAX_MINUTES = 100, 10, 180
+
+
+def check_contest(raw: dict, now: datetime, known_questions: set[int]) -> tuple[dict | None, str | None]:
+    """The contest a form describes, or why it is not one. `known_questions`: the active questions the
+    organiser may put on a fixed paper."""
+    title = raw.get("title", "").strip()
+    if not title:
+        return None, "请填写竞赛名称"
+    mode = raw.get("mode", "random")
+    if mode not in MODES:
+        return None, "请选择固定试卷或随机抽题"
+    fields: dict = {"title": title[:100], "mode": mode, "tags": "", "difficulty": None, "question_ids": "[]"}
+    if mode == "fixed":
+        numbers = [n for n in re.split(r"[\s,，、;；]+", raw.get("question_ids", "")) if n]
+        if not numbers or not all(n.isdigit() for n in numbers):
+            return None, "固定试卷请填写题目编号，用逗号分隔，例如 12, 15, 31"
+        ids = list(dict.fromkeys(int(n) for n in numbers))
+        unknown = [str(n) for n in ids if n not in known_questions]
+        if unknown:
+            return None, f"题库中没有这些可用的题目：{'、'.join(unknown[:10])}"
+        if len(ids) > MAX_QUESTIONS:
+            return None, f"一份试卷最多 {MAX_QUESTIONS} 题"
+        fields.update(question_ids=json.dumps(ids), count=len(ids))
+    else:
+        count = _whole(raw.get("count", ""))
+        if count is None or not 1 <= count <= MAX_QUESTIONS:
+            return None, f"题目数量应为 1 到 {MAX_QUESTIONS}"
+        difficulty = raw.get("difficulty", "")
+        if difficulty not in ("", "1", "2", "3"):
+            return None, "难度应为 1、2、3 或不限"
+        fields.update(count=count, tags=raw.get("tags", "").strip()[:200],
+                      difficulty=int(difficulty) if difficulty else None)
+    starts, ends = parse_local_time(raw.get("starts_at"), FORM_TIME), parse_local_time(raw.get("ends_at"), FORM_TIME)
+    if starts is None or ends is None:
+        return None, "请填写开始和结束时间"
+    if ends <= starts:
+        return None, "结束时间要晚于开始时间"
+    if ends <= now:
+        return None, "结束时间已经过去了"
+    attempts = _whole(raw.get("attempts_allowed", ""))
+    if attempts is None or not 1 <= attempts <= MAX_ATTEMPTS:
+        return None, f"每人可答次数应为 1 到 {MAX_ATTEMPTS}"
+    minutes = raw.get("time_limit", "").strip()
+    if minutes and (_whole(minutes) is None or not 1 <= int(minutes) <= MAX_MINUTES):
+        return None, f"限时应为 1 到 {MAX_MINUTES} 分钟，不限时请留空"
+    fields.update(starts_at=starts, ends_at=ends, attempts_allowed=attempts,
+                  time_limit_seconds=int(minutes) * 60 if minutes else None)
+    return fields, None
+
+
+FORM_TIME = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+
+
+def _whole(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and len(text) < 6 else None
+
+
+def contest_form_values(contest: Contest) -> dict:
+    """A contest as its form shows it (the inverse of check_contest)."""
+    return {"title": contest.title, "mode": contest.mode, "question_ids": ", ".join(map(str, contest.fixed_paper())),
+            "tags": contest.tags, "difficulty": str(contest.difficulty or ""), "count": str(contest.count),
+            "starts_at": show(contest.starts_at, FORM_TIME), "ends_at": show(contest.ends_at, FORM_TIME),
+            "attempts_allowed": str(contest.attempts_allowed),
+            "time_limit": str(contest.time_limit_seconds // 60) if contest.time_limit_seconds else ""}
+
+
+def announcement(contest: Contest) -> str:
+    """The message that tells the audience a contest is coming."""
+    limit = f"，限时 {contest.time_limit_seconds // 60} 分钟" if contest.time_limit_seconds else ""
+    return (f"知识竞赛《{contest.title}》{show(contest.starts_at, '%m月%d日 %H:%M')} 开始，"
+            f"{show(contest.ends_at, '%m月%d日 %H:%M')} 截止，共 {contest.count} 题{limit}，"
+            f"每人可答 {contest.attempts_allowed} 次。到时回复“竞赛 {contest.id}”参加，"
+            f"回复“竞赛 {contest.id} 排行”看各支部排名。")

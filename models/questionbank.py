@@ -3,6 +3,7 @@ import reads back, and per-question statistics."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,7 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from models.quiz import KINDS, LETTERS, AnswerRecord, Question
-from models.tables import read_table
+from models.tables import UNNAMED, read_table
 from models.timeutil import parse_day
 
 OPTION_COLUMNS = tuple(f"选项{letter}" for letter in LETTERS)
@@ -32,7 +33,7 @@ def read_questions(path: str, content: bytes | None = None) -> tuple[list[Questi
     for line, raw in enumerate(read_table(path, content, REQUIRED, COLUMNS), start=2):
         if not any(raw.values()):
             continue
-        reason = "有 7 个或更多选项（最多 6 个）" if raw.get("选项G") else None
+        reason = _extra_columns(raw)
         fields, reason = (None, reason) if reason else check_question(raw)
         if reason:
             bad.append((line, reason))
@@ -40,6 +41,36 @@ def read_questions(path: str, content: bytes | None = None) -> tuple[list[Questi
             number = raw.get("编号", "")
             good.append(QuestionRow(line, fields, int(number) if number.isdigit() else None))
     return good, bad
+
+
+def _extra_columns(raw: dict) -> str | None:
+    """A row with a 7th option (a 选项G column, or text to the right of the last column) is refused:
+    dropping that text would import a different question than the one written."""
+    if raw.get("选项G"):
+        return "有 7 个选项（最多 6 个）"
+    if raw.get(UNNAMED):
+        return f"表头以外的列有内容“{raw[UNNAMED][:20]}”（选项最多 6 个：选项A 到 选项F）"
+    return None
+
+
+def apply_questions(session: Session, rows: list[QuestionRow], may_edit: Callable[[Question], bool], creator: str,
+                    unit_id: int | None, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, int]:
+    """Create each row's question in `unit_id`'s bank, or update the one its 编号 names when `may_edit`
+    allows (a 编号 the importer may not edit makes a new question of their own). (created, updated)."""
+    created = updated = 0
+    for row in rows:
+        question = session.get(Question, row.number) if row.number else None
+        if question is None or not may_edit(question):
+            question = Question(created_by=creator, org_unit_id=unit_id)
+            session.add(question)
+            created += 1
+        else:
+            updated += 1
+        for key, value in row.fields.items():
+            setattr(question, key, value)
+        progress(1)
+    session.flush()
+    return created, updated
 
 
 def check_question(raw: dict) -> tuple[dict | None, str | None]:
@@ -96,11 +127,15 @@ def question_rows(questions) -> list[list]:
     rows = [list(COLUMNS)]
     for q in questions:
         options = q.option_list if q.kind != "judge" else []
-        answer = ("对" if q.right == {0} else "错") if q.kind == "judge" else q.answer_letters
-        rows.append([q.id, q.kind_label, q.stem, *(options + [""] * 6)[:6], answer, q.explanation, q.source, q.tags,
-                     q.difficulty, q.valid_from.isoformat() if q.valid_from else "",
+        rows.append([q.id, q.kind_label, q.stem, *(options + [""] * 6)[:6], answer_text(q), q.explanation,
+                     q.source, q.tags, q.difficulty, q.valid_from.isoformat() if q.valid_from else "",
                      q.valid_until.isoformat() if q.valid_until else ""])
     return rows
+
+
+def answer_text(question: Question) -> str:
+    """The answer as the import file and the edit form write it: B, AC, 对."""
+    return ("对" if question.right == {0} else "错") if question.kind == "judge" else question.answer_letters
 
 
 def template_rows() -> list[list]:
@@ -146,3 +181,42 @@ def question_stats(session: Session, question_ids: list[int]) -> dict[int, Quest
 def stale(question: Question, day: date) -> bool:
     """Past its valid_until: never drawn again (the console lists these for renewal)."""
     return question.valid_until is not None and question.valid_until < day
+
+
+@dataclass(frozen=True)
+class QuizFigures:
+    """Answers by members of some branches over some days: per day and per branch."""
+    per_day: dict  # day -> (answers, right)
+    per_branch: dict  # branch id -> (members who answered, answers, right)
+    sizes: dict  # branch id -> members
+
+
+def quiz_figures(session: Session, branch_ids: list[int], first: date, last: date) -> QuizFigures:
+    """Scored and practice answers (not skipped) of these branches' members, by the attempt's local day."""
+    from models.members import Member
+    from models.quiz import QuizAttempt
+    answers = (select(Member.org_unit_id, QuizAttempt.day, AnswerRecord.member_id, AnswerRecord.correct)
+               .join(QuizAttempt, QuizAttempt.id == AnswerRecord.attempt_id)
+               .join(Member, Member.id == AnswerRecord.member_id)
+               .where(Member.org_unit_id.in_(branch_ids), QuizAttempt.day >= first, QuizAttempt.day <= last,
+                      AnswerRecord.skipped.is_(False)).subquery())
+    right = func.sum(case((answers.c.correct.is_(True), 1), else_=0))
+    per_day = {day: (n, r or 0) for day, n, r in session.execute(
+        select(answers.c.day, func.count(), right).group_by(answers.c.day))}
+    per_branch = {unit: (players, n, r or 0) for unit, players, n, r in session.execute(
+        select(answers.c.org_unit_id, func.count(func.distinct(answers.c.member_id)), func.count(), right)
+        .group_by(answers.c.org_unit_id))}
+    sizes = dict(session.execute(select(Member.org_unit_id, func.count()).where(Member.org_unit_id.in_(branch_ids))
+                                 .group_by(Member.org_unit_id)).all())
+    return QuizFigures(per_day, per_branch, sizes)
+
+
+def hard_questions(session: Session, question_ids, rate: float, min_answers: int) -> list[tuple[int, QuestionStats]]:
+    """Questions answered right less than `rate` of the time, once answered at least `min_answers` times
+    (fewer answers say little), hardest first."""
+    ids = list(session.scalars(
+        select(AnswerRecord.question_id).where(AnswerRecord.question_id.in_(question_ids),
+                                               AnswerRecord.skipped.is_(False))
+        .group_by(AnswerRecord.question_id).having(func.count() >= min_answers)))
+    stats = question_stats(session, ids)
+    return sorted(((qid, s) for qid, s in stats.items() if s.rate < rate), key=lambda item: (item[1].rate, item[0]))

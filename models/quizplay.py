@@ -183,3 +183,36 @@ def start_review(session: Session, member: Member, at: datetime, cfg, rng: rando
         return None
     abandon_unfinished(session, member, at)
     return new_attempt(session, member, "review", ids, at, rng)
+
+
+# --- the daily reminder -----------------------------------------------------------------------------
+
+REMINDER_CREATOR = "答题提醒"
+REMINDER_TEXT = "今天的 {count} 道题还没有答，回复“答题”开始，答对得积分。"
+
+
+def remind_quiz(session: Session, day: date, now: datetime, count: int) -> int:
+    """Remind the following members who have not finished today's quiz, once a day however often it
+    runs (the day's key is claimed in the same transaction as the campaign); returns recipients."""
+    from models.accounts import Scope
+    from models.audience import AudienceError
+    from models.delivery import create_campaign
+    from models.followers import Follower
+    from models.jobs import claim_once
+    answered = select(QuizAttempt.member_id).where(QuizAttempt.day == day, QuizAttempt.kind == "daily",
+                                                   QuizAttempt.finished_at.is_not(None))
+    recipients = session.execute(select(Follower.openid, Follower.member_id).where(
+        Follower.subscribed.is_(True), Follower.member_id.is_not(None), Follower.member_id.not_in(answered))).all()
+    if not recipients or not claim_once(session, f"quiz-reminder:{day.isoformat()}", now):
+        session.rollback()
+        return 0
+    try:
+        campaign = create_campaign(session, REMINDER_CREATOR, Scope(None), {"everyone": True},
+                                   {"text": REMINDER_TEXT.format(count=count)}, now,
+                                   recipients=[tuple(r) for r in recipients])
+    except AudienceError:
+        session.rollback()
+        return 0
+    campaign.audience_label = f"今天还没答题的成员（{day.strftime('%m-%d')}）"
+    session.commit()
+    return len(recipients)

@@ -43,8 +43,20 @@ def read_table(path: Path | str, content: bytes | None = None, required: Iterabl
     missing = [c for c in required if c not in header]
     if missing:
         raise TableError(f"缺少列：{'、'.join(missing)}（需要 {'、'.join(columns or required)}）")
-    return [{h: (row[i].strip() if i < len(row) and row[i] else "") for i, h in enumerate(header) if h}
-            for row in rows[1:]]
+    return [_row_dict(header, row) for row in rows[1:]]
+
+
+# The key under which a row carries what it holds in columns without a header (a 7th option typed
+# next to the 6th, say), so that an import can refuse it rather than silently drop it.
+UNNAMED = "（无表头的列）"
+
+
+def _row_dict(header: list[str], row: list[str]) -> dict[str, str]:
+    cells = {h: (row[i].strip() if i < len(row) and row[i] else "") for i, h in enumerate(header) if h}
+    unnamed = [v.strip() for i, v in enumerate(row) if v and v.strip() and (i >= len(header) or not header[i])]
+    if unnamed:
+        cells[UNNAMED] = "、".join(unnamed)
+    return cells
 
 
 def _raw_rows(suffix: str, data: bytes) -> list[list[str]]:
@@ -101,14 +113,20 @@ def write_table(path: Path | str, rows: Iterable[list], sheet_title: str = "Shee
 
 def xlsx_bytes(rows: Iterable[list], sheet_title: str = "Sheet1") -> bytes:
     """Rows as the bytes of an .xlsx workbook, every string cell typed as text."""
+    return xlsx_sheets({sheet_title: rows})
+
+
+def xlsx_sheets(sheets: dict[str, Iterable[list]]) -> bytes:
+    """A workbook with one sheet per title, every string cell typed as text."""
     book = Workbook()
-    sheet = book.active
-    sheet.title = sheet_title
-    for row in rows:
-        sheet.append(list(row))
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # openpyxl makes any "=..." a formula unless told otherwise
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(list(row))
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # openpyxl makes any "=..." a formula unless told otherwise
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -11,7 +11,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
-from scheduler.jobs import daily_push_job, purge_message_log
+from scheduler.jobs import daily_push_job, purge_message_log, quiz_reminder_job
 from wxbot import services
 from wxbot.errors import report_failure
 
@@ -23,12 +23,19 @@ class JobSpec:
     id: str
     func: Callable[[Flask], object]
     at_setting: str  # dotted name of the setting holding HH:MM
+    enabled_setting: str = ""  # dotted name of a true/false setting that switches the job on ("": always on)
 
 
 JOBS = [
     JobSpec("message_log.purge", purge_message_log, "scheduler.purge_at"),
     JobSpec("study.daily_push", daily_push_job, "push.daily_at"),
+    JobSpec("quiz.reminder", quiz_reminder_job, "quiz.reminder_at", "quiz.reminder_enabled"),
 ]
+
+
+def _setting(settings, dotted: str):
+    section, key = dotted.split(".")
+    return settings[section][key]
 
 
 def build_scheduler(app: Flask, blocking: bool = False):
@@ -39,8 +46,9 @@ def build_scheduler(app: Flask, blocking: bool = False):
     sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": 3600,
                                                       "max_instances": 1})
     for job in JOBS:
-        section, key = job.at_setting.split(".")
-        hour, minute = settings[section][key].split(":")
+        if job.enabled_setting and not _setting(settings, job.enabled_setting):
+            continue
+        hour, minute = _setting(settings, job.at_setting).split(":")
         sched.add_job(job.func, CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone),
                       args=[app], id=job.id, replace_existing=True)
     sched.add_listener(_report_job_failure, EVENT_JOB_ERROR)
@@ -61,10 +69,11 @@ def embedded(app: Flask) -> bool:
 def start_embedded(app: Flask):
     sched = build_scheduler(app)
     sched.start()
-    logger.info("embedded scheduler started with %d jobs", len(JOBS))
+    logger.info("embedded scheduler started with %d jobs", len(sched.get_jobs()))
     return sched
 
 
 def run_blocking(app: Flask) -> None:
-    logger.info("scheduler process started with %d jobs", len(JOBS))
-    build_scheduler(app, blocking=True).start()
+    sched = build_scheduler(app, blocking=True)
+    logger.info("scheduler process started with %d jobs", len(sched.get_jobs()))
+    sched.start()

@@ -31,3 +31,13 @@ def daily_push_job(app: Flask) -> int:
     sent = sum(r.recipients for r in results if not r.already)
     logger.info("daily push: %d plan entries, %d new recipients", len(results), sent)
     return sent
+
+
+def quiz_reminder_job(app: Flask) -> int:
+    """Remind members who have not answered today's quiz (quiz.reminder_enabled); once a day."""
+    from models.quizplay import remind_quiz
+    from models.timeutil import local_date
+    with app.app_context():
+        sent = remind_quiz(db.session, local_date(), utcnow(), services.settings(app).quiz.questions_per_quiz)
+    logger.info("quiz reminder: %d recipients", sent)
+    return sent

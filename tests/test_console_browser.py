@@ -201,8 +201,11 @@ def fits_the_phone(page) -> None:
 
 
 @pytest.mark.parametrize(("path", "key_button"), [("/admin/plan", "加入计划"), ("/admin/org", "改名"),
-                                                 ("/admin/messages", "查找"), ("/admin/campaigns/new", "群发…")],
-                         ids=["plan calendar", "org page", "message log", "compose page"])
+                                                 ("/admin/messages", "查找"), ("/admin/campaigns/new", "群发…"),
+                                                 ("/admin/questions", "搜索"), ("/admin/questions/new", "保存"),
+                                                 ("/admin/contests/new", "保存")],
+                         ids=["plan calendar", "org page", "message log", "compose page", "question bank",
+                              "question editor", "contest form"])
 def test_console_pages_work_at_phone_width(phone_page, app, school, session, path, key_button):
     from sqlalchemy import select
 
@@ -240,3 +243,40 @@ def test_the_simulator_at_phone_width_starts_with_the_chat(phone_page, app):
     chat, controls = phone_page.locator("#chat").bounding_box(), phone_page.locator("#user").bounding_box()
     assert chat["y"] < controls["y"] and chat["y"] < 844  # the chat is on the first screen, the controls below
     fits_the_phone(phone_page)
+
+
+def test_a_question_bank_is_imported_after_fixing_its_bad_row_then_edited_with_a_live_preview(page, school, tmp_path):
+    from models.questionbank import COLUMNS
+    sign_in(page, "cs")
+    page.get_by_role("link", name="题库").click()
+    page.get_by_role("link", name="导入").click()
+    bank = tmp_path / "题库.csv"
+    rows = [",".join(COLUMNS),
+            ",单选,中国共产党的根本宗旨是什么？,实事求是,全心全意为人民服务,艰苦奋斗,,,,B,党章总纲。,党章,党章,1,,",
+            ",判断,党的最高理想和最终目标是实现共产主义。,,,,,,,是的,党章总纲。,党章,党章,1,,"]
+    bank.write_text("\n".join(rows) + "\n", encoding="gbk")
+    page.get_by_label("题库文件").set_input_files(str(bank))
+    page.get_by_role("button", name="导入").click()
+    expect(page.locator("#import-errors")).to_contain_text("第 3 行")
+    expect(page.locator("#import-errors")).to_contain_text("判断题的答案“是的”")
+    expect(page.get_by_role("alert")).to_contain_text("未导入任何题目")
+    page.get_by_role("link", name="题库").first.click()
+    expect(page.locator("#questions")).to_contain_text("没有符合条件的题目")
+    bank.write_text(bank.read_text(encoding="gbk").replace(",是的,", ",对,"), encoding="gbk")
+    page.get_by_role("link", name="导入").click()
+    page.get_by_label("题库文件").set_input_files(str(bank))
+    page.get_by_role("button", name="导入").click()
+    expect(page.get_by_role("alert")).to_contain_text("新增 2 道")
+
+    page.get_by_role("link", name=re.compile("根本宗旨")).click()
+    preview = page.locator("#preview")
+    expect(preview).to_contain_text("B. 全心全意为人民服务")
+    page.get_by_label("选项D").fill("与时俱进")
+    expect(preview).to_contain_text("D. 与时俱进")  # the preview follows the typing, before saving
+    page.get_by_label("答案").fill("E")
+    expect(preview).to_contain_text("不在选项之中")
+    page.get_by_label("答案").fill("B")
+    expect(page.locator("#preview-answer")).to_have_text("正确答案：B")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("alert")).to_contain_text("题目已保存")
+    expect(page.get_by_label("选项D")).to_have_value("与时俱进")

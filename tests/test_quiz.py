@@ -205,3 +205,37 @@ def test_a_wrong_answer_in_a_review_starts_the_schedule_again(app, session, play
     card = session.scalars(select(ReviewCard)).one()
     session.refresh(card)
     assert card.stage == 0 and card.due == local_date(later) + timedelta(days=1) and "复习结束" in reply
+
+
+def test_the_optional_reminder_reaches_those_who_have_not_answered_once_a_day(make_app, session):
+    from models.delivery import Campaign, Delivery
+    from scheduler import build_scheduler
+    from scheduler.jobs import quiz_reminder_job
+    from wxbot.delivery.engine import DeliveryWorker
+    assert "quiz.reminder" not in {job.id for job in build_scheduler(make_app()).get_jobs()}  # off by default
+    app = make_app(quiz__double_tap_seconds=0, quiz__reminder_enabled=True, quiz__reminder_at="20:30")
+    jobs = {job.id: job for job in build_scheduler(app).get_jobs()}
+    assert {f.name: str(f) for f in jobs["quiz.reminder"].trigger.fields}["hour"] == "20"
+    bank(session, 1)
+    branch = make_branch(session)
+    done, idle = ChatUser(phone_for(app), "oQuizDone"), ChatUser(phone_for(app), "oQuizIdle")
+    done.bind(make_member(session, branch=branch, name="答完了"))
+    idle.bind(make_member(session, branch=branch, name="没答题"))
+    done.say(letter_of(done.say("答题"), "对的选项"))
+    assert quiz_reminder_job(app) == 1
+    assert quiz_reminder_job(app) == 0  # a second run, a restart, a second scheduler: nothing more
+    DeliveryWorker(app, "quiz-reminder").step(batches=None)
+    assert [m["content"] for m in idle.received(session, "customer_service")] == [
+        "今天的 5 道题还没有答，回复“答题”开始，答对得积分。"]
+    assert done.received(session, "customer_service") == []
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 1
+    assert session.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_help_lists_the_quiz_commands_and_none_says_coming_soon(app, session, player):
+    chat, _member = player
+    reply = chat.say("帮助")
+    for command in ("答题", "错题", "纠错 说明", "竞赛"):
+        assert command in reply
+    for command in ("答题", "错题", "竞赛"):
+        assert "即将开放" not in chat.say(command)

@@ -15,6 +15,7 @@ db_cli = AppGroup("db", help="数据库迁移。")
 demo_cli = AppGroup("demo", help="演示数据。")
 menu_cli = AppGroup("menu", help="自定义菜单。")
 roster_cli = AppGroup("roster", help="成员名单导入导出。")
+questions_cli = AppGroup("questions", help="题库导入导出。")
 
 
 @db_cli.command("upgrade")
@@ -49,6 +50,10 @@ def demo_load():
             from wxbot.study.push import push_day
             pushed = sum(r.recipients for r in push_day(db.session, local_date(), utcnow()))
             click.echo(f"今天的学习内容已交给发送引擎推送给 {pushed} 名演示关注者（在模拟器里可以看到）。")
+    from wxbot.demo import load_demo_questions
+    questions = load_demo_questions(db.session, utcnow())
+    if questions:
+        click.echo(f"已载入演示题库 {questions} 道题和一场为期一周的党史知识竞赛：发送“答题”或“竞赛”试试。")
     accounts = load_demo_accounts(db.session)
     if accounts:
         lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]
@@ -175,6 +180,47 @@ def roster_codes(path: str, unit: str):
     audit(db.session, "命令行", "export", "member", "", f"导出 {count} 名成员的绑定码")
     db.session.commit()
     click.echo(f"已导出 {count} 名尚未绑定成员的绑定码到 {path}。请逐人发放，用过即失效。")
+
+
+@questions_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-bad", is_flag=True, help="跳过有错误的行，导入其余行。")
+def questions_import(path: str, skip_bad: bool):
+    """导入题库（.xlsx 或 .csv，格式同管理后台的导入模板）到全校题库；填了编号的行更新那道题。"""
+    from models.accounts import audit
+    from models.questionbank import apply_questions, read_questions
+    from models.tables import TableError
+    try:
+        good, bad = read_questions(path)
+    except TableError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line, reason in bad:
+        click.echo(f"第 {line} 行：{reason}", err=True)
+    if bad and not skip_bad:
+        raise click.ClickException(f"有 {len(bad)} 行错误，未导入任何题目。改正后重试，或加 --skip-bad 跳过错误行。")
+    with click.progressbar(length=len(good), label="导入中") as bar:
+        created, updated = apply_questions(db.session, good, lambda _q: True, "命令行", None, bar.update)
+    audit(db.session, "命令行", "import", "question", "", f"导入题库：新增 {created} 道，更新 {updated} 道",
+          after={"文件": path, "跳过错误行": len(bad)})
+    db.session.commit()
+    click.echo(f"导入完成：新增 {created} 道，更新 {updated} 道，跳过 {len(bad)} 行。")
+
+
+@questions_cli.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def questions_export(path: str):
+    """导出在用的题目到 .xlsx 或 .csv（导入可以读回，编号用于更新）。"""
+    from sqlalchemy import select
+
+    from models.questionbank import question_rows
+    from models.quiz import Question
+    from models.tables import TableError, write_table
+    questions = db.session.scalars(select(Question).where(Question.active.is_(True)).order_by(Question.id))
+    try:
+        count = write_table(path, question_rows(questions))
+    except TableError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"已导出 {count} 道题到 {path}。")
 
 
 @click.command("chat")
@@ -418,6 +464,6 @@ def push_daily(day: str):
 
 
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, demo_cli, menu_cli, roster_cli, admin_cli, broadcast_cli, push_cli, urls, chat,
-                    scheduler, worker):
+    for command in (db_cli, demo_cli, menu_cli, roster_cli, questions_cli, admin_cli, broadcast_cli, push_cli, urls,
+                    chat, scheduler, worker):
         app.cli.add_command(command)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -162,3 +163,27 @@ def _demo_study_history(session: Session, materials, today, points) -> None:
                                   credited_at=at)
                 session.add(reading)
                 credit(session, member, "read", credit_reference(reading), at, points)
+
+
+DEMO_QUESTIONS = Path(__file__).parent / "demo_data" / "questions.csv"
+
+
+def load_demo_questions(session: Session, now) -> int:
+    """The demo question bank (checkable facts with their sources) in the school's bank, and a
+    党史 contest open for a week, unless the bank has questions already."""
+    import json
+    from datetime import timedelta
+
+    from models.contest import Contest
+    from models.questionbank import apply_questions, read_questions
+    from models.quiz import Question
+    if session.scalar(select(Question.id).limit(1)) is not None:
+        return 0
+    rows, bad = read_questions(str(DEMO_QUESTIONS))
+    assert not bad, bad  # the file ships with the product; tests keep it clean
+    created, _updated = apply_questions(session, rows, lambda _q: False, "演示数据", None)
+    session.add(Contest(title="党史知识竞赛（演示）", mode="random", tags="党史", count=10, starts_at=now,
+                        ends_at=now + timedelta(days=7), audience=json.dumps({}), attempts_allowed=2,
+                        time_limit_seconds=600, created_by="演示数据"))
+    session.commit()
+    return created

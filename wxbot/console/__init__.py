@@ -23,7 +23,19 @@ def init_console(app: Flask) -> None:
     login_manager.login_view = "console.login"
     login_manager.login_message = "请先登录。"
     # The page modules register their routes on bp when imported.
-    from wxbot.console import auth, campaigns, materials, members, pages, plan, points, roster, studystats  # noqa: F401
+    from wxbot.console import (  # noqa: F401
+        auth,
+        campaigns,
+        contests,
+        materials,
+        members,
+        pages,
+        plan,
+        points,
+        questions,
+        roster,
+        studystats,
+    )
     app.register_blueprint(bp)
     app.register_error_handler(CSRFError, lambda e: _error_page(400, "页面已过期",
                                                                 "表单已过期或来源不明，请刷新页面后重试。"))

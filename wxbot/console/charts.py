@@ -12,6 +12,11 @@ from models.textutil import shorten
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 360, 200, 8, 26, 22
 
 
+def percent(part: int, whole: int) -> int:
+    """A share as a whole percentage (0 when there is nothing to share)."""
+    return round(100 * part / whole) if whole else 0
+
+
 def bar_chart(labels: list[str], values: list[int], title: str, unit: str = "") -> Markup:
     """A bar chart with its value (and unit, e.g. "%") on each bar, scaled to the largest value."""
     top = max(values + [1])
@@ -39,7 +44,9 @@ def heat_grid(rows: list[str], columns: list[str], percents: list[list[int]], ti
     """A grid of percentages, one row per label, shaded by value (e.g. completion per branch per day)."""
     label_width, cell_w, cell_h, head = 108, 40, 28, 24
     width, height = label_width + cell_w * len(columns), head + cell_h * len(rows) + 4
-    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart">',
+    # A grid of few columns is narrow: drawn at most 1.4 times its size, its text stays text-sized.
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart" '
+             f'style="max-width: {width * 1.4:.0f}px">',
              f"<title>{escape(title)}</title>"]
     for j, column in enumerate(columns):
         parts.append(f'<text x="{label_width + j * cell_w + cell_w / 2}" y="16" font-size="13" '

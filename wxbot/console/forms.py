@@ -3,8 +3,10 @@ someone typing a URL) sends, the answer is a value in range or None, never an ex
 None into a 400 or a sentence."""
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 
+from flask import send_file
 from werkzeug.routing import IntegerConverter
 
 MAX_DB_ID = 2**31 - 1  # PostgreSQL's integer; larger numbers are no row's id
@@ -35,3 +37,9 @@ class DbIdConverter(IntegerConverter):
 
     def __init__(self, url_map, fixed_digits=0, min=None, max=MAX_DB_ID, signed=False):
         super().__init__(url_map, fixed_digits, min, max, signed)
+
+
+def xlsx_download(content: bytes, filename: str):
+    """An .xlsx workbook as a download."""
+    return send_file(io.BytesIO(content), as_attachment=True, download_name=filename,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -89,7 +89,7 @@ def material_edit(material_id: int | None = None):
         material.title, material.summary = title[:100], form.get("summary", "").strip()[:300]
         material.body, material.cover = form.get("body", ""), form.get("cover", "").strip()[:500]
         material.source, material.tags = form.get("source", "").strip()[:100], form.get("tags", "").strip()[:200]
-        material.audience = json.dumps(_audience_from(form), ensure_ascii=False)
+        material.audience = json.dumps(audience_from(form), ensure_ascii=False)
         if db.session.is_modified(material):
             back_to_draft_on_change(material)
         db.session.flush()
@@ -118,7 +118,7 @@ def units_in_scope():
     return [(unit, depth) for unit, depth, _n in tree_rows(db.session, g.scope.unit_ids) if unit.kind != "school"]
 
 
-def _audience_from(form) -> dict:
+def audience_from(form) -> dict:
     units = [u for u in db_ids(form.getlist("units")) if g.scope.allows_unit(u)]
     if not units and not g.scope.everything and current_user.org_unit_id:
         units = [current_user.org_unit_id]  # an organiser's material stays within their subtree

@@ -1,9 +1,7 @@
 """Console: the roster's import (with its template), export, and one-time binding codes."""
 from __future__ import annotations
 
-import io
-
-from flask import flash, g, redirect, render_template, request, send_file, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -22,6 +20,7 @@ from models.roster import (
 from models.tables import TableError, xlsx_bytes
 from wxbot import services
 from wxbot.console import bp
+from wxbot.console.forms import xlsx_download
 from wxbot.console.members import branches_in_scope, filtered_members
 from wxbot.db import db
 
@@ -63,13 +62,7 @@ def member_bind_codes():
     audit(db.session, current_user, "export", "member", "", f"导出 {len(rows) - 1} 名成员的绑定码",
           org_unit_id=current_user.org_unit_id)
     db.session.commit()
-    return xlsx_download(rows, "绑定码.xlsx")
-
-
-def xlsx_download(rows, filename: str):
-    """Rows as an .xlsx attachment."""
-    return send_file(io.BytesIO(xlsx_bytes(rows)), as_attachment=True, download_name=filename,
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return xlsx_download(xlsx_bytes(rows), "绑定码.xlsx")
 
 
 @bp.get("/members/template.xlsx")
@@ -78,11 +71,12 @@ def member_template():
     """An import file to fill in, with the columns and an example row of the viewer's first branch."""
     branch = next(iter(branches_in_scope()), None)
     college = branch.parent.name if branch is not None and branch.parent is not None else "计算机学院"
-    return xlsx_download(template_rows(college, branch.name if branch else "本科生第一党支部"), "名单导入模板.xlsx")
+    rows = template_rows(college, branch.name if branch else "本科生第一党支部")
+    return xlsx_download(xlsx_bytes(rows), "名单导入模板.xlsx")
 
 
 @bp.get("/members/export.xlsx")
 @login_required
 def member_export():
     """The members the list shows (its search and filters), as an .xlsx file in import format."""
-    return xlsx_download(roster_rows(db.session, filtered_members(request.args)), "成员名单.xlsx")
+    return xlsx_download(xlsx_bytes(roster_rows(db.session, filtered_members(request.args))), "成员名单.xlsx")

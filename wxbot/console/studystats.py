@@ -13,16 +13,13 @@ from models.members import Member
 from models.points import studied, study_stats
 from models.timeutil import local_date, utcnow
 from wxbot.console import bp
-from wxbot.console.charts import bar_chart, heat_grid
+from wxbot.console.charts import bar_chart, heat_grid, percent
 from wxbot.console.confirm import ask, confirmed
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 
 IDLE_LIST = 500
 
-
-def _percent(part: int, whole: int) -> int:
-    return round(100 * part / whole) if whole else 0
 
 
 @bp.get("/study")
@@ -36,10 +33,10 @@ def study_dashboard():
     week = study_stats(db.session, [b.id for b in branches], week_start, today)
     total = sum(stats.sizes.values())
     where = scope_name()
-    chart = bar_chart([d.strftime("%m-%d") for d in days], [_percent(stats.day_total(d), total) for d in days],
+    chart = bar_chart([d.strftime("%m-%d") for d in days], [percent(stats.day_total(d), total) for d in days],
                       f"{where}每日学习完成率", unit="%")
     grid = heat_grid([b.name for b in branches], [d.strftime("%m-%d") for d in days],
-                     [[_percent(stats.per_day.get((b.id, d), 0), stats.sizes.get(b.id, 0)) for d in days]
+                     [[percent(stats.per_day.get((b.id, d), 0), stats.sizes.get(b.id, 0)) for d in days]
                       for b in branches], f"{where}各支部每日学习完成率")
     by_branch = [(b, week.sizes.get(b.id, 0), week.per_period.get(b.id, 0)) for b in branches]
     idle = db.session.scalars(g.scope.members(select(Member)).where(Member.id.not_in(studied(week_start, today)))
