@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard clean
+.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,7 +43,7 @@ test: $(VENV)/.dev $(BROWSER_DEPS)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: bench-webhook bench-fanout bench-leaderboard
+bench: bench-webhook bench-fanout bench-leaderboard bench-quiz
 
 bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -54,6 +54,9 @@ bench-fanout: $(VENV)/.dev
 
 bench-leaderboard: $(VENV)/.dev
 	$(BIN)/python bench/leaderboard.py
+
+bench-quiz: $(VENV)/.dev
+	$(BIN)/python bench/quiz.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

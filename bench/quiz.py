@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import random
 import statistics
 import sys
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.fanout import tree_cpu_seconds  # noqa: E402
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, prepare, settings_env  # noqa: E402
 from wxbot import create_app  # noqa: E402
 from wxbot.db import db  # noqa: E402
@@ -225,14 +227,17 @@ def main() -> None:
         port = free_port()
         server = Server("wxbot", settings_env(bench, "safe", port), port, "safe")
         try:
+            server_cpu, client_cpu = tree_cpu_seconds(server.process.pid), time.process_time()
             results, elapsed = run_load(port, players, helpers, args.rate, args.threads)
+            cpu = {"server": tree_cpu_seconds(server.process.pid) - server_cpu,
+                   "client": time.process_time() - client_cpu}
         finally:
             server.stop()
         checked = check_database(bench, args.members)
-    report(args, questions, results, elapsed, checked)
+    report(args, questions, results, elapsed, checked, cpu)
 
 
-def report(args, questions: int, results: Results, elapsed: float, checked: dict) -> None:
+def report(args, questions: int, results: Results, elapsed: float, checked: dict, cpu: dict) -> None:
     times = results.latencies
     answers = len(times["answer"])
     rate = answers / elapsed
@@ -241,6 +246,10 @@ def report(args, questions: int, results: Results, elapsed: float, checked: dict
           f"{args.threads} client threads")
     print(f"answers: {answers} in {elapsed:.1f} s = {rate:.0f} answers/s (target pace {args.rate:.0f}/s); "
           f"{len(times['retry'])} redelivered, {len(times['help'])} 帮助 alongside")
+    requests = sum(len(v) for v in times.values())
+    print(f"CPU over the run: server (gunicorn, all workers) {cpu['server']:.0f} s = "
+          f"{1000 * cpu['server'] / requests:.1f} ms per request; client {cpu['client']:.0f} s; "
+          f"wall {elapsed:.0f} s on {os.cpu_count()} cores")
     print(f"{'request':10} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for kind, label in (("answer", "answer"), ("start", "答题"), ("retry", "retry"), ("help", "帮助")):
         values = times[kind]

@@ -280,3 +280,18 @@ def test_a_question_bank_is_imported_after_fixing_its_bad_row_then_edited_with_a
     page.get_by_role("button", name="保存").click()
     expect(page.get_by_role("alert")).to_contain_text("题目已保存")
     expect(page.get_by_label("选项D")).to_have_value("与时俱进")
+
+
+def test_the_simulators_suggestions_take_a_new_user_from_binding_to_a_question(page, app, school, session):
+    from tests.quizhelp import make_question
+    make_question(session, stem="中国共产党的根本宗旨是什么？")
+    page.goto("/sandbox/")
+    page.get_by_placeholder("新用户昵称").fill("试用者")
+    page.get_by_role("button", name="新用户关注").click()
+    expect(page.locator("#chat")).to_contain_text("欢迎")
+    page.locator("#text").fill("绑定 2024001 王芳")
+    page.get_by_role("button", name="发送", exact=True).click()
+    expect(page.locator("#chat")).to_contain_text("绑定成功")
+    page.locator("#suggestions").get_by_role("button", name="答题").click()
+    expect(page.locator("#chat")).to_contain_text("第 1/1 题（单选）")
+    expect(page.locator("#chat")).to_contain_text("中国共产党的根本宗旨是什么？")
