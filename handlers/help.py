@@ -16,7 +16,7 @@ def command_list(ctx: Context) -> str:
 @router.text("帮助", "help", "?", "菜单", "你好", help=("帮助", "查看可用功能"))
 def show_help(ctx: Context):
     """List what the user can do now."""
-    greeting = f"{ctx.member.name}，你好！" if ctx.member else "你好！你还没有绑定身份。"
+    greeting = f"{ctx.profile.name}，你好！" if ctx.bound else "你好！你还没有绑定身份。"
     return f"{greeting}可以发送：\n{command_list(ctx)}"
 
 

@@ -7,6 +7,7 @@ from models.followers import bind_member, unbind_member
 from models.privacy import forget_follower
 from wxbot.conversation import forget_conversation
 from wxbot.pipeline import mask
+from wxbot.profiles import profile_key
 from wxbot.router import Context, Router
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def farewell(ctx: Context):
     """An unfollow: erase what we hold about the WeChat user (WeChat's rule, PIPL)."""
     forget_follower(ctx.session, ctx.follower)
     forget_conversation(ctx.store, ctx.openid)
-    ctx.store.delete(_bind_failures_key(ctx.openid))
+    ctx.store.delete(_bind_failures_key(ctx.openid), profile_key(ctx.openid))
     return None
 
 
@@ -89,9 +90,9 @@ def unbind(ctx: Context):
 
 @router.text("我的", who="all", help=("我的", "查看我的身份信息"))
 def my_profile(ctx: Context):
-    """Who the user is on the roster."""
-    member = ctx.member
-    if member is None:
+    """Who the user is on the roster (from the sender's profile: no database)."""
+    if not ctx.bound:
         return f"你还没有绑定身份。{bind_hint(ctx.settings)}"
-    return (f"姓名：{member.name}\n学号：{member.student_no}\n支部：{member.org_unit.path()}\n"
-            f"政治面貌：{member.stage}\n角色：{member.role_label}")
+    me = ctx.profile
+    return (f"姓名：{me.name}\n学号：{me.student_no}\n支部：{me.unit_path}\n"
+            f"政治面貌：{me.stage}\n角色：{me.role_label}")

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
@@ -10,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from models.base import Base
-from models.members import Member, OrgUnit, member_by_student_no, normalise_name
+from models.members import ROLES, Member, OrgUnit, member_by_student_no, normalise_name
 from models.timeutil import utcnow
 
 # Interaction times are kept to this precision: a burst of messages writes the row once. The stored
@@ -40,12 +41,21 @@ class Follower(Base):
     member: Mapped[Member | None] = relationship()
 
 
-def follower_for(session: Session, openid: str, at: datetime) -> Follower:
-    """The follower row for `openid` with its member and org path, created on first contact."""
-    query = select(Follower).where(Follower.openid == openid).options(
-        # member, branch, college and school in the one query every message makes
+def _follower_query(openid: str):
+    # member, branch, college and school in one query
+    return select(Follower).where(Follower.openid == openid).options(
         joinedload(Follower.member).joinedload(Member.org_unit).joinedload(OrgUnit.parent)
         .joinedload(OrgUnit.parent))
+
+
+def find_follower(session: Session, openid: str) -> Follower | None:
+    """The follower row for `openid` with its member and org path, if there is one."""
+    return session.scalar(_follower_query(openid))
+
+
+def follower_for(session: Session, openid: str, at: datetime) -> Follower:
+    """The follower row for `openid` with its member and org path, created on first contact."""
+    query = _follower_query(openid)
     follower = session.scalar(query)
     if follower is not None:
         return follower
@@ -56,6 +66,49 @@ def follower_for(session: Session, openid: str, at: datetime) -> Follower:
     except IntegrityError:  # created by a concurrent first message
         follower = session.scalar(query)
     return follower
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a message needs to know of its sender, kept in the store between messages so that most
+    messages need no database at all: the follower and, when bound, the member and their branch."""
+
+    openid: str
+    follower_id: int
+    subscribed: bool
+    member_id: int | None = None
+    name: str = ""
+    student_no: str = ""
+    stage: str = ""
+    role: str = ""
+    org_unit_id: int | None = None
+    branch: str = ""  # the member's org unit
+    unit_path: str = ""  # from the college down, as OrgUnit.path()
+
+    @property
+    def bound(self) -> bool:
+        return self.member_id is not None
+
+    @property
+    def role_label(self) -> str:
+        return ROLES.get(self.role, self.role)
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, raw: str) -> Profile:
+        return cls(**json.loads(raw))
+
+
+def profile_of(follower: Follower) -> Profile:
+    member = follower.member
+    if member is None:
+        return Profile(follower.openid, follower.id, follower.subscribed)
+    unit = member.org_unit
+    return Profile(follower.openid, follower.id, follower.subscribed, member.id, member.name, member.student_no,
+                   member.stage, member.role, member.org_unit_id, unit.name if unit else "",
+                   unit.path() if unit else "")
 
 
 def window_rule(kind: str, wechat) -> tuple[int, int] | None:

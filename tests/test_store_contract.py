@@ -138,3 +138,28 @@ def test_the_embedded_store_keeps_dedup_keys_and_lists_across_a_restart(tmp_path
     assert second.get("dedup:m:1") == "reply" and second.add("dedup:m:1", "again", ttl=60) is False
     assert second.get("dedup:m:2") is None and second.get("conv:someone") is None
     assert second.peek("msglog", 10) == ["y"]
+
+
+def test_a_message_is_begun_once_and_its_sender_locked(store):
+    store.set("conv:oA", "state")
+    first = store.begin_message("dedup:m:1", "pending", 5, "user:oA", "t1", 5, ["conv:oA", "missing"])
+    assert first.claimed and first.locked and first.values == ("state", None)
+    again = store.begin_message("dedup:m:1", "pending", 5, "user:oA", "t2", 5, ["conv:oA"])
+    assert not again.claimed and again.existing == "pending" and not again.locked
+    other = store.begin_message("dedup:m:2", "pending", 5, "user:oA", "t3", 5, [])
+    assert other.claimed and not other.locked  # the sender's earlier message still holds the lock
+    assert store.take_lock("user:oA", "t3", 5) is False
+
+
+def test_finishing_a_message_writes_everything_and_frees_only_its_own_lock(store):
+    store.begin_message("dedup:m:3", "pending", 5, "user:oB", "mine", 5, [])
+    store.set("conv:oB", "old")
+    store.finish_message([("dedup:m:3", "reply", 5), ("profile:oB", "p", None)], ["conv:oB"],
+                         [("msglog", "in"), ("msglog", "out")], ("user:oB", "not mine"))
+    assert store.get("dedup:m:3") == "reply" and store.get("profile:oB") == "p" and store.ttl("profile:oB") is None
+    assert store.get("conv:oB") is None and store.peek("msglog", 5) == ["in", "out"]
+    assert store.take_lock("user:oB", "x", 5) is False  # another token cannot free it
+    store.finish_message([], [], [], ("user:oB", "mine"))
+    assert store.take_lock("user:oB", "x", 5) is True
+    store.unlock("user:oB", "x")
+    assert store.take_lock("user:oB", "y", 5) is True

@@ -50,6 +50,8 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
     db.init_app(app)
     app.extensions[services.STORE] = make_store(settings.redis_url, settings.redis_prefix, store_path(app))
+    from wxbot.profiles import watch_identity_changes
+    watch_identity_changes(app.extensions[services.SESSIONS], app.extensions[services.STORE])
     app.extensions[services.DISPATCHER] = Dispatcher(handlers.ROUTERS)
     app.extensions[services.PIPELINE] = Pipeline(app)
     app.extensions[services.LOGWRITER] = MessageLogWriter(app)

@@ -36,15 +36,20 @@ class States:
 
 class Conversation:
     """One user's conversation: `state` (a State name or None) and `data`. A flow may give its state a
-    TTL of its own (the quiz's); it is kept with the state."""
+    TTL of its own (the quiz's); it is kept with the state.
 
-    def __init__(self, store: Store, openid: str, ttl: float):
-        self._store, self._key, self._ttl = store, f"conv:{openid}", ttl
-        raw = store.get(self._key)
-        saved = json.loads(raw) if raw else {}
-        self.state: str | None = saved.get("state")
-        self.data: dict[str, Any] = saved.get("data", {})
-        self._ttl = saved.get("ttl", ttl)
+    The pipeline reads the saved conversation with the message's first round trip (`saved`) and
+    writes a change with its last (`deferred`, then `pending`); used on its own, a conversation reads
+    and writes the store at once."""
+
+    def __init__(self, store: Store, openid: str, ttl: float, saved: str | None = None, deferred: bool = False):
+        self._store, self._key, self._ttl, self._deferred = store, conversation_key(openid), ttl, deferred
+        raw = saved if deferred else store.get(self._key)
+        loaded = json.loads(raw) if raw else {}
+        self.state: str | None = loaded.get("state")
+        self.data: dict[str, Any] = loaded.get("data", {})
+        self._ttl = loaded.get("ttl", ttl)
+        self.pending: tuple[str, str | None, float] | None = None  # (key, value or None to delete, ttl)
 
     def enter(self, state: State, ttl: float | None = None, **data: Any) -> None:
         """Move to `state`, replacing the data with `data`; `ttl` seconds (default: conversation.state_ttl)."""
@@ -61,13 +66,24 @@ class Conversation:
     def finish(self) -> None:
         """Leave any flow."""
         self.state, self.data = None, {}
-        self._store.delete(self._key)
+        self._write(None)
 
     def _save(self) -> None:
-        payload = json.dumps({"state": self.state, "data": self.data, "ttl": self._ttl}, ensure_ascii=False)
-        self._store.set(self._key, payload, self._ttl)
+        self._write(json.dumps({"state": self.state, "data": self.data, "ttl": self._ttl}, ensure_ascii=False))
+
+    def _write(self, payload: str | None) -> None:
+        if self._deferred:
+            self.pending = (self._key, payload, self._ttl)
+        elif payload is None:
+            self._store.delete(self._key)
+        else:
+            self._store.set(self._key, payload, self._ttl)
+
+
+def conversation_key(openid: str) -> str:
+    return f"conv:{openid}"
 
 
 def forget_conversation(store: Store, openid: str) -> None:
     """Erase a user's conversation state (on unfollow)."""
-    store.delete(f"conv:{openid}")
+    store.delete(conversation_key(openid))

@@ -1,4 +1,5 @@
-"""The message log is written in batches, off the reply path, and nothing of it is lost in a crash.
+"""The message log (and senders' interactions) are written in batches, off the reply path, and
+nothing of them is lost in a crash.
 
 Every message used to cost two INSERTs inside WeChat's 5 seconds. Now handlers append entries to a
 list in the shared store (Redis, or the embedded store's file), and one thread per process moves
@@ -20,7 +21,7 @@ from flask import Flask
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from models.followers import Follower
+from models.followers import Follower, record_interaction
 from models.messagelog import MessageLog
 from wxbot import services
 from wxbot.errors import report_failure
@@ -28,6 +29,9 @@ from wxbot.store import LockTimeout
 
 logger = logging.getLogger(__name__)
 QUEUE = "msglog"
+# Interactions of known senders (the time and the customer-service window they open), recorded off
+# the reply path with the log: the window opens in the database within flush_seconds.
+INTERACTIONS = "interactions"
 BATCH = 500
 
 
@@ -46,23 +50,46 @@ class MessageLogWriter:
 
     def add(self, **entry) -> None:
         """Queue one entry (openid, member_id, direction, kind, content, created_at)."""
-        self.store.push(QUEUE, encode(entry))
+        self.store.push(QUEUE, self.encode(entry))
+
+    def encode(self, entry: dict) -> str:
+        """An entry as queued (the caller pushes it with its other writes); starts the flushing."""
         self.start()
+        return encode(entry)
 
     def flush(self) -> int:
-        """Write everything queued now (by any process); returns how many entries were written."""
+        """Write everything queued now (by any process); returns how many log entries were written."""
         written = 0
         try:
             with self.store.lock(f"{QUEUE}:flush", timeout=60, wait=5):
-                while True:
-                    raw = self.store.peek(QUEUE, BATCH)
-                    if not raw:
-                        return written
-                    self._write_batch([decode(item) for item in raw])
-                    self.store.trim(QUEUE, len(raw))
-                    written += len(raw)
+                self._drain(INTERACTIONS, self._record_interactions)
+                written = self._drain(QUEUE, lambda raw: self._write_batch([decode(item) for item in raw]))
         except LockTimeout:  # another process is flushing right now
-            return written
+            pass
+        return written
+
+    def _drain(self, queue: str, write) -> int:
+        done = 0
+        while True:
+            raw = self.store.peek(queue, BATCH)
+            if not raw:
+                return done
+            write(raw)
+            self.store.trim(queue, len(raw))
+            done += len(raw)
+
+    def _record_interactions(self, raw: list[str]) -> None:
+        """Apply queued interactions to their followers, in order (one SELECT, one commit); someone
+        who unfollowed meanwhile has no row, and nothing is recorded."""
+        touches = [json.loads(item) for item in raw]
+        wechat = services.settings(self.app).wechat
+        with services.sessions(self.app)() as session, session.begin():
+            followers = {f.openid: f for f in session.scalars(
+                select(Follower).where(Follower.openid.in_({t["openid"] for t in touches})))}
+            for touch in touches:
+                follower = followers.get(touch["openid"])
+                if follower is not None:
+                    record_interaction(follower, touch["kind"], datetime.fromisoformat(touch["at"]), wechat)
 
     def _write_batch(self, entries: list[dict]) -> None:
         """One statement for the batch; an entry the database refuses (its member deleted meanwhile)
@@ -120,6 +147,10 @@ class MessageLogWriter:
             self.flush()
         except Exception as exc:  # the database may be down for a moment; the entries wait for the next round
             report_failure("message log batch", exc)
+
+
+def encode_interaction(openid: str, kind: str, at: datetime) -> str:
+    return json.dumps({"openid": openid, "kind": kind, "at": at.isoformat()})
 
 
 def encode(entry: dict) -> str:

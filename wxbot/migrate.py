@@ -20,12 +20,26 @@ def upgrade(revision: str = "head") -> None:
     with db.engine.connect() as conn:
         command.upgrade(alembic_config(conn), revision)
         conn.commit()
+    _profiles_out_of_date()
 
 
 def downgrade(revision: str) -> None:
     with db.engine.connect() as conn:
         command.downgrade(alembic_config(conn), revision)
         conn.commit()
+    _profiles_out_of_date()
+
+
+def _profiles_out_of_date() -> None:
+    """A migration may change what senders' profiles hold, behind the session's back."""
+    import logging
+
+    from wxbot import services
+    from wxbot.profiles import PROFILE_TTL, new_generation
+    try:
+        new_generation(services.store())
+    except Exception:  # the store is down: profiles expire on their own
+        logging.getLogger(__name__).warning("store unreachable: senders' profiles renew within %d s", PROFILE_TTL)
 
 
 def schema_is_current() -> bool:

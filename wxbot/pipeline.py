@@ -13,20 +13,23 @@ import os
 import re
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import nullcontext
 
 from flask import Flask
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
-from models.followers import follower_for, record_interaction, spend_window_message
+from models.followers import follower_for, profile_of, record_interaction, spend_window_message
 from models.timeutil import utcnow
 from wxbot import services
-from wxbot.conversation import Conversation
+from wxbot.conversation import Conversation, conversation_key
 from wxbot.db import db
 from wxbot.errors import report_failure
+from wxbot.logwriter import INTERACTIONS, encode_interaction
+from wxbot.logwriter import QUEUE as LOG_QUEUE
+from wxbot.profiles import GENERATION, PROFILE_TTL, current_generation, profile_key, stored_profile, valid_profile
 from wxbot.router import Context, Inbound, News, read_inbound
 from wxbot.store import LockTimeout
 
@@ -102,8 +105,32 @@ class _Job:
         self.claimed = False
         self.late = False
 
+    def claim(self) -> bool:
+        """The request will deliver the reply (True), or the budget is spent and it is ours (False)."""
+        with self.lock:
+            self.claimed = not self.late
+            return self.claimed
+
+
+class _Writes:
+    """What a message leaves in the store, written with its last round trip."""
+
+    def __init__(self):
+        self.sets: list[tuple[str, str, float | None]] = []
+        self.deletes: list[str] = []
+        self.pushes: list[tuple[str, str]] = []
+
+
+def user_lock(openid: str) -> str:
+    return f"user:{openid}"
+
 
 class Pipeline:
+    """Two store round trips per message when the sender's profile is known: one to claim the
+    message, take the sender's lock and read their conversation and profile; one to store the reply,
+    the conversation, the log entries and the interaction, and free the lock. A handler that
+    answers from the profile needs no database at all."""
+
     def __init__(self, app: Flask):
         self.app = app
         self.settings = services.settings(app)
@@ -130,113 +157,162 @@ class Pipeline:
         wechat = self.settings.wechat
         inbound = read_inbound(message)
         key = dedup_key(message)
-        if not self.store.add(key, PENDING, wechat.dedup_ttl):
-            return self._first_reply(key, started)
         if inbound.is_callback:  # answer job callbacks at once, record after
-            self.pool.submit(self._run, inbound, _Job())
+            if not self.store.add(key, PENDING, wechat.dedup_ttl):
+                return self._first_reply(key, started, PENDING)
+            self.pool.submit(self._run_callback, inbound)
             self.store.set(key, "success", wechat.dedup_ttl)
             return "success"
+        token = uuid.uuid4().hex
+        begun = self.store.begin_message(
+            key, PENDING, wechat.dedup_ttl, user_lock(inbound.openid), token, self.settings.conversation.lock_timeout,
+            [conversation_key(inbound.openid), profile_key(inbound.openid), GENERATION])
+        if not begun.claimed:
+            return self._first_reply(key, started, begun.existing)
         job = _Job()
-        future = self.pool.submit(self._run, inbound, job)
+        future = self.pool.submit(self._run, inbound, key, job, begun, token)
         try:
-            reply = future.result(timeout=max(0.0, started + wechat.reply_budget - time.monotonic()))
+            return future.result(timeout=max(0.0, started + wechat.reply_budget - time.monotonic()))
         except FutureTimeout:
-            reply = self._late_or_wait(job, future)
-        self.store.set(key, reply, wechat.dedup_ttl)
-        return reply
+            return self._late_or_wait(key, job, future)
 
-    def _late_or_wait(self, job: _Job, future) -> str:
+    def _late_or_wait(self, key: str, job: _Job, future) -> str:
         with job.lock:
             job.late = not job.claimed
-        return "success" if job.late else future.result()
+        if not job.late:
+            return future.result()
+        self.store.set(key, "success", self.settings.wechat.dedup_ttl)  # what WeChat's retries get
+        return "success"
 
-    def _first_reply(self, key: str, started: float) -> str:
-        """A retry: wait for the first delivery's reply, as long as the budget allows."""
+    def _first_reply(self, key: str, started: float, stored: str | None) -> str:
+        """A retry: the first delivery's reply, waited for as long as the budget allows."""
         deadline = started + self.settings.wechat.reply_budget
-        while True:
-            value = self.store.get(key)
-            if value is not None and value != PENDING:
-                return value
+        while stored is None or stored == PENDING:
             if time.monotonic() >= deadline:
                 return "success"
             time.sleep(0.01)
+            stored = self.store.get(key)
+        return stored
 
-    def _run(self, inbound: Inbound, job: _Job) -> str:
-        """Handle one message; never raises: a failure here (even after the reply budget, when nobody
-        waits for the result) goes to the error hook and the user gets the apology."""
+    def _run(self, inbound: Inbound, key: str, job: _Job, begun, token: str) -> str:
+        """Handle one message with the sender's lock held; never raises: a failure here (even after
+        the reply budget, when nobody waits for the result) goes to the error hook and the user gets
+        the apology. The reply is stored for retries and the lock freed in one last round trip."""
+        wechat, writes = self.settings.wechat, _Writes()
+        held, reply = begun.locked, None
         with self.app.app_context():
             try:
-                with self._user_lock(inbound):
-                    return self._handle_and_reply(inbound, job, db.session)
+                values = begun.values
+                if not held:  # the sender's previous message is still being handled: wait for it
+                    self.store.wait_lock(user_lock(inbound.openid), token, self.settings.conversation.lock_timeout,
+                                         wechat.reply_budget * 0.75)
+                    held = True
+                    values = tuple(self.store.get(k) for k in (conversation_key(inbound.openid),
+                                                                profile_key(inbound.openid), GENERATION))
+                reply = self._handle_and_reply(inbound, job, db.session, values, writes)
             except LockTimeout:
-                return render(BUSY, inbound.message, self.settings.wechat.text_reply_max_bytes)
+                reply = render(BUSY, inbound.message, wechat.text_reply_max_bytes)
             except Exception as exc:  # the one error hook; the database or the store may be down
                 report_failure(f"message handling for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
-                return render(APOLOGY, inbound.message, self.settings.wechat.text_reply_max_bytes)
+                reply = render(APOLOGY, inbound.message, wechat.text_reply_max_bytes)
+            delivered_by_request = job.claim()
+            writes.sets.insert(0, (key, reply if delivered_by_request else "success", wechat.dedup_ttl))
+            try:
+                self.store.finish_message(writes.sets, writes.deletes, writes.pushes,
+                                          (user_lock(inbound.openid), token) if held else None)
+            except Exception as exc:  # the reply still goes out; the lock expires on its own
+                report_failure(f"storing the reply for {mask(inbound.openid)}", exc)
+        return reply
 
-    def _user_lock(self, inbound: Inbound):
-        """One user's messages are handled one at a time, up to their commit."""
-        if inbound.is_callback:
-            return nullcontext()
-        settings = self.settings
-        return self.store.lock(f"user:{inbound.openid}", settings.conversation.lock_timeout,
-                               settings.wechat.reply_budget * 0.75)
-
-    def _handle_and_reply(self, inbound: Inbound, job: _Job, session) -> str:
+    def _handle_and_reply(self, inbound: Inbound, job: _Job, session, values, writes: _Writes) -> str:
         now = utcnow()
-        follower, reply = self._handle(inbound, session, now)
-        with job.lock:
-            job.claimed = not job.late
+        saved_conversation, saved_profile, seen_generation = values
+        generation = current_generation(self.store, seen_generation)
+        profile = valid_profile(saved_profile, generation)
+        known = profile is not None and profile.subscribed and inbound.event not in ("subscribe", "unsubscribe")
+        if known:  # the interaction is recorded off the reply path
+            writes.pushes.append((INTERACTIONS, encode_interaction(inbound.openid, inbound.interaction or "", now)))
+            follower = None
+        else:  # first contact, a follow or unfollow, or a profile out of date: the database
+            follower = self._touch(inbound, session, now)
+            profile = profile_of(follower)
+        conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl,
+                                    saved=saved_conversation, deferred=True)
+        reply = self._handle(inbound, profile, follower, conversation, session, now)
+        in_time = job.claim()
         session.commit()
-        if job.late:
-            self._log(inbound, follower, None, now)
-            self._send_late(inbound, follower, reply)
+        if conversation.pending is not None:
+            conv_key, payload, ttl = conversation.pending
+            if payload is None:
+                writes.deletes.append(conv_key)
+            else:
+                writes.sets.append((conv_key, payload, ttl))
+        if not known and inbound.event != "unsubscribe":  # read under `generation`: valid until a change
+            writes.sets.append((profile_key(inbound.openid), stored_profile(profile, generation), PROFILE_TTL))
+        if not in_time:
+            self._log(inbound, profile, None, now, writes)
+            self._send_late(inbound, profile, reply)
             return "success"
-        self._log(inbound, follower, reply, now)
+        self._log(inbound, profile, reply, now, writes)
         return render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
 
-    def _handle(self, inbound: Inbound, session, now):
-        """Run the dispatcher; any error becomes the apology."""
+    def _handle(self, inbound: Inbound, profile, follower, conversation, session, now):
+        """Run the dispatcher; any error becomes the apology (and the conversation stays as it was)."""
+        dispatcher = services.dispatcher(self.app)
+        ctx = Context(inbound, profile, session, self.store, conversation, self.settings, now, dispatcher, follower)
         try:
-            follower = self._touch(inbound, session, now)
-            reply = self._dispatch(inbound, follower, session, now)
+            reply = dispatcher.dispatch(ctx)
             session.flush()
         except Exception as exc:  # the one error hook: detail to the log, a safe reply to the user
             report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
             session.rollback()
-            follower, reply = self._touch(inbound, session, now), APOLOGY
-        return follower, reply
+            conversation.pending = None
+            if follower is not None:  # the interaction is recorded all the same
+                self._touch(inbound, session, now)
+            reply = APOLOGY
+        return reply
 
-    def _log(self, inbound: Inbound, follower, reply, now, channel: str = "reply") -> None:
+    def _run_callback(self, inbound: Inbound) -> None:
+        """A job callback (a template or mass send finished): no sender, no reply."""
+        with self.app.app_context():
+            try:
+                conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl)
+                dispatcher = services.dispatcher(self.app)
+                dispatcher.dispatch(Context(inbound, None, db.session, self.store, conversation, self.settings,
+                                            utcnow(), dispatcher))
+                db.session.commit()
+            except Exception as exc:  # the one error hook
+                report_failure(f"callback {inbound.event}", exc)
+
+    def _log(self, inbound: Inbound | None, profile, reply, now, writes: _Writes | None = None,
+             channel: str = "reply") -> None:
         """The message and its reply in the message log (not after an unfollow)."""
-        if follower is None or not follower.subscribed:
+        if profile is None or not profile.subscribed or (inbound is not None and inbound.event == "unsubscribe"):
             return
         writer = services.logwriter(self.app)
+        entries = []
         if inbound is not None:
             kind, content = describe(inbound)
-            writer.add(openid=follower.openid, member_id=follower.member_id, direction="in", kind=kind,
-                       content=content, created_at=now)
+            entries.append(dict(openid=profile.openid, member_id=profile.member_id, direction="in", kind=kind,
+                                content=content, created_at=now))
         if reply is not None:
-            writer.add(openid=follower.openid, member_id=follower.member_id, direction="out", kind=channel,
-                       content=reply_summary(reply), created_at=now)
+            entries.append(dict(openid=profile.openid, member_id=profile.member_id, direction="out", kind=channel,
+                                content=reply_summary(reply), created_at=now))
+        for entry in entries:
+            if writes is not None:
+                writes.pushes.append((LOG_QUEUE, writer.encode(entry)))
+            else:
+                writer.add(**entry)
 
     def _touch(self, inbound: Inbound, session, now):
-        if inbound.is_callback:
-            return None
         follower = follower_for(session, inbound.openid, now)
         if inbound.event != "unsubscribe":
             record_interaction(follower, inbound.interaction or "", now, self.settings.wechat)
         return follower
 
-    def _dispatch(self, inbound: Inbound, follower, session, now):
-        conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl)
-        dispatcher = services.dispatcher(self.app)
-        ctx = Context(inbound, follower, session, self.store, conversation, self.settings, now, dispatcher)
-        return dispatcher.dispatch(ctx)
-
-    def _send_late(self, inbound: Inbound, follower, reply) -> None:
+    def _send_late(self, inbound: Inbound, profile, reply) -> None:
         """The budget was spent: the reply goes out through the customer-service API."""
-        if reply is None or follower is None or not follower.subscribed:
+        if reply is None or profile is None or not profile.subscribed or inbound.event == "unsubscribe":
             return
         from wxbot.outbound import send_customer_service
 
@@ -244,4 +320,4 @@ class Pipeline:
         if channel == "customer_service":  # the engine counts on the same window: never a 6th message
             spend_window_message(db.session, inbound.openid)
             db.session.commit()
-        self._log(None, follower, reply, utcnow(), channel)
+        self._log(None, profile, reply, utcnow(), channel=channel)

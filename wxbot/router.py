@@ -24,7 +24,7 @@ from wxbot.conversation import Conversation, State
 if TYPE_CHECKING:  # for the types only: these import the router's users
     from sqlalchemy.orm import Session
 
-    from models.followers import Follower
+    from models.followers import Follower, Profile
     from models.members import Member
     from wxbot.config import Settings
     from wxbot.store import Store
@@ -105,26 +105,38 @@ def _read_event(inbound: Inbound, message: BaseMessage) -> None:
         inbound.scene = str(message.scene_id or "")
 
 
-@dataclass
 class Context:
-    """Everything a handler may use for one message."""
+    """Everything a handler may use for one message. `profile` says who sent it (follower, member,
+    branch) without asking the database; `follower` and `member` are the database rows, read the
+    first time a handler asks for them (a handler that only answers from the profile needs none)."""
 
-    inbound: Inbound
-    follower: Follower | None  # None for job callbacks
-    session: Session
-    store: Store
-    conversation: Conversation
-    settings: Settings
-    now: datetime
-    dispatcher: Dispatcher
+    def __init__(self, inbound: Inbound, profile: Profile | None, session: Session, store: Store,
+                 conversation: Conversation, settings: Settings, now: datetime, dispatcher: Dispatcher,
+                 follower: Follower | None = None):
+        self.inbound, self.profile, self.session, self.store = inbound, profile, session, store
+        self.conversation, self.settings, self.now, self.dispatcher = conversation, settings, now, dispatcher
+        self._follower = follower
 
     @property
     def openid(self) -> str:
         return self.inbound.openid
 
     @property
+    def follower(self) -> Follower | None:
+        """The follower row (None for job callbacks, and for someone who unfollowed meanwhile)."""
+        if self._follower is None and self.profile is not None:
+            from models.followers import find_follower
+            self._follower = find_follower(self.session, self.openid)
+        return self._follower
+
+    @property
     def member(self) -> Member | None:
-        return self.follower.member if self.follower is not None else None
+        follower = self.follower
+        return follower.member if follower is not None else None
+
+    @property
+    def bound(self) -> bool:
+        return self.profile is not None and self.profile.bound
 
     @property
     def text(self) -> str:
@@ -133,10 +145,9 @@ class Context:
     @property
     def audiences(self) -> set[str]:
         """The audiences this user belongs to now."""
-        member = self.member
-        if member is None:
+        if not self.bound:
             return {"all", "unbound"}
-        return {"all", "member"} | ({"organiser"} if member.role in ORGANISER_ROLES else set())
+        return {"all", "member"} | ({"organiser"} if self.profile.role in ORGANISER_ROLES else set())
 
 
 @dataclass
@@ -241,7 +252,7 @@ class Dispatcher:
 
     @staticmethod
     def _refusal(handler: Handler, ctx: Context) -> str | None:
-        if handler.who == "member" and ctx.member is None:
+        if handler.who == "member" and not ctx.bound:
             from handlers.members import bind_hint
             return f"该功能需要先绑定身份。{bind_hint(ctx.settings)}"
         if handler.who == "organiser" and "organiser" not in ctx.audiences:

@@ -11,7 +11,6 @@ WeChat sends after a restart still gets the first reply, and no logged message i
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import redis
 
@@ -54,9 +54,42 @@ class Store(ABC):
         """Seconds left, or None for a missing key or one without expiry."""
 
     @abstractmethod
+    def take_lock(self, name: str, token: str, timeout: float) -> bool:
+        """Take `name` for `token` for at most `timeout` s if nobody holds it; True when taken."""
+
+    @abstractmethod
+    def unlock(self, name: str, token: str) -> None:
+        """Free `name` if `token` still holds it (a holder that overran may have lost it)."""
+
+    def wait_lock(self, name: str, token: str, timeout: float, wait: float) -> None:
+        """Take `name` for `token`, waiting up to `wait` s for it, else LockTimeout."""
+        deadline = time.monotonic() + wait
+        while not self.take_lock(name, token, timeout):
+            if time.monotonic() >= deadline:
+                raise LockTimeout(name)
+            time.sleep(0.01)
+
     @contextmanager
     def lock(self, name: str, timeout: float, wait: float) -> Iterator[None]:
         """Hold `name` for at most `timeout` s; wait up to `wait` s for it, else LockTimeout."""
+        token = uuid.uuid4().hex
+        self.wait_lock(name, token, timeout, wait)
+        try:
+            yield
+        finally:
+            self.unlock(name, token)
+
+    @abstractmethod
+    def begin_message(self, claim: str, pending: str, claim_ttl: float, lock: str, token: str, lock_ttl: float,
+                      reads: list[str]) -> Begun:
+        """The first step of an inbound message, in one round trip: claim it (set `claim` if absent);
+        if claimed, try the sender's lock and read `reads`; if someone else claimed it first, say what
+        they stored (the pending mark, or their reply)."""
+
+    @abstractmethod
+    def finish_message(self, sets: list[tuple[str, str, float | None]], deletes: list[str],
+                       pushes: list[tuple[str, str]], unlock: tuple[str, str] | None) -> None:
+        """The last step, in one round trip: set and delete keys, append to lists, free the lock."""
 
     @abstractmethod
     def push(self, key: str, *values: str) -> None:
@@ -76,6 +109,14 @@ class Store(ABC):
     @abstractmethod
     def clear(self) -> None:
         """Delete every key of this deployment (sandbox reset, tests)."""
+
+
+@dataclass(frozen=True)
+class Begun:
+    claimed: bool  # False: another delivery of the message claimed it first
+    existing: str | None = None  # what that delivery stored under the claim (when not claimed)
+    locked: bool = False  # the sender's lock is ours
+    values: tuple[str | None, ...] = ()  # the values of `reads`, in order
 
 
 # Keys the in-process store writes through to its file: the claim and first reply of each WeChat
@@ -172,29 +213,47 @@ class MemoryStore(Store):
                 return None
             return max(0.0, item[1] - time.monotonic())
 
-    @contextmanager
-    def lock(self, name, timeout, wait):
-        key, token = f"lock:{name}", uuid.uuid4().hex
-        deadline = time.monotonic() + wait
+    def take_lock(self, name, token, timeout):
         with self._mutex:
-            while not self._take(key, token, timeout):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise LockTimeout(name)
-                self._mutex.wait(min(left, 0.05))
-        try:
-            yield
-        finally:
-            with self._mutex:
-                if (self._live(key) or (None,))[0] == token:
-                    del self._data[key]
-                self._mutex.notify_all()
+            return self._take(f"lock:{name}", token, timeout)
+
+    def unlock(self, name, token):
+        with self._mutex:
+            self._release(f"lock:{name}", token)
 
     def _take(self, key: str, token: str, timeout: float) -> bool:
         if self._live(key) is not None:
             return False
         self._data[key] = (token, self._expiry(timeout))
         return True
+
+    def _release(self, key: str, token: str) -> None:
+        if (self._live(key) or (None,))[0] == token:
+            del self._data[key]
+
+    def begin_message(self, claim, pending, claim_ttl, lock, token, lock_ttl, reads):
+        with self._mutex:
+            existing = self._live(claim)
+            if existing is not None:
+                return Begun(False, existing[0])
+            self._data[claim] = (pending, self._expiry(claim_ttl))
+            self._write_through(claim, pending, claim_ttl)
+            locked = self._take(f"lock:{lock}", token, lock_ttl)
+            return Begun(True, None, locked, tuple((self._live(k) or (None,))[0] for k in reads))
+
+    def finish_message(self, sets, deletes, pushes, unlock):
+        with self._mutex:
+            for key, value, ttl in sets:
+                self._data[key] = (value, self._expiry(ttl))
+                self._write_through(key, value, ttl)
+            for key in deletes:
+                self._data.pop(key, None)
+            for key, value in pushes:
+                self._lists.setdefault(key, deque()).append(value)
+                if self._file is not None:
+                    self._file.push(key, (value,))
+            if unlock is not None:
+                self._release(f"lock:{unlock[0]}", unlock[1])
 
     def ping(self):
         return True
@@ -250,6 +309,41 @@ class _DurableFile:
         self.db.execute("DELETE FROM items")
 
 
+# Free a lock only for the token that holds it.
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+"""
+
+# KEYS: claim, lock, reads...; ARGV: pending, claim ttl ms, token, lock ttl ms.
+# Returns {0, what is stored} when the message was claimed before, else {1, locked, reads...}
+# (a missing key reads as false, which reaches Python as None).
+BEGIN = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local reply = {1, redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[4]) and 1 or 0}
+for i = 3, #KEYS do reply[i] = redis.call('GET', KEYS[i]) end
+return reply
+"""
+
+# KEYS: the keys to set, to delete, the lists to push to, then the lock (if any).
+# ARGV: counts of sets, deletes, pushes; the values to set; their ttls (ms, 0 for none);
+# the values to push; the lock's token (if any).
+FINISH = """
+local sets, dels, pushes = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, sets do
+  local ttl = tonumber(ARGV[3 + sets + i])
+  if ttl > 0 then redis.call('SET', KEYS[i], ARGV[3 + i], 'PX', ttl) else redis.call('SET', KEYS[i], ARGV[3 + i]) end
+end
+for i = 1, dels do redis.call('DEL', KEYS[sets + i]) end
+for i = 1, pushes do redis.call('RPUSH', KEYS[sets + dels + i], ARGV[3 + 2 * sets + i]) end
+local lock = sets + dels + pushes + 1
+if KEYS[lock] and redis.call('GET', KEYS[lock]) == ARGV[3 + 2 * sets + pushes + 1] then
+  redis.call('DEL', KEYS[lock])
+end
+"""
+
+
 class RedisStore(Store):
     """Redis backend; every key carries the deployment prefix."""
 
@@ -257,6 +351,9 @@ class RedisStore(Store):
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
                                           socket_connect_timeout=2, health_check_interval=30)
         self.prefix = prefix.rstrip(":") + ":"
+        self._unlock = self.redis.register_script(UNLOCK)
+        self._begin = self.redis.register_script(BEGIN)
+        self._finish = self.redis.register_script(FINISH)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -284,17 +381,28 @@ class RedisStore(Store):
         millis = self.redis.pttl(self._k(key))
         return None if millis < 0 else millis / 1000.0
 
-    @contextmanager
-    def lock(self, name, timeout, wait):
-        lock = self.redis.lock(self._k(f"lock:{name}"), timeout=timeout, blocking_timeout=wait,
-                               sleep=0.01)
-        if not lock.acquire():
-            raise LockTimeout(name)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(redis.exceptions.LockError):  # expired, maybe taken: not ours to free
-                lock.release()
+    def take_lock(self, name, token, timeout):
+        return bool(self.redis.set(self._k(f"lock:{name}"), token, px=int(timeout * 1000), nx=True))
+
+    def unlock(self, name, token):
+        self._unlock(keys=[self._k(f"lock:{name}")], args=[token])
+
+    def begin_message(self, claim, pending, claim_ttl, lock, token, lock_ttl, reads):
+        reply = self._begin(keys=[self._k(claim), self._k(f"lock:{lock}"), *(self._k(k) for k in reads)],
+                            args=[pending, int(claim_ttl * 1000), token, int(lock_ttl * 1000)])
+        if not reply[0]:
+            return Begun(False, reply[1])
+        return Begun(True, None, bool(reply[1]), tuple(reply[2:]))
+
+    def finish_message(self, sets, deletes, pushes, unlock):
+        keys = [self._k(k) for k, _v, _t in sets] + [self._k(k) for k in deletes] + [self._k(k) for k, _v in pushes]
+        args = [len(sets), len(deletes), len(pushes)]
+        args += [v for _k, v, _t in sets] + [int(t * 1000) if t else 0 for _k, _v, t in sets]
+        args += [v for _k, v in pushes]
+        if unlock is not None:
+            keys.append(self._k(f"lock:{unlock[0]}"))
+            args.append(unlock[1])
+        self._finish(keys=keys, args=args)
 
     def push(self, key, *values):
         if values:
