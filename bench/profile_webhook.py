@@ -25,6 +25,7 @@ from bench.webhook import (  # noqa: E402
     free_port,
     prepare,
     settings_env,
+    warm_up,
     write_requests,
 )
 
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--mode", default="safe", choices=("plain", "safe"))
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--raw", help="also keep py-spy's collapsed stacks in this file")
     args = parser.parse_args()
     with BenchDatabase() as bench, tempfile.TemporaryDirectory() as tmp:
         openids = prepare(bench, 1000)
@@ -83,9 +85,10 @@ def main() -> None:
         server = Server("wxbot", settings_env(bench, args.mode, port), port, args.mode)
         try:
             check_reply(port, args.mode, openids, "wxbot")
+            warm_up(port, args.mode, openids)
             lines = Path(tmp) / "load.txt"
             write_requests(lines, args.mode, openids, (args.seconds + 4) * 3000)
-            load = subprocess.Popen([sys.executable, "-c", f"from bench.webhook import wrk; from pathlib import Path; "
+            load = subprocess.Popen([sys.executable, "-c", "from bench.webhook import wrk; from pathlib import Path; "
                                      f"print(wrk({port}, Path('{lines}'), {args.seconds + 2}, {CONNECTIONS}))"],
                                     cwd=ROOT, stdout=subprocess.PIPE, text=True)
             raw = Path(tmp) / "profile.txt"
@@ -94,6 +97,8 @@ def main() -> None:
         finally:
             server.stop()
         summarise(raw, args.top)
+        if args.raw:
+            Path(args.raw).write_text(raw.read_text())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ def command_list(ctx: Context) -> str:
     return "\n".join(lines)
 
 
-@router.text("帮助", "help", "?", "菜单", "你好", help=("帮助", "查看可用功能"))
+@router.text("帮助", "help", "?", "菜单", "你好", help=("帮助", "查看可用功能"), quick=True)
 def show_help(ctx: Context):
     """List what the user can do now."""
     greeting = f"{ctx.profile.name}，你好！" if ctx.bound else "你好！你还没有绑定身份。"
@@ -24,13 +24,13 @@ def show_help(ctx: Context):
 COMING_SOON = ("活动", "报名", "取消报名", "请假", "签到", "留言")
 
 
-@router.regex(rf"({'|'.join(sorted(COMING_SOON, key=len, reverse=True))})(\s.*)?")
+@router.regex(rf"({'|'.join(sorted(COMING_SOON, key=len, reverse=True))})(\s.*)?", quick=True)
 def coming_soon(ctx: Context, word: str, _rest: str | None):
     """A planned command: say it is coming instead of "not found"."""
     return f"“{word}”功能即将开放，敬请期待。现在可以发送：\n{command_list(ctx)}"
 
 
-@router.fallback()
+@router.fallback(quick=True)
 def not_understood(ctx: Context):
     """Anything else: say so, and show what works."""
     if ctx.inbound.text:

@@ -123,10 +123,15 @@ def window_rule(kind: str, wechat) -> tuple[int, int] | None:
 def widened_window(until: datetime | None, left: int, rule: tuple[int, int], at: datetime,
                    precision: timedelta = timedelta(0)) -> tuple[datetime | None, int]:
     """The window after an interaction: a fresh one when it was closed or had fewer messages left,
-    else the same count for longer (not rewritten for less than `precision`)."""
+    else the same count for longer (not rewritten for less than `precision`). An interaction that
+    is not newer than the window (one recorded late, or twice) never gives back messages spent."""
     seconds, count = rule
     fresh = at + timedelta(seconds=seconds)
-    if until is None or until < at or count > left:
+    if until is None or until < at:
+        return fresh, count
+    if fresh <= until:
+        return until, left
+    if count > left:
         return fresh, count
     return (fresh if fresh - until > precision else until), left
 

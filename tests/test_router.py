@@ -172,3 +172,32 @@ def test_a_binding_and_a_flow_in_progress_survive_a_restart(make_app, backend, s
     assert "吴静" in user.click("我的")
     if backend["name"] == "production":  # the embedded store lives in the process and goes with it
         assert user.say("5") == "收到 5"
+
+
+def test_a_quick_handler_that_reaches_for_the_database_gets_the_apology_not_a_hang(app, phone, caplog):
+    router = Router("test")
+
+    @router.text("快", quick=True)
+    def quick(ctx):
+        return f"{ctx.profile.openid[:2]} {ctx.member}"  # a quick handler may not read the database
+    add_router(app, router)
+    user = ChatUser(phone, "oQuick")
+    user.say("你好")  # the first message reads the profile from the database
+    assert "抱歉，系统暂时出了点问题" in user.say("快")
+    assert "a quick handler may not use the database" in caplog.text
+
+
+def test_quick_handlers_answer_from_the_profile_and_the_rest_from_the_database(app, phone):
+    router = Router("test")
+
+    @router.text("快", quick=True)
+    def quick(ctx):
+        return f"快：{ctx.profile.openid}"
+
+    @router.text("慢")
+    def slow(ctx):
+        return f"慢：{ctx.follower.openid}"
+    add_router(app, router)
+    user = ChatUser(phone, "oBoth")
+    assert user.say("快") == "快：oBoth" and user.say("快") == "快：oBoth"
+    assert user.say("慢") == "慢：oBoth"

@@ -484,3 +484,24 @@ def test_log_entries_queued_by_a_killed_process_are_written_after_the_restart(ma
     restarted.extensions["wxbot.logwriter"].flush()
     logged = session.scalars(select(MessageLog.content).where(MessageLog.openid == "oKilled")).all()
     assert "帮助" in logged and len(logged) >= 2
+
+
+def test_the_access_log_shows_the_path_without_the_query_string():
+    import logging
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from wxbot.gunicorn_worker import AccessLogger
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = AccessLogger(cfg)
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.access_log.addHandler(handler)
+    request = SimpleNamespace(method="POST", path="/wechat", query="openid=oSecret&signature=x")
+    logger.access(SimpleNamespace(status_code=200, sent=123), request,
+                  {"REMOTE_ADDR": "10.0.0.1", "QUERY_STRING": request.query}, timedelta(milliseconds=7))
+    assert lines == ['10.0.0.1 "POST /wechat" 200 123 7ms']

@@ -1,8 +1,11 @@
-"""gunicorn's threaded worker, with a time limit on reading a request's headers (see wxbot.bodyread)."""
+"""gunicorn's threaded worker, with a time limit on reading a request's headers (see wxbot.bodyread),
+and a cheaper access log."""
 from __future__ import annotations
 
 import time
+import traceback
 
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker
 
 from wxbot.bodyread import watch_headers
@@ -27,3 +30,20 @@ class TimedThreadWorker(ThreadWorker):
             return super().handle(conn)
         finally:
             done()
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger with an access line built directly: `address "METHOD /path" status bytes
+    NNms`. gunicorn's own formatting gathers every header and environ value of every request into a
+    dict first, a few percent of the webhook's time. The path is logged without its query string:
+    WeChat puts the user's openid there, and it must not reach the log."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        millis = request_time.seconds * 1000 + request_time.microseconds // 1000
+        try:
+            self.access_log.info('%s "%s %s" %s %s %sms', environ.get("REMOTE_ADDR", "-"), req.method, req.path,
+                                 resp.status_code, getattr(resp, "sent", "-"), millis)
+        except Exception:
+            self.error(traceback.format_exc())

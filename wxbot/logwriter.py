@@ -18,7 +18,7 @@ import threading
 from datetime import datetime
 
 from flask import Flask
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from models.followers import Follower, record_interaction
@@ -107,14 +107,14 @@ class MessageLogWriter:
     def _write(self, entries: list[dict]) -> None:
         factory = services.sessions(self.app)
         openids = {e["openid"] for e in entries}
+        log, followers = MessageLog.__table__, Follower.__table__
         with factory() as session, session.begin():
-            session.execute(insert(MessageLog), entries)
-            # Someone who unfollowed meanwhile must leave no trace (WeChat's rule): their follower row is gone.
-            following = set(session.scalars(select(Follower.openid).where(
-                Follower.openid.in_(openids), Follower.subscribed.is_(True))))
-            gone = openids - following
-            if gone:
-                session.execute(delete(MessageLog).where(MessageLog.openid.in_(gone)))
+            connection = session.connection()
+            insert_entries(connection, entries)
+            # Someone who unfollowed meanwhile must leave no trace (WeChat's rule): their follower row is
+            # gone. One statement, decided by the database.
+            connection.execute(delete(log).where(log.c.openid.in_(openids), ~exists().where(
+                followers.c.openid == log.c.openid, followers.c.subscribed.is_(True))))
 
     def start(self) -> None:
         """Start this process's flushing thread (once; it also drains what a dead process left)."""
@@ -147,6 +147,28 @@ class MessageLogWriter:
             self.flush()
         except Exception as exc:  # the database may be down for a moment; the entries wait for the next round
             report_failure("message log batch", exc)
+
+
+LOG_COLUMNS = ("openid", "member_id", "direction", "kind", "content", "created_at")
+
+
+def insert_entries(connection, entries: list[dict]) -> None:
+    """A batch of log entries: PostgreSQL's COPY (several times cheaper than an INSERT per row, and
+    the log is most of what the webhook writes), a plain executemany elsewhere."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(MessageLog.__table__), entries)
+        return
+    utc, dbapi = MessageLog.__table__.c.created_at.type, connection.dialect.dbapi  # naive UTC, as every write
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(f"COPY message_log ({', '.join(LOG_COLUMNS)}) FROM STDIN") as copy:
+            for entry in entries:
+                copy.write_row((*(entry[c] for c in LOG_COLUMNS[:-1]),
+                                utc.process_bind_param(entry["created_at"], connection.dialect)))
+    except dbapi.IntegrityError as exc:  # the same exceptions as through SQLAlchemy
+        raise IntegrityError("COPY message_log", None, exc) from exc
+    except dbapi.DataError as exc:
+        raise DataError("COPY message_log", None, exc) from exc
 
 
 def encode_interaction(openid: str, kind: str, at: datetime) -> str:

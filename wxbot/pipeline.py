@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from flask import Flask
+from flask import Flask, g
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
-from models.followers import follower_for, profile_of, record_interaction, spend_window_message
+from models.followers import TOUCH_PRECISION, follower_for, profile_of, record_interaction, spend_window_message
 from models.timeutil import utcnow
 from wxbot import services
 from wxbot.conversation import Conversation, conversation_key
@@ -36,6 +36,7 @@ from wxbot.store import LockTimeout
 PENDING = "\x00pending"
 APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
 BUSY = "上一条消息还在处理中，请稍等几秒再发。"
+RECENT_LIMIT = 100_000  # senders remembered per process for _interaction_news
 
 
 def mask(openid: str) -> str:
@@ -112,6 +113,28 @@ class _Job:
             return self.claimed
 
 
+def _known(profile, inbound: Inbound) -> bool:
+    """A sender whose profile is current and who neither follows nor unfollows with this message
+    (those change the follower, in the database)."""
+    return profile is not None and profile.subscribed and inbound.event not in ("subscribe", "unsubscribe")
+
+
+def _conversation_writes(conversation: Conversation, writes: _Writes) -> None:
+    if conversation.pending is not None:
+        key, payload, ttl = conversation.pending
+        if payload is None:
+            writes.deletes.append(key)
+        else:
+            writes.sets.append((key, payload, ttl))
+
+
+def _commit() -> None:
+    """Commit the message's work, if it used the database at all (most messages do not)."""
+    session = g.get("db_session")
+    if session is not None and session.in_transaction():
+        session.commit()
+
+
 class _Writes:
     """What a message leaves in the store, written with its last round trip."""
 
@@ -137,6 +160,7 @@ class Pipeline:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        self._recent: dict[tuple[str, str], float] = {}  # (openid, kind) -> when last recorded here
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -163,18 +187,60 @@ class Pipeline:
             self.pool.submit(self._run_callback, inbound)
             self.store.set(key, "success", wechat.dedup_ttl)
             return "success"
-        token = uuid.uuid4().hex
+        token = secrets.token_hex(8)
         begun = self.store.begin_message(
             key, PENDING, wechat.dedup_ttl, user_lock(inbound.openid), token, self.settings.conversation.lock_timeout,
             [conversation_key(inbound.openid), profile_key(inbound.openid), GENERATION])
         if not begun.claimed:
             return self._first_reply(key, started, begun.existing)
+        if begun.locked:
+            reply = self._quick_reply(inbound, key, begun.values, token)
+            if reply is not None:
+                return reply
         job = _Job()
         future = self.pool.submit(self._run, inbound, key, job, begun, token)
         try:
             return future.result(timeout=max(0.0, started + wechat.reply_budget - time.monotonic()))
         except FutureTimeout:
             return self._late_or_wait(key, job, future)
+
+    def _quick_reply(self, inbound: Inbound, key: str, values, token: str) -> str | None:
+        """A known sender whose message a quick handler answers (from the profile alone): answered
+        here in the request thread, with no handoff to the handler pool; None for anything else."""
+        saved_conversation, saved_profile, generation = values
+        profile = valid_profile(saved_profile, generation)
+        if not _known(profile, inbound):
+            return None
+        now = utcnow()
+        conversation = self._conversation(inbound, saved_conversation)
+        dispatcher = services.dispatcher(self.app)
+        ctx = Context(inbound, profile, self.store, conversation, self.settings, now, dispatcher, quick=True)
+        route = dispatcher.route(ctx)
+        if route is None or not route.quick:
+            return None
+        try:
+            reply = route.run(ctx)
+        except Exception as exc:  # the one error hook
+            report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
+            conversation.pending, reply = None, APOLOGY
+        writes = _Writes()
+        self._note_interaction(inbound, now, writes)
+        _conversation_writes(conversation, writes)
+        self._log(inbound, profile, reply, now, writes)
+        rendered = render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
+        writes.sets.insert(0, (key, rendered, self.settings.wechat.dedup_ttl))
+        self.store.finish_message(writes.sets, writes.deletes, writes.pushes, (user_lock(inbound.openid), token))
+        return rendered
+
+    def _conversation(self, inbound: Inbound, saved: str | None) -> Conversation:
+        return Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl, saved=saved,
+                            deferred=True)
+
+    def _note_interaction(self, inbound: Inbound, now, writes: _Writes) -> None:
+        """A known sender's interaction, recorded off the reply path (at most once a minute per kind)."""
+        kind = inbound.interaction or ""
+        if self._interaction_news(inbound.openid, kind):
+            writes.pushes.append((INTERACTIONS, encode_interaction(inbound.openid, kind, now)))
 
     def _late_or_wait(self, key: str, job: _Job, future) -> str:
         with job.lock:
@@ -209,7 +275,7 @@ class Pipeline:
                     held = True
                     values = tuple(self.store.get(k) for k in (conversation_key(inbound.openid),
                                                                 profile_key(inbound.openid), GENERATION))
-                reply = self._handle_and_reply(inbound, job, db.session, values, writes)
+                reply = self._handle_and_reply(inbound, job, values, writes)
             except LockTimeout:
                 reply = render(BUSY, inbound.message, wechat.text_reply_max_bytes)
             except Exception as exc:  # the one error hook; the database or the store may be down
@@ -224,51 +290,47 @@ class Pipeline:
                 report_failure(f"storing the reply for {mask(inbound.openid)}", exc)
         return reply
 
-    def _handle_and_reply(self, inbound: Inbound, job: _Job, session, values, writes: _Writes) -> str:
+    def _handle_and_reply(self, inbound: Inbound, job: _Job, values, writes: _Writes) -> str:
         now = utcnow()
         saved_conversation, saved_profile, seen_generation = values
         generation = current_generation(self.store, seen_generation)
         profile = valid_profile(saved_profile, generation)
-        known = profile is not None and profile.subscribed and inbound.event not in ("subscribe", "unsubscribe")
-        if known:  # the interaction is recorded off the reply path
-            writes.pushes.append((INTERACTIONS, encode_interaction(inbound.openid, inbound.interaction or "", now)))
+        known = _known(profile, inbound)
+        if known:
+            self._note_interaction(inbound, now, writes)
             follower = None
         else:  # first contact, a follow or unfollow, or a profile out of date: the database
-            follower = self._touch(inbound, session, now)
+            follower = self._touch(inbound, db.session, now)
             profile = profile_of(follower)
-        conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl,
-                                    saved=saved_conversation, deferred=True)
-        reply = self._handle(inbound, profile, follower, conversation, session, now)
+        conversation = self._conversation(inbound, saved_conversation)
+        reply = self._handle(inbound, profile, follower, conversation, now)
         in_time = job.claim()
-        session.commit()
-        if conversation.pending is not None:
-            conv_key, payload, ttl = conversation.pending
-            if payload is None:
-                writes.deletes.append(conv_key)
-            else:
-                writes.sets.append((conv_key, payload, ttl))
+        _commit()
+        _conversation_writes(conversation, writes)
         if not known and inbound.event != "unsubscribe":  # read under `generation`: valid until a change
             writes.sets.append((profile_key(inbound.openid), stored_profile(profile, generation), PROFILE_TTL))
         if not in_time:
             self._log(inbound, profile, None, now, writes)
-            self._send_late(inbound, profile, reply)
+            self._send_late(inbound, profile, reply, now)
             return "success"
         self._log(inbound, profile, reply, now, writes)
         return render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
 
-    def _handle(self, inbound: Inbound, profile, follower, conversation, session, now):
+    def _handle(self, inbound: Inbound, profile, follower, conversation, now):
         """Run the dispatcher; any error becomes the apology (and the conversation stays as it was)."""
         dispatcher = services.dispatcher(self.app)
-        ctx = Context(inbound, profile, session, self.store, conversation, self.settings, now, dispatcher, follower)
+        ctx = Context(inbound, profile, self.store, conversation, self.settings, now, dispatcher, follower)
         try:
             reply = dispatcher.dispatch(ctx)
-            session.flush()
+            if "db_session" in g:
+                db.session.flush()
         except Exception as exc:  # the one error hook: detail to the log, a safe reply to the user
             report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
-            session.rollback()
+            if "db_session" in g:
+                db.session.rollback()
             conversation.pending = None
             if follower is not None:  # the interaction is recorded all the same
-                self._touch(inbound, session, now)
+                self._touch(inbound, db.session, now)
             reply = APOLOGY
         return reply
 
@@ -278,9 +340,9 @@ class Pipeline:
             try:
                 conversation = Conversation(self.store, inbound.openid, self.settings.conversation.state_ttl)
                 dispatcher = services.dispatcher(self.app)
-                dispatcher.dispatch(Context(inbound, None, db.session, self.store, conversation, self.settings,
-                                            utcnow(), dispatcher))
-                db.session.commit()
+                dispatcher.dispatch(Context(inbound, None, self.store, conversation, self.settings, utcnow(),
+                                            dispatcher))
+                _commit()
             except Exception as exc:  # the one error hook
                 report_failure(f"callback {inbound.event}", exc)
 
@@ -304,13 +366,26 @@ class Pipeline:
             else:
                 writer.add(**entry)
 
+    def _interaction_news(self, openid: str, kind: str) -> bool:
+        """Whether this interaction may change what the database holds: the times are kept to
+        TOUCH_PRECISION, so a sender's interactions of one kind within it are recorded once per
+        process (a burst of answers costs one write a minute, not one each)."""
+        now, key = time.monotonic(), (openid, kind)
+        last = self._recent.get(key)
+        if last is not None and now - last < TOUCH_PRECISION.total_seconds():
+            return False
+        if len(self._recent) > RECENT_LIMIT:
+            self._recent.clear()
+        self._recent[key] = now
+        return True
+
     def _touch(self, inbound: Inbound, session, now):
         follower = follower_for(session, inbound.openid, now)
         if inbound.event != "unsubscribe":
             record_interaction(follower, inbound.interaction or "", now, self.settings.wechat)
         return follower
 
-    def _send_late(self, inbound: Inbound, profile, reply) -> None:
+    def _send_late(self, inbound: Inbound, profile, reply, now) -> None:
         """The budget was spent: the reply goes out through the customer-service API."""
         if reply is None or profile is None or not profile.subscribed or inbound.event == "unsubscribe":
             return
@@ -318,6 +393,9 @@ class Pipeline:
 
         channel = send_customer_service(inbound.openid, reply)
         if channel == "customer_service":  # the engine counts on the same window: never a 6th message
+            # The window this message opened is recorded first (the queued record may not be applied
+            # yet); applied again later, it no longer gives back the message spent here.
+            self._touch(inbound, db.session, now)
             spend_window_message(db.session, inbound.openid)
             db.session.commit()
         self._log(None, profile, reply, utcnow(), channel=channel)

@@ -71,6 +71,8 @@ def _note_flush(session: Session, _context) -> None:
     if session.info.get(STALE):
         return
     for obj in chain(session.new, session.deleted):
+        if _first_contact(obj, session):
+            continue  # nobody's stored profile shows a follower that did not exist; its own is read after
         if isinstance(obj, (Member, OrgUnit, Follower)):
             session.info[STALE] = True
             return
@@ -83,6 +85,10 @@ def _note_flush(session: Session, _context) -> None:
             if any(attrs[name].history.has_changes() for name in FOLLOWER_IDENTITY):
                 session.info[STALE] = True
                 return
+
+
+def _first_contact(obj, session: Session) -> bool:
+    return isinstance(obj, Follower) and obj in session.new and obj.member_id is None
 
 
 def _note_statement(state) -> None:

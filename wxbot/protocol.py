@@ -6,6 +6,7 @@ signature is compared in constant time, stale timestamps are refused and DTDs ar
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import struct
 import time
@@ -92,7 +93,7 @@ def open_envelope(body: bytes, args: Mapping[str, str], wechat) -> Envelope:
 def decrypt(cipher_text: str, wechat) -> str:
     """Decrypt an <Encrypt> payload; a wrong AppID or bad data is a 400."""
     try:
-        plain = PrpCrypto(aes_key_bytes(wechat.aes_key)).decrypt(cipher_text, wechat.appid)
+        plain = prp_crypto(wechat.aes_key).decrypt(cipher_text, wechat.appid)
     except InvalidAppIdException:
         raise Refused(400, "wrong appid") from None
     except (ValueError, IndexError, struct.error, UnicodeDecodeError):
@@ -136,6 +137,17 @@ def aes_key_bytes(aes_key: str) -> bytes:
     return base64.b64decode(aes_key + "=")
 
 
+@functools.lru_cache(maxsize=4)
+def prp_crypto(aes_key: str) -> PrpCrypto:
+    """One cipher per key (each call makes its own encryptor or decryptor, so threads may share it)."""
+    return PrpCrypto(aes_key_bytes(aes_key))
+
+
+@functools.lru_cache(maxsize=4)
+def wechat_crypto(token: str, aes_key: str, appid: str) -> WeChatCrypto:
+    return WeChatCrypto(token, aes_key, appid)
+
+
 def parse(xml: str) -> BaseMessage:
     """A typed wechatpy message; 400 when required fields are missing."""
     try:
@@ -151,5 +163,5 @@ def seal(reply_xml: str, envelope: Envelope, wechat, nonce: str) -> str:
     """Encrypt a reply when the request was encrypted; `success` stays bare."""
     if not envelope.encrypted or reply_xml == "success":
         return reply_xml
-    crypto = WeChatCrypto(wechat.token, wechat.aes_key, wechat.appid)
+    crypto = wechat_crypto(wechat.token, wechat.aes_key, wechat.appid)
     return crypto.encrypt_message(reply_xml, nonce or random_string(10), str(int(time.time())))

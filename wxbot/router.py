@@ -110,12 +110,20 @@ class Context:
     branch) without asking the database; `follower` and `member` are the database rows, read the
     first time a handler asks for them (a handler that only answers from the profile needs none)."""
 
-    def __init__(self, inbound: Inbound, profile: Profile | None, session: Session, store: Store,
-                 conversation: Conversation, settings: Settings, now: datetime, dispatcher: Dispatcher,
-                 follower: Follower | None = None):
-        self.inbound, self.profile, self.session, self.store = inbound, profile, session, store
+    def __init__(self, inbound: Inbound, profile: Profile | None, store: Store, conversation: Conversation,
+                 settings: Settings, now: datetime, dispatcher: Dispatcher, follower: Follower | None = None,
+                 quick: bool = False):
+        self.inbound, self.profile, self.store = inbound, profile, store
         self.conversation, self.settings, self.now, self.dispatcher = conversation, settings, now, dispatcher
-        self._follower = follower
+        self._follower, self.quick = follower, quick
+
+    @property
+    def session(self) -> Session:
+        """The app context's database session (begun on first use)."""
+        if self.quick:  # a quick handler runs in the request thread, outside the reply budget's guard
+            raise RuntimeError("a quick handler may not use the database")
+        from wxbot.db import db
+        return db.session
 
     @property
     def openid(self) -> str:
@@ -158,6 +166,21 @@ class Handler:
     who: str = "all"
     usage: str = ""
     summary: str = ""
+    # Answers from the sender's profile, the conversation and the settings alone (no database, no
+    # network): runs in the request thread, with no handoff to the handler pool.
+    quick: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the dispatcher will run for a message: a handler and its match results."""
+
+    func: Callable[..., Any]
+    args: tuple = ()
+    quick: bool = False
+
+    def run(self, ctx: Context):
+        return self.func(ctx, *self.args)
 
 
 @dataclass
@@ -167,29 +190,29 @@ class Router:
     name: str
     handlers: list[Handler] = field(default_factory=list)
 
-    def _add(self, match, state=None, who="all", help=None):
+    def _add(self, match, state=None, who="all", help=None, quick=False):
         if who not in AUDIENCES:
             raise ValueError(f"unknown audience {who!r}")
         usage, summary = help or ("", "")
 
         def decorate(func):
-            self.handlers.append(Handler(func, match, state and state.name, who, usage, summary))
+            self.handlers.append(Handler(func, match, state and state.name, who, usage, summary, quick))
             return func
         return decorate
 
-    def text(self, *words: str, who="all", help=None):
+    def text(self, *words: str, who="all", help=None, quick=False):
         """Match a keyword (or a CLICK whose key is that keyword), after normalising."""
         wanted = {normalise(w) for w in words}
-        return self._add(lambda i: () if i.text in wanted else None, who=who, help=help)
+        return self._add(lambda i: () if i.text in wanted else None, who=who, help=help, quick=quick)
 
-    def regex(self, pattern: str, who="all", help=None):
+    def regex(self, pattern: str, who="all", help=None, quick=False):
         """Match the normalised text against `pattern`; its groups become arguments."""
         compiled = re.compile(pattern)
 
         def match(inbound):
             found = compiled.fullmatch(inbound.text) if inbound.text is not None else None
             return found.groups() if found else None
-        return self._add(match, who=who, help=help)
+        return self._add(match, who=who, help=help, quick=quick)
 
     def click(self, key: str, who="all"):
         """Match a menu CLICK with this exact key."""
@@ -212,9 +235,13 @@ class Router:
         """Match anything typed (not a menu click) while the user is in `state`."""
         return self._add(lambda i: () if i.text is not None and i.event != "click" else None, state=state, who=who)
 
-    def fallback(self):
+    def fallback(self, quick=False):
         """Match anything a user typed or clicked, or sent as a message; for the last router."""
-        return self._add(lambda i: () if i.text is not None or i.msgtype != "event" else None)
+        return self._add(lambda i: () if i.text is not None or i.msgtype != "event" else None, quick=quick)
+
+
+def _say(_ctx: Context, text: str) -> str:
+    return text
 
 
 class Dispatcher:
@@ -228,15 +255,22 @@ class Dispatcher:
 
     def dispatch(self, ctx: Context):
         """Run the first matching handler and return its reply."""
+        route = self.route(ctx)
+        return route.run(ctx) if route is not None else None
+
+    def route(self, ctx: Context) -> Route | None:
+        """The first matching handler (or its refusal), without running it."""
         if ctx.inbound.text == CANCEL_WORD:
-            return self._cancel(ctx)
+            return Route(self._cancel, quick=True)
         state = ctx.conversation.state
         candidates = [h for h in self.state_handlers if h.state == state] if state else []
         for handler in candidates + self.handlers:
             args = handler.match(ctx.inbound)
             if args is not None:
                 refusal = self._refusal(handler, ctx)
-                return refusal if refusal else handler.func(ctx, *args)
+                if refusal:
+                    return Route(_say, (refusal,), quick=True)
+                return Route(handler.func, args, handler.quick)
         return None
 
     def commands_for(self, audiences: set[str]) -> list[tuple[str, str]]:
