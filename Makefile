@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz clean
+.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,7 +43,7 @@ test: $(VENV)/.dev $(BROWSER_DEPS)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: bench-webhook bench-fanout bench-leaderboard bench-quiz
+bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin
 
 bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -57,6 +57,9 @@ bench-leaderboard: $(VENV)/.dev
 
 bench-quiz: $(VENV)/.dev
 	$(BIN)/python bench/quiz.py
+
+bench-checkin: $(VENV)/.dev
+	$(BIN)/python bench/checkin.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

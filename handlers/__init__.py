@@ -2,9 +2,11 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import broadcast, contest, deliveries, help, members, quiz, study
+from handlers import broadcast, contest, deliveries, events, help, members, quiz, study
 
 ROUTERS = [
+    # First: a follow by scanning a check-in code is a check-in (with its welcome), not only a follow.
+    events.router,
     members.router,
     deliveries.router,
     broadcast.router,

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from models.followers import bind_member, unbind_member
+from models.members import Member
 from models.privacy import forget_follower
 from wxbot.conversation import forget_conversation
 from wxbot.pipeline import mask
@@ -28,6 +30,11 @@ def bind_refused(settings) -> str:
     what = "学号、姓名和绑定码" if settings.members.bind_mode == "code" else "学号和姓名"
     return (f"绑定没有成功。请核对{what}后重试。\n"
             "如果确认无误仍不成功（例如这个学号已绑定了别的微信），请联系本支部组织员。")
+
+
+# What other features do when someone binds (e.g. the check-in of a newcomer who scanned first):
+# each hook gets the context and the member, and may add a line to the reply.
+AFTER_BIND: list[Callable[[Context, Member], str | None]] = []
 
 
 def _bind_failures_key(openid: str) -> str:
@@ -66,8 +73,10 @@ def bind(ctx: Context, student_no: str, name: str, code: str | None):
     if result.ok:
         ctx.store.delete(key)
         member = result.member
-        return (f"绑定成功！\n姓名：{member.name}\n支部：{member.org_unit.path()}\n政治面貌：{member.stage}\n\n"
-                "发送“帮助”查看可用功能。")
+        reply = (f"绑定成功！\n姓名：{member.name}\n支部：{member.org_unit.path()}\n政治面貌：{member.stage}\n\n"
+                 "发送“帮助”查看可用功能。")
+        extras = [extra for hook in AFTER_BIND if (extra := hook(ctx, member))]
+        return "\n\n".join([reply, *extras])
     if result.reason == "already_bound":
         return f"你已绑定 {result.member.name}（{result.member.student_no}）。如需更换，请先发送“解绑”。"
     logger.info("binding refused for %s: %s", mask(ctx.openid), result.reason)
@@ -75,7 +84,7 @@ def bind(ctx: Context, student_no: str, name: str, code: str | None):
     return bind_refused(ctx.settings)
 
 
-@router.regex(r"绑定.*")
+@router.regex(r"绑定.*", quick=True)
 def bind_usage(ctx: Context):
     """绑定 without both 学号 and 姓名: show the format."""
     return f"格式不对。{bind_hint(ctx.settings)}"
@@ -88,7 +97,7 @@ def unbind(ctx: Context):
     return f"已解除与 {member.name}（{member.student_no}）的绑定。需要时可重新发送“绑定 学号 姓名”。"
 
 
-@router.text("我的", who="all", help=("我的", "查看我的身份信息"))
+@router.text("我的", who="all", help=("我的", "查看我的身份信息"), quick=True)
 def my_profile(ctx: Context):
     """Who the user is on the roster (from the sender's profile: no database)."""
     if not ctx.bound:

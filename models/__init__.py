@@ -3,6 +3,7 @@ from models.accounts import AdminUser, AuditLog
 from models.base import Base
 from models.contest import Contest
 from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
+from models.events import CheckIn, Event, LeaveRequest, LocationReport, Registration
 from models.followers import Follower
 from models.jobs import DoneOnce
 from models.members import Member, OrgUnit
@@ -14,9 +15,9 @@ from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxU
 from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [
-    "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Base", "Campaign", "Contest", "DailyPush",
-    "Delivery", "DoneOnce", "Follower", "MassJob", "Material", "Member", "MemberPoints", "MessageLog",
-    "OrgUnit", "PlanEntry", "PointEntry", "Question", "QuestionReport", "QuizAttempt", "Reading",
-    "ReviewCard", "SandboxMessage", "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue",
-    "SubscriptionCredit",
+    "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Base", "Campaign", "CheckIn", "Contest",
+    "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "LeaveRequest", "LocationReport", "MassJob",
+    "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry", "PointEntry", "Question",
+    "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard", "SandboxMessage",
+    "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
 ]

@@ -23,7 +23,15 @@ def audience_query(session: Session, spec: dict, scope: Scope) -> Select:
     query = select(Follower.openid, Follower.member_id).where(Follower.subscribed.is_(True))
     if spec.get("everyone") and scope.everything:
         return query
-    query = scope.members(query.join(Member, Member.id == Follower.member_id))
+    return _selected(session, spec, scope.members(query.join(Member, Member.id == Follower.member_id)))
+
+
+def audience_members(session: Session, spec: dict) -> Select:
+    """Ids of every member the spec selects, following the account or not (who an event expects)."""
+    return _selected(session, spec, select(Member.id))
+
+
+def _selected(session: Session, spec: dict, query: Select) -> Select:
     if spec.get("units"):
         units = set().union(*(subtree_ids(session, int(u)) for u in spec["units"]))
         query = query.where(Member.org_unit_id.in_(units))

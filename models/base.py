@@ -34,3 +34,16 @@ class UTCDateTime(TypeDecorator):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime()}
+
+
+def insert_if_absent(session, model, **values) -> bool:
+    """Insert a row unless its unique key is taken (by an earlier or a concurrent request); True when
+    it was inserted. One INSERT ... ON CONFLICT DO NOTHING: no savepoint, no read before the write."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = model.__table__
+    key = next(iter(table.primary_key.columns))
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(statement).first() is not None

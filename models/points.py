@@ -26,10 +26,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base
+from models.base import Base, insert_if_absent
 from models.members import Member, OrgUnit
 from models.timeutil import local_date, utcnow
 
@@ -67,8 +66,8 @@ class MemberPoints(Base):
 
 
 STUDY_RULES = ("read", "quiz")  # rules whose credit makes the day a study day (a finished daily quiz too)
-RULE_LABELS = {"read": "阅读学习材料", "quiz": "每日答题", "contest": "竞赛", "streak": "连续学习奖励",
-               "adjust": "管理员调整"}
+RULE_LABELS = {"read": "阅读学习材料", "quiz": "每日答题", "contest": "竞赛", "event": "参加活动",
+               "streak": "连续学习奖励", "adjust": "管理员调整"}
 
 
 def credit(session: Session, member: Member, rule: str, reference: str, at: datetime, points_cfg,
@@ -111,12 +110,9 @@ def _has_entry(session: Session, member_id: int, rule: str, reference: str) -> b
 def _append(session: Session, member: Member, rule: str, delta: int, reference: str, day: date, at: datetime,
             note: str = "", actor: str = "") -> bool:
     """Write one ledger line and move the total with it; False when the key was taken meanwhile."""
-    try:
-        with session.begin_nested():
-            session.add(PointEntry(member_id=member.id, rule=rule, delta=delta, reference=reference, day=day,
-                                   note=note, actor=actor, created_at=at))
-    except IntegrityError:  # the same credit, written by a concurrent request: the unique key decides
-        return False
+    if not insert_if_absent(session, PointEntry, member_id=member.id, rule=rule, delta=delta, reference=reference,
+                            day=day, note=note, actor=actor, created_at=at):
+        return False  # the same credit, written by a concurrent request: the unique key decides
     session.execute(update(MemberPoints).where(MemberPoints.member_id == member.id)
                     .values(total=MemberPoints.total + delta))
     return True
@@ -124,12 +120,7 @@ def _append(session: Session, member: Member, rule: str, delta: int, reference: 
 
 def _locked_totals(session: Session, member: Member) -> MemberPoints:
     """The member's totals row, created on first use and locked until commit (PostgreSQL)."""
-    if session.get(MemberPoints, member.id) is None:
-        try:
-            with session.begin_nested():
-                session.add(MemberPoints(member_id=member.id, total=0, streak=0))
-        except IntegrityError:
-            pass
+    insert_if_absent(session, MemberPoints, member_id=member.id, total=0, streak=0)
     return session.scalars(select(MemberPoints).where(MemberPoints.member_id == member.id)
                            .with_for_update().execution_options(populate_existing=True)).one()
 

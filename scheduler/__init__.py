@@ -9,9 +9,10 @@ from apscheduler.events import EVENT_JOB_ERROR
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from scheduler.jobs import daily_push_job, purge_message_log, quiz_reminder_job
+from scheduler.jobs import daily_push_job, events_job, purge_message_log, quiz_reminder_job
 from wxbot import services
 from wxbot.errors import report_failure
 
@@ -22,14 +23,16 @@ logger = logging.getLogger(__name__)
 class JobSpec:
     id: str
     func: Callable[[Flask], object]
-    at_setting: str  # dotted name of the setting holding HH:MM
+    at_setting: str  # dotted name of the setting holding HH:MM, or of minutes between runs (every=True)
     enabled_setting: str = ""  # dotted name of a true/false setting that switches the job on ("": always on)
+    every: bool = False
 
 
 JOBS = [
     JobSpec("message_log.purge", purge_message_log, "scheduler.purge_at"),
     JobSpec("study.daily_push", daily_push_job, "push.daily_at"),
     JobSpec("quiz.reminder", quiz_reminder_job, "quiz.reminder_at", "quiz.reminder_enabled"),
+    JobSpec("events.tick", events_job, "events.job_every_minutes", every=True),
 ]
 
 
@@ -48,9 +51,12 @@ def build_scheduler(app: Flask, blocking: bool = False):
     for job in JOBS:
         if job.enabled_setting and not _setting(settings, job.enabled_setting):
             continue
-        hour, minute = _setting(settings, job.at_setting).split(":")
-        sched.add_job(job.func, CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone),
-                      args=[app], id=job.id, replace_existing=True)
+        if job.every:
+            trigger = IntervalTrigger(minutes=_setting(settings, job.at_setting), timezone=cfg.timezone)
+        else:
+            hour, minute = _setting(settings, job.at_setting).split(":")
+            trigger = CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone)
+        sched.add_job(job.func, trigger, args=[app], id=job.id, replace_existing=True)
     sched.add_listener(_report_job_failure, EVENT_JOB_ERROR)
     return sched
 

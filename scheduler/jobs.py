@@ -41,3 +41,21 @@ def quiz_reminder_job(app: Flask) -> int:
         sent = remind_quiz(db.session, local_date(), utcnow(), services.settings(app).quiz.questions_per_quiz)
     logger.info("quiz reminder: %d recipients", sent)
     return sent
+
+
+def events_job(app: Flask) -> dict:
+    """Event reminders due, offers of freed places that lapsed, and location reports past retention;
+    each safe to run twice and from two schedulers (reminders are claimed once per event and hour)."""
+    from datetime import timedelta
+
+    from models.eventnotices import lapse_offers, remind_events
+    from models.events import forget_locations
+    with app.app_context():
+        settings, now = services.settings(app), utcnow()
+        done = {"reminders": remind_events(db.session, now, settings),
+                "offers": lapse_offers(db.session, now, settings)}
+        done["locations_deleted"] = forget_locations(
+            db.session, now - timedelta(hours=settings.events.location_retention_hours))
+        db.session.commit()
+    logger.info("events job: %s", done)
+    return done

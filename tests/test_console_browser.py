@@ -203,9 +203,10 @@ def fits_the_phone(page) -> None:
 @pytest.mark.parametrize(("path", "key_button"), [("/admin/plan", "加入计划"), ("/admin/org", "改名"),
                                                  ("/admin/messages", "查找"), ("/admin/campaigns/new", "群发…"),
                                                  ("/admin/questions", "搜索"), ("/admin/questions/new", "保存"),
-                                                 ("/admin/contests/new", "保存")],
+                                                 ("/admin/contests/new", "保存"), ("/admin/events/new", "保存"),
+                                                 ("/admin/events/import", "导入"), ("/admin/events/stats", "查看")],
                          ids=["plan calendar", "org page", "message log", "compose page", "question bank",
-                              "question editor", "contest form"])
+                              "question editor", "contest form", "event form", "event import", "attendance"])
 def test_console_pages_work_at_phone_width(phone_page, app, school, session, path, key_button):
     from sqlalchemy import select
 
@@ -295,3 +296,42 @@ def test_the_simulators_suggestions_take_a_new_user_from_binding_to_a_question(p
     page.locator("#suggestions").get_by_role("button", name="答题").click()
     expect(page.locator("#chat")).to_contain_text("第 1/1 题（单选）")
     expect(page.locator("#chat")).to_contain_text("中国共产党的根本宗旨是什么？")
+
+
+@pytest.fixture
+def quick_codes(make_app):
+    """The check-in code changes every 5 seconds (the least allowed) so that the test sees it change."""
+    return make_app(events__code_rotate_seconds=5)
+
+
+def test_the_check_in_screen_changes_its_code_and_counts_a_scan(quick_codes, page, school, session):
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from models.events import Event, scene_for, slot_of
+    from models.members import Member
+    from models.timeutil import utcnow
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser
+    app = quick_codes
+    now = utcnow()
+    event = Event(title="主题党日：重温入党誓词", kind="主题党日", place="图书馆 301", org_unit_id=None,
+                  starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1))
+    session.add(event)
+    session.commit()
+    sign_in(page, "admin")
+    page.goto(f"/admin/events/{event.id}/screen")
+    code = page.locator("#code")
+    expect(code).to_have_text(re.compile(r"^\d{6}$"))
+    expect(page.locator("#qr")).to_have_attribute("src", re.compile("showqrcode"))
+    first = code.inner_text()
+    expect(code).not_to_have_text(first, timeout=12000)  # it changes on its own
+    expect(page.locator("#count")).to_have_text("0")
+    chat = ChatUser(phone_for(app), "oScreen")
+    member = session.scalar(select(Member).where(Member.name == "王芳"))
+    chat.bind(member)
+    reply = chat.scan(scene_for(app.config["SECRET_KEY"], event.id, slot_of(utcnow(), 5)))
+    assert "签到成功" in reply
+    expect(page.locator("#count")).to_have_text("1", timeout=6000)
+    expect(page.locator("#recent")).to_contain_text("王芳")

@@ -1,4 +1,4 @@
-"""`flask --app wxbot ...` commands: db, demo, urls, menu, roster, chat, scheduler."""
+"""`flask --app wxbot ...` commands: db, demo, urls, menu, roster, questions, events, chat, scheduler."""
 from __future__ import annotations
 
 import sys
@@ -16,6 +16,7 @@ demo_cli = AppGroup("demo", help="演示数据。")
 menu_cli = AppGroup("menu", help="自定义菜单。")
 roster_cli = AppGroup("roster", help="成员名单导入导出。")
 questions_cli = AppGroup("questions", help="题库导入导出。")
+events_cli = AppGroup("events", help="活动：导入学期安排、查看当前签到码。")
 
 
 @db_cli.command("upgrade")
@@ -54,6 +55,10 @@ def demo_load():
     questions = load_demo_questions(db.session, utcnow())
     if questions:
         click.echo(f"已载入演示题库 {questions} 道题和一场为期一周的党史知识竞赛：发送“答题”或“竞赛”试试。")
+    from wxbot.demo import load_demo_events
+    if load_demo_events(db.session, utcnow()):
+        click.echo("已载入演示活动：一个 20 分钟后开始、现在就能签到的主题党日（后台“活动”里打开签到屏幕，"
+                   "在模拟器里扫码），一个只有 3 个名额的党课（试试候补），一个不用报名的支部党员大会。")
     accounts = load_demo_accounts(db.session)
     if accounts:
         lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]
@@ -463,7 +468,49 @@ def push_daily(day: str):
         click.echo(f"{wanted} 《{item.title}》：{state}")
 
 
+@events_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def events_import(path: str):
+    """导入一个学期的活动（.xlsx 或 .csv，格式同管理后台的导入模板）；有任何错误行时不导入。"""
+    from models.accounts import audit
+    from models.events import import_events, read_events
+    from models.tables import TableError
+    from models.timeutil import utcnow
+    try:
+        good, bad = read_events(path, None, utcnow())
+    except TableError as exc:
+        raise click.ClickException(str(exc)) from None
+    with click.progressbar(length=len(good), label="检查中") as bar:
+        count = import_events(db.session, good, bad, "命令行", None, lambda _unit: True)
+        bar.update(len(good))
+    for line, reason in sorted(bad):
+        click.echo(f"第 {line} 行：{reason}", err=True)
+    if bad:
+        db.session.rollback()
+        raise click.ClickException(f"有 {len(bad)} 行错误，未导入任何活动。")
+    audit(db.session, "命令行", "import", "event", "", f"导入活动 {count} 个", after={"文件": path})
+    db.session.commit()
+    click.echo(f"导入完成：{count} 个活动。")
+
+
+@events_cli.command("code")
+@click.argument("event_id", type=int)
+def events_code(event_id: int):
+    """打印活动当前的六位签到码和二维码场景值（没有投影时由组织员念出或写在黑板上）。"""
+    from models.events import Event, code_for, scene_for, slot_of
+    from models.timeutil import show, utcnow
+    event = db.session.get(Event, event_id)
+    if event is None:
+        raise click.ClickException(f"没有编号为 {event_id} 的活动")
+    now, seconds = utcnow(), services.settings().events.code_rotate_seconds
+    slot, secret = slot_of(now, seconds), current_app.config["SECRET_KEY"]
+    left = seconds - int(now.timestamp()) % seconds
+    click.echo(f"《{event.title}》 签到时间 {show(event.checkin_opens, '%H:%M')}–{show(event.checkin_closes, '%H:%M')}")
+    click.echo(f"签到码：{code_for(secret, event.id, slot)}（{left} 秒后更换，之后 {seconds} 秒内仍有效）")
+    click.echo(f"二维码场景值：{scene_for(secret, event.id, slot)}")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_cli, demo_cli, menu_cli, roster_cli, questions_cli, admin_cli, broadcast_cli, push_cli, urls,
-                    chat, scheduler, worker):
+    for command in (db_cli, demo_cli, menu_cli, roster_cli, questions_cli, events_cli, admin_cli, broadcast_cli,
+                    push_cli, urls, chat, scheduler, worker):
         app.cli.add_command(command)

@@ -201,6 +201,13 @@ def _validate(data: dict) -> None:
         raise ConfigError("quiz.review_intervals", "需要一组正整数天数，例如 [1, 2, 4, 7, 15]")
     if data["quiz"]["questions_per_quiz"] < 1:
         raise ConfigError("quiz.questions_per_quiz", "至少 1 道题")
+    events = data["events"]
+    if not all(isinstance(h, (int, float)) and h > 0 for h in events["reminder_hours"]):
+        raise ConfigError("events.reminder_hours", "需要一组正数小时，例如 [24, 1]")
+    if events["code_rotate_seconds"] < 5:
+        raise ConfigError("events.code_rotate_seconds", "至少 5 秒")
+    if events["job_every_minutes"] < 1:
+        raise ConfigError("events.job_every_minutes", "至少 1 分钟")
     if data["study"]["read_seconds"] < 0:
         raise ConfigError("study.read_seconds", "不能是负数")
     if not 0.0 <= data["sandbox"]["fault_rate"] <= 1.0:

@@ -187,3 +187,32 @@ def load_demo_questions(session: Session, now) -> int:
                         time_limit_seconds=600, created_by="演示数据"))
     session.commit()
     return created
+
+
+def load_demo_events(session: Session, now) -> int:
+    """Three events to try: a 主题党日 whose check-in is open now (for the check-in screen and the
+    simulator's scan), a lecture in three days with three places (for the waiting list), and a
+    branch meeting next week that needs no sign-up; unless events exist already."""
+    from datetime import timedelta
+
+    from models.events import Event
+    from models.members import OrgUnit
+    if session.scalar(select(Event.id).limit(1)) is not None:
+        return 0
+    branch = session.scalar(select(OrgUnit).where(OrgUnit.name == "本科生第一党支部"))
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=20)
+    events = [
+        Event(title="主题党日：重温入党誓词（演示）", kind="主题党日", place="图书馆 301", starts_at=start,
+              ends_at=start + timedelta(hours=2), checkin_before_min=60, checkin_after_min=60, points=3,
+              study_hours=2, signup_required=False, topic="重温入党誓词，交流学习体会", created_by="演示数据"),
+        Event(title="党课：党章学习（演示）", kind="党课", place="学术报告厅", capacity=3, points=2, study_hours=1.5,
+              starts_at=start + timedelta(days=3), ends_at=start + timedelta(days=3, hours=2), created_by="演示数据"),
+    ]
+    if branch is not None:
+        events.append(Event(title="支部党员大会（演示）", kind="支部党员大会", place="学院 204", signup_required=False,
+                            org_unit_id=branch.parent_id, audience=f'{{"units": [{branch.id}]}}',
+                            starts_at=start + timedelta(days=7), ends_at=start + timedelta(days=7, hours=1),
+                            topic="讨论发展对象", created_by="演示数据"))
+    session.add_all(events)
+    session.commit()
+    return len(events)

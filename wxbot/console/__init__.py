@@ -27,6 +27,7 @@ def init_console(app: Flask) -> None:
         auth,
         campaigns,
         contests,
+        events,
         materials,
         members,
         pages,

@@ -96,6 +96,7 @@
   $("unfollow").onclick = () => act("unfollow", {}, "[取消关注]");
   $("image").onclick = () => act("image", {}, "[图片]");
   $("refresh-qr").onclick = loadQRCodes;
+  setInterval(loadQRCodes, 5000);  // check-in codes rotate every few seconds
   document.querySelectorAll("[data-say]").forEach((b) => b.onclick = () => act("text", {text: b.dataset.say}, b.dataset.say));
   userSelect.onchange = () => { chat.innerHTML = ""; lastId = 0; poll(); };
   document.querySelectorAll("[data-toggle]").forEach((b) => b.onclick = () => {
