@@ -124,6 +124,13 @@ def checkin_by_code(ctx: Context, code: str):
         "15", str(cfg.code_rotate_seconds))
 
 
+@router.regex(r"(取消报名|报名|请假)(.*)", who="member")
+def number_usage(ctx: Context, command: str, _rest: str):
+    """报名, 取消报名 or 请假 without an event number."""
+    example = f"{command} 12 与专业课考试冲突" if command == "请假" else f"{command} 12"
+    return f"请在“{command}”后写活动编号，例如：{example}。发送“活动”查看编号。"
+
+
 @router.regex(r"签到.*", who="member")
 def checkin_usage(ctx: Context):
     return "请扫描活动现场屏幕上的二维码签到；扫不了时，发送“签到”加屏幕上的六位数字，例如：签到 123456"

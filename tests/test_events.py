@@ -306,7 +306,21 @@ def test_a_scan_delivered_twice_counts_once(app, session, school):
     assert session.scalar(select(func.count()).select_from(CheckIn)) == 1
 
 
-@pytest.mark.parametrize("text", ["报名 abc", "报名", "取消报名"])
-def test_malformed_commands_get_a_clear_answer(app, school, text):
+@pytest.mark.parametrize("text", ["报名 abc", "报名", "取消报名", "请假"])
+def test_a_command_without_an_event_number_shows_how_to_write_it(app, school, text):
     reply = chat_of(app, school, "oA").say(text)
-    assert reply and "暂时无法" not in reply
+    assert "后写活动编号" in reply and "发送“活动”查看编号" in reply
+
+
+def test_sign_ups_and_a_newcomers_pending_check_in_survive_a_restart(make_app, backend, session, school):
+    first = make_app()
+    event = make_event(session, starts=timedelta(minutes=20))  # sign-up still open, check-in already open
+    ChatUser(phone_for(first), "oA").say(f"报名 {event.id}")
+    now = utcnow()
+    newcomer = ChatUser(phone_for(first), "oLater")
+    with clock(now):
+        assert "需要先绑定" in newcomer.scan(scene_for(secret(first), event.id, slot_of(now, ROTATE)))
+    member = make_member(session, branch=school["cs"], student_no="2024888")
+    restarted = make_app()  # a new process on the same database and store
+    assert "已报名" in ChatUser(phone_for(restarted), "oA").say("活动")
+    assert "签到成功" in ChatUser(phone_for(restarted), "oLater").bind(member)

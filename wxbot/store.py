@@ -120,8 +120,9 @@ class Begun:
 
 
 # Keys the in-process store writes through to its file: the claim and first reply of each WeChat
-# message, so that a retry arriving after a restart is answered, not handled again.
-DURABLE_PREFIXES = ("dedup:",)
+# message, so that a retry arriving after a restart is answered, not handled again; and a newcomer's
+# scan of a check-in code, so that binding after a restart still checks them in.
+DURABLE_PREFIXES = ("dedup:", "checkin:pending:")
 
 
 class MemoryStore(Store):
