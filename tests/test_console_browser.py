@@ -299,8 +299,9 @@ def test_the_simulators_suggestions_take_a_new_user_from_binding_to_a_question(p
 
 
 @pytest.fixture
-def quick_codes(make_app):
-    """The check-in code changes every 5 seconds (the least allowed) so that the test sees it change."""
+def quick_codes(page, make_app):
+    """The check-in code changes every 5 seconds (the least allowed) so that the test sees it change;
+    built after `page` (whose app the live server would otherwise serve)."""
     return make_app(events__code_rotate_seconds=5)
 
 

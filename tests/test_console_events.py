@@ -175,3 +175,14 @@ def test_the_command_line_imports_a_term_and_prints_the_code(app, session, schoo
     assert any(code_for(app.config["SECRET_KEY"], event.id, slot_of(now, 15) - d) in output for d in (0, 1))
     assert f"ck:{event.id}." in output
     assert session.scalar(select(func.count()).select_from(CheckIn)) == 0
+
+
+def test_the_demo_has_an_event_to_check_in_to_right_away(app, session, runner):
+    output = runner.invoke(args=["demo", "load"]).output
+    assert "已载入演示活动" in output
+    events = session.scalars(select(Event).order_by(Event.starts_at)).all()
+    assert len(events) == 3
+    now = utcnow()
+    assert events[0].checkin_opens <= now <= events[0].checkin_closes
+    assert events[1].capacity == 3
+    assert "已载入演示活动" not in runner.invoke(args=["demo", "load"]).output  # once
