@@ -70,7 +70,9 @@ def take_content(ctx: Context):
         return f"内容需要 1 到 {MAX_TEXT} 个字，请重新发送。"
     data = ctx.conversation.data
     ctx.conversation.enter(BroadcastFlow.confirm, **data, text=text)
-    return (f"预览：\n————\n{text}\n————\n将发送给 {data['label']}，共 {data['count']} 人。\n"
+    from wxbot.delivery.reach import audience_forecast
+    reach = audience_forecast(ctx.session, data["spec"], member_scope(ctx), ctx.now).text()
+    return (f"预览：\n————\n{text}\n————\n将发送给 {data['label']}，共 {data['count']} 人。\n{reach}\n"
             "回复“确认”发送，回复“取消”放弃。")
 
 

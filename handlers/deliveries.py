@@ -55,3 +55,18 @@ def subscription_choice(ctx: Context):
         if isinstance(item, dict) and item.get("SubscribeStatusString") == "accept":
             grant_subscription(ctx.session, ctx.openid, str(item.get("TemplateId", ""))[:64])
     return None
+
+
+@router.text("通知", who="all", help=("通知", "查看等你下次发消息时送达的通知"))
+def waiting_notices(ctx: Context):
+    """What waits in the member's inbox. This message itself opens the window that carries them."""
+    from models.inbox import waiting_items
+    from models.timeutil import show
+    items = waiting_items(ctx.session, ctx.openid)
+    if not items:
+        return "没有等待送达的通知。"
+    lines = [f"有 {len(items)} 条通知等待送达，会在接下来的几条消息里发给你："]
+    for _delivery, campaign in items[:10]:
+        until = f"（{show(campaign.expires_at, '%m-%d %H:%M')} 前有效）" if campaign.expires_at else ""
+        lines.append(f"· {campaign.label}{until}")
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per domain. No Flask here: plain functions take a session."""
 from models.accounts import AdminUser, AuditLog
 from models.base import Base
+from models.channelsettings import ChannelSettings
 from models.contest import Contest
 from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
 from models.events import CheckIn, Event, LeaveRequest, LocationReport, Registration
@@ -15,7 +16,7 @@ from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxU
 from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [
-    "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Base", "Campaign", "CheckIn", "Contest",
+    "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Base", "Campaign", "ChannelSettings", "CheckIn", "Contest",
     "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "LeaveRequest", "LocationReport", "MassJob",
     "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry", "PointEntry", "Question",
     "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard", "SandboxMessage",

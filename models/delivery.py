@@ -35,7 +35,8 @@ from models.timeutil import utcnow
 CAMPAIGN_STATUSES = {"scheduled": "待发送", "sending": "发送中", "paused": "配额用完，等待恢复",
                      "done": "已完成", "cancelled": "已取消"}
 DELIVERY_STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "失败",
-                     "unreachable": "无法触达", "cancelled": "已取消"}
+                     "waiting": "等成员下次互动", "expired": "过期未送达", "unreachable": "无法触达",
+                     "cancelled": "已取消"}
 OPEN = ("pending", "sending")
 
 
@@ -64,6 +65,12 @@ class Campaign(Base):
     audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON audience spec
     audience_label: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    # Until when its messages are worth delivering: one waiting for the member's next interaction
+    # (the inbox) is dropped after it (None: delivery.inbox_days after creation).
+    expires_at: Mapped[datetime | None]
+    # Channels this campaign may not use, e.g. "mass" for a daily push that must not spend the
+    # followers' monthly mass sends.
+    excluded_channels: Mapped[str] = mapped_column(String(100), default="")
     scheduled_at: Mapped[datetime] = mapped_column(default=utcnow)
     resume_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -77,6 +84,9 @@ class Campaign(Base):
 
     def audience_spec(self) -> dict:
         return json.loads(self.audience or "{}")
+
+    def excluded(self) -> set[str]:
+        return set(filter(None, self.excluded_channels.split(",")))
 
 
 class Delivery(Base):
@@ -187,7 +197,8 @@ def check_content(content: dict) -> None:
 def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
                     scheduled_at: datetime, org_unit_id: int | None = None,
                     creator_member_id: int | None = None,
-                    recipients: list[tuple[str, int | None]] | None = None) -> Campaign:
+                    recipients: list[tuple[str, int | None]] | None = None, expires_at: datetime | None = None,
+                    excluded: tuple[str, ...] = ()) -> Campaign:
     """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected.
     The recipients are those the spec selects within the scope, or `recipients` (openid, member id)
     when the caller has chosen them already (the daily push)."""
@@ -199,7 +210,8 @@ def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, co
                         description=content.get("description", ""), url=content.get("url", ""),
                         link_kind=content.get("link_kind", ""), link_ref=str(content.get("link_ref", "")),
                         cover=content.get("cover", ""), audience=json.dumps(spec, ensure_ascii=False),
-                        audience_label=describe_audience(session, spec)[:200], scheduled_at=scheduled_at)
+                        audience_label=describe_audience(session, spec)[:200], scheduled_at=scheduled_at,
+                        expires_at=expires_at, excluded_channels=",".join(excluded))
     session.add(campaign)
     session.flush()
     if recipients is None:

@@ -22,8 +22,10 @@ CREATOR = "活动通知"
 
 
 def notify(session: Session, member_ids: list[int], text: str, label: str, at: datetime,
-           org_unit_id: int | None = None, content: dict | None = None) -> Campaign | None:
-    """One campaign to these members (those following the account); None when none follows."""
+           org_unit_id: int | None = None, content: dict | None = None,
+           expires_at: datetime | None = None) -> Campaign | None:
+    """One campaign to these members (those following the account); None when none follows. A
+    message that has to wait for the member's next interaction is dropped at `expires_at`."""
     if not member_ids:
         return None
     recipients = session.execute(select(Follower.openid, Follower.member_id).where(
@@ -31,7 +33,7 @@ def notify(session: Session, member_ids: list[int], text: str, label: str, at: d
     if not recipients:
         return None
     campaign = create_campaign(session, CREATOR, Scope(None), {"student_nos": []}, content or {"text": text}, at,
-                               org_unit_id, recipients=[tuple(r) for r in recipients])
+                               org_unit_id, recipients=[tuple(r) for r in recipients], expires_at=expires_at)
     campaign.audience_label = label[:200]
     return campaign
 
@@ -43,7 +45,7 @@ def offer_places(session: Session, event: Event, at: datetime, settings) -> int:
         notify(session, [reg.member_id],
                f"《{event.title}》有空位了！你是候补第一位，请在 {show(reg.offered_until, '%m-%d %H:%M')} 前"
                f"回复“报名 {event.id}”确认，逾期名额将顺延给下一位。\n时间：{event.when()}\n地点：{event.place}",
-               f"《{event.title}》候补名额", at, event.org_unit_id)
+               f"《{event.title}》候补名额", at, event.org_unit_id, expires_at=reg.offered_until)
     return len(offers)
 
 
@@ -77,7 +79,7 @@ def remind_events(session: Session, at: datetime, settings) -> int:
                 "到场后扫描现场二维码或发送“签到 六位数字”签到。不能参加请发送“请假 "
                 f"{event.id} 理由”。")
         if notify(session, expected_members(session, event), text, f"《{event.title}》活动提醒", at,
-                  event.org_unit_id):
+                  event.org_unit_id, expires_at=event.starts_at):
             sent += 1
     session.commit()
     return sent
@@ -101,7 +103,7 @@ def cancel_event(session: Session, event: Event, at: datetime) -> Campaign | Non
     event.status = "cancelled"
     campaign = notify(session, sorted(people),
                       f"活动取消通知：原定 {event.when()} 在 {event.place} 举行的《{event.title}》已取消。",
-                      f"《{event.title}》取消通知", at, event.org_unit_id)
+                      f"《{event.title}》取消通知", at, event.org_unit_id, expires_at=event.ends_at)
     event.cancel_campaign_id = campaign.id if campaign else None
     return campaign
 
@@ -109,7 +111,7 @@ def cancel_event(session: Session, event: Event, at: datetime) -> Campaign | Non
 def tell_leave_decision(session: Session, event: Event, leave: LeaveRequest, at: datetime) -> None:
     verdict = "已批准" if leave.status == "approved" else "没有被批准，请按时参加或联系组织员"
     notify(session, [leave.member_id], f"你的《{event.title}》（{event.when()}）请假{verdict}。",
-           f"《{event.title}》请假审批", at, event.org_unit_id)
+           f"《{event.title}》请假审批", at, event.org_unit_id, expires_at=event.ends_at)
 
 
 def absent_members(session: Session, event: Event) -> list[int]:

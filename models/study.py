@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, contains_eager, mapped_column, relationship
 
@@ -82,6 +82,9 @@ class PlanEntry(Base):
     material_id: Mapped[int] = mapped_column(ForeignKey("materials.id"))
     audience: Mapped[str] = mapped_column(Text, default="{}")  # empty: the material's own audience
     org_unit_id: Mapped[int | None] = mapped_column(Integer)
+    # The day's push may use mass sends (each spends one of a follower's monthly few); otherwise
+    # (push.mass_send false) members out of reach get it when they next write.
+    by_mass: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -27,7 +27,7 @@ def daily_push_job(app: Flask) -> int:
     from models.timeutil import local_date
     from wxbot.study.push import push_day
     with app.app_context():
-        results = push_day(db.session, local_date(), utcnow())
+        results = push_day(db.session, local_date(), utcnow(), services.settings(app).push.mass_send)
     sent = sum(r.recipients for r in results if not r.already)
     logger.info("daily push: %d plan entries, %d new recipients", len(results), sent)
     return sent

@@ -204,9 +204,11 @@ def fits_the_phone(page) -> None:
                                                  ("/admin/messages", "查找"), ("/admin/campaigns/new", "群发…"),
                                                  ("/admin/questions", "搜索"), ("/admin/questions/new", "保存"),
                                                  ("/admin/contests/new", "保存"), ("/admin/events/new", "保存"),
-                                                 ("/admin/events/import", "导入"), ("/admin/events/stats", "查看")],
+                                                 ("/admin/events/import", "导入"), ("/admin/events/stats", "查看"),
+                                                 ("/admin/channels", "保存")],
                          ids=["plan calendar", "org page", "message log", "compose page", "question bank",
-                              "question editor", "contest form", "event form", "event import", "attendance"])
+                              "question editor", "contest form", "event form", "event import", "attendance",
+                              "channel settings"])
 def test_console_pages_work_at_phone_width(phone_page, app, school, session, path, key_button):
     from sqlalchemy import select
 

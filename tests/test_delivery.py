@@ -34,10 +34,12 @@ def policy(**changes):
     (dict(**CLOSED, credits=1), {"subscribe_template_id": "S", "template_id": "T"}, "service", set(), "subscribe"),
     (dict(**CLOSED, credits=1), {"template_id": "T"}, "service", set(), "template"),
     (dict(**CLOSED), {}, "service", set(), "mass"),
-    (dict(**CLOSED, mass_month="2026-11", mass_count=4), {}, "service", set(), None),
+    (dict(**CLOSED, mass_month="2026-11", mass_count=4), {}, "service", set(), "inbox"),
+    (dict(**CLOSED, mass_month="2026-11", mass_count=4), {"channels": ["customer_service", "mass"]}, "service",
+     set(), None),
     (dict(**CLOSED, mass_month="2026-10", mass_count=4), {}, "service", set(), "mass"),
     (dict(**CLOSED), {"template_id": "T"}, "subscription", set(), "mass"),
-    (dict(**CLOSED, mass_month="2026-11", mass_count=31), {}, "subscription", set(), None),
+    (dict(**CLOSED, mass_month="2026-11", mass_count=31), {}, "subscription", set(), "inbox"),
     (dict(**OPEN_WINDOW), {"template_id": "T"}, "service", {"customer_service"}, "template"),
     (dict(**OPEN_WINDOW), {"channels": ["template", "customer_service"], "template_id": "T"}, "service", set(),
      "template"),
@@ -112,8 +114,27 @@ def test_a_user_wechat_says_has_unfollowed_is_unreachable_and_erased(app, sessio
     assert campaign_counts(session, campaign.id)["sent"] == 4
 
 
-def test_nobody_reachable_is_reported_with_the_reason(app, session, members):
+def test_with_no_channel_left_a_message_waits_for_the_members_next_message(app, session, members):
     for _ in range(5 + 4):  # five customer-service messages, then the four mass messages of the month
+        send_all(app, session)
+    campaign = send_all(app, session)
+    deliveries = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).all()
+    assert {d.status for d in deliveries} == {"waiting"} and session.get(Campaign, campaign.id).status == "done"
+    user = members[0]
+    reply = user.say("积分")  # the passive reply is the answer to what they sent, not the notice
+    assert "积分" in reply and "今晚七点主题党日" not in reply
+    worker = DeliveryWorker(app, "inbox-worker")
+    assert wait_for(lambda: worker.step() or received(session, "customer_service")[user.openid] == 6)
+    session.expire_all()
+    statuses = Counter(d.status for d in session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)))
+    assert statuses == Counter({"waiting": 4, "sent": 1})
+
+
+def test_without_the_inbox_nobody_reachable_is_reported_with_the_reason(make_app, session):
+    app = make_app(delivery__channels=["customer_service", "mass"])
+    user = ChatUser(phone_for(app), "oNoInbox")
+    user.bind(make_member(session))
+    for _ in range(5 + 4):
         send_all(app, session)
     campaign = send_all(app, session)
     delivery = session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id)).first()
@@ -354,6 +375,7 @@ def test_an_organiser_broadcasts_from_the_chat_with_preview_and_confirmation(app
     assert "共 3 人" in chat.say("本支部")  # the organiser is in the branch too
     preview = chat.say("周五下午三点在 302 开支部大会，请准时参加。")
     assert "预览" in preview and "302" in preview and "共 3 人" in preview
+    assert "预计送达方式" in preview and "客服消息：3 人" in preview  # all three wrote just now
     assert "请回复“确认”" in chat.say("好的")
     assert "已提交群发" in chat.say("确认")
     for _ in range(3):

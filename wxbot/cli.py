@@ -49,7 +49,8 @@ def demo_load():
         if is_sandbox(services.settings()):  # show the push at work now, not tomorrow morning
             from models.timeutil import local_date
             from wxbot.study.push import push_day
-            pushed = sum(r.recipients for r in push_day(db.session, local_date(), utcnow()))
+            pushed = sum(r.recipients for r in push_day(db.session, local_date(), utcnow(),
+                                                        services.settings().push.mass_send))
             click.echo(f"今天的学习内容已交给发送引擎推送给 {pushed} 名演示关注者（在模拟器里可以看到）。")
     from wxbot.demo import load_demo_questions
     questions = load_demo_questions(db.session, utcnow())
@@ -393,6 +394,8 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
         raise click.ClickException("请指定发送对象：--all，或 --unit / --stage / --role / --student-no")
     scope, when = Scope(None), _parse_local_time(at) if at else utcnow()
     count = count_audience(db.session, spec, scope)
+    from wxbot.delivery.reach import audience_forecast
+    click.echo(audience_forecast(db.session, spec, scope, utcnow()).text())
     if not yes:
         click.confirm(f"将发送给 {count} 人，确认？", abort=True)
     try:
@@ -460,7 +463,7 @@ def push_daily(day: str):
         wanted = date.fromisoformat(day) if day else local_date()
     except ValueError:
         raise click.ClickException(f"日期格式不对：{day}（应为 YYYY-MM-DD）") from None
-    results = push_day(db.session, wanted, utcnow())
+    results = push_day(db.session, wanted, utcnow(), services.settings().push.mass_send)
     if not results:
         click.echo(f"{wanted} 的学习计划里没有已发布的材料。")
     for item in results:

@@ -26,6 +26,7 @@ from models.timeutil import utcnow
 from wxbot import services
 from wxbot.conversation import Conversation, conversation_key
 from wxbot.db import db
+from wxbot.delivery.inbox import inbox_mark, release_on_interaction
 from wxbot.errors import report_failure
 from wxbot.logwriter import INTERACTIONS, encode_interaction
 from wxbot.logwriter import QUEUE as LOG_QUEUE
@@ -190,9 +191,12 @@ class Pipeline:
         token = secrets.token_hex(8)
         begun = self.store.begin_message(
             key, PENDING, wechat.dedup_ttl, user_lock(inbound.openid), token, self.settings.conversation.lock_timeout,
-            [conversation_key(inbound.openid), profile_key(inbound.openid), GENERATION])
+            [conversation_key(inbound.openid), profile_key(inbound.openid), GENERATION, inbox_mark(inbound.openid)])
         if not begun.claimed:
             return self._first_reply(key, started, begun.existing)
+        if begun.values[3] and inbound.interaction and inbound.event != "unsubscribe":
+            # Messages wait for this member: the window this interaction opens carries them, after the reply.
+            self.pool.submit(release_on_interaction, self.app, inbound.openid, inbound.interaction, utcnow())
         if begun.locked:
             reply = self._quick_reply(inbound, key, begun.values, token)
             if reply is not None:
@@ -207,7 +211,7 @@ class Pipeline:
     def _quick_reply(self, inbound: Inbound, key: str, values, token: str) -> str | None:
         """A known sender whose message a quick handler answers (from the profile alone): answered
         here in the request thread, with no handoff to the handler pool; None for anything else."""
-        saved_conversation, saved_profile, generation = values
+        saved_conversation, saved_profile, generation = values[:3]
         profile = valid_profile(saved_profile, generation)
         if not _known(profile, inbound):
             return None
@@ -292,7 +296,7 @@ class Pipeline:
 
     def _handle_and_reply(self, inbound: Inbound, job: _Job, values, writes: _Writes) -> str:
         now = utcnow()
-        saved_conversation, saved_profile, seen_generation = values
+        saved_conversation, saved_profile, seen_generation = values[:3]
         generation = current_generation(self.store, seen_generation)
         profile = valid_profile(saved_profile, generation)
         known = _known(profile, inbound)

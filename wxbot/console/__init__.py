@@ -26,6 +26,7 @@ def init_console(app: Flask) -> None:
     from wxbot.console import (  # noqa: F401
         auth,
         campaigns,
+        channels,
         contests,
         events,
         materials,

@@ -29,6 +29,7 @@ from wxbot.console.forms import db_ids
 from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.delivery.channels import CHANNEL_LABELS
+from wxbot.delivery.reach import audience_forecast
 
 
 def scoped_campaigns():
@@ -104,7 +105,8 @@ def campaign_create():
         if not confirmed():
             count = count_audience(db.session, spec, g.scope)
             what = content["title"] or shorten(content["text"], 60)
-            return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}", "确认发送",
+            reach = audience_forecast(db.session, spec, g.scope, utcnow()).text()
+            return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}\n{reach}", "确认发送",
                        url_for("console.campaign_new"), count)
         campaign = create_campaign(db.session, current_user.username, g.scope, spec, content, when,
                                    current_user.org_unit_id)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from models.accounts import audit
 from models.study import Material, PlanEntry, read_plan
 from models.tables import TableError
-from models.timeutil import local_date, parse_day, parse_month
+from models.timeutil import local_date, parse_day, parse_month, utcnow
 from wxbot.console import bp
 from wxbot.console.forms import db_id, db_ids
 from wxbot.console.materials import material_in_scope, scoped_materials, units_in_scope
@@ -41,7 +41,9 @@ def study_plan():
     published = db.session.scalars(scoped_materials().where(Material.status == "published")
                                    .order_by(Material.id.desc())).all()
     previous, following = first - timedelta(days=1), last + timedelta(days=1)
-    return render_template("console/plan.html", weeks=weeks, by_day=by_day, first=first, today=today,
+    from wxbot.study.push import push_forecast
+    reach = push_forecast(db.session, today, utcnow()) if g.scope.everything else None
+    return render_template("console/plan.html", weeks=weeks, by_day=by_day, first=first, today=today, reach=reach,
                            may_delete=lambda entry: entry.day > today and g.scope.allows_unit(entry.org_unit_id),
                            materials=published, units=units_in_scope(), previous=previous.strftime("%Y-%m"),
                            following=following.strftime("%Y-%m"))
@@ -56,13 +58,13 @@ def plan_add():
         flash("请选择日期。", "danger")
         return redirect(url_for("console.study_plan"))
     material = material_in_scope(db_id(form.get("material_id")) or 0)
-    message = _add_entry(day, material, db_ids(form.getlist("units")))
+    message = _add_entry(day, material, db_ids(form.getlist("units")), form.get("by_mass") == "1")
     db.session.commit()
     flash(message, "success" if message.startswith("已") else "warning")
     return redirect(url_for("console.study_plan", month=day.strftime("%Y-%m")))
 
 
-def _add_entry(day: date, material: Material, units: list[int] | None = None) -> str:
+def _add_entry(day: date, material: Material, units: list[int] | None = None, by_mass: bool = False) -> str:
     """One plan entry; an organiser's entry reaches only their own subtree (the material's audience
     is used as it is when an admin picks no unit)."""
     if material.status != "published":
@@ -77,7 +79,7 @@ def _add_entry(day: date, material: Material, units: list[int] | None = None) ->
     if not units and not g.scope.everything:
         units = [current_user.org_unit_id]
     audience = dict(material.audience_spec(), units=units) if units else {}
-    entry = PlanEntry(day=day, material_id=material.id, created_by=current_user.username,
+    entry = PlanEntry(day=day, material_id=material.id, created_by=current_user.username, by_mass=by_mass,
                       org_unit_id=current_user.org_unit_id, audience=json.dumps(audience, ensure_ascii=False))
     db.session.add(entry)
     db.session.flush()

@@ -42,7 +42,32 @@ def study_dashboard():
     idle = db.session.scalars(g.scope.members(select(Member)).where(Member.id.not_in(studied(week_start, today)))
                               .order_by(Member.org_unit_id, Member.student_no).limit(IDLE_LIST)).all()
     return render_template("console/study.html", chart=chart, grid=grid, by_branch=by_branch, idle=idle,
-                           week_start=week_start, where=where)
+                           week_start=week_start, where=where, reach=push_reach(today))
+
+
+def push_reach(day) -> dict:
+    """How the day's study push reached the viewer's members: sent by channel, waiting for their next
+    interaction, expired, unreachable, read."""
+    from sqlalchemy import func
+
+    from models.delivery import Campaign, Delivery
+    from wxbot.delivery.channels import CHANNEL_LABELS
+    rows = db.session.execute(g.scope.members(
+        select(Delivery.status, Delivery.channel, func.count(), func.count(Delivery.read_at))
+        .join(Campaign, Campaign.id == Delivery.campaign_id).join(Member, Member.id == Delivery.member_id)
+        .where(Campaign.push_day == day)).group_by(Delivery.status, Delivery.channel)).all()
+    reach = {"total": 0, "read": 0, "by_channel": {}, "waiting": 0, "expired": 0, "unreachable": 0, "pending": 0}
+    for status, channel, number, read in rows:
+        reach["total"] += number
+        reach["read"] += read
+        if status == "sent":
+            label = CHANNEL_LABELS.get(channel, channel)
+            reach["by_channel"][label] = reach["by_channel"].get(label, 0) + number
+        elif status in ("waiting", "expired", "unreachable"):
+            reach[status] += number
+        else:
+            reach["pending"] += number
+    return reach
 
 
 def scope_name() -> str:

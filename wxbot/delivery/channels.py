@@ -6,7 +6,8 @@ from datetime import datetime
 
 from models.timeutil import wechat_month
 
-CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发"}
+CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发",
+                  "inbox": "下次互动时"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ def choose_channel(reach: Reach, policy, account_type: str, now: datetime, refus
     return Choice(None, "客服窗口已关闭，且没有订阅通知额度、模板消息或群发次数可用")
 
 
+def reach_of(follower, credits: int) -> Reach:
+    """What a follower row (or None: not following) says about reaching them."""
+    if follower is None:
+        return Reach(False, None, 0, 0, "", 0)
+    return Reach(follower.subscribed, follower.cs_window_until, follower.cs_window_left, credits,
+                 follower.mass_month, follower.mass_count)
+
+
 def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> bool:
     if channel == "customer_service":
         return reach.window_until is not None and reach.window_until > now and reach.window_left > 0
@@ -49,4 +58,4 @@ def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> boo
         month = wechat_month(now)
         used = reach.mass_count if reach.mass_month == month else 0
         return (limits["mass_by_openid"] or limits["mass_by_tag"]) and used < limits["mass_per_follower_month"]
-    return False
+    return channel == "inbox"  # a follower can always be reached when they next write

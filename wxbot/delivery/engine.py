@@ -20,12 +20,15 @@ from flask import Flask
 from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from models.channelsettings import ChannelPolicy, channel_policy
 from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
 from models.followers import Follower
+from models.inbox import expire_waiting
 from models.privacy import forget_openid
 from models.timeutil import next_wechat_midnight, utcnow, wechat_month
 from wxbot import services
-from wxbot.delivery.channels import Reach, choose_channel
+from wxbot.delivery.channels import choose_channel, reach_of
+from wxbot.delivery.inbox import note_waiting
 from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
 from wxbot.errors import report_failure
 from wxbot.links import make_token, page_url
@@ -74,7 +77,8 @@ class DeliveryWorker:
 
     def __init__(self, app: Flask, name: str | None = None):
         self.app = app
-        self.policy = services.settings(app).delivery
+        settings = services.settings(app)
+        self.policy = ChannelPolicy(settings.delivery, settings.wechat.account_type, None)  # read again each step
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.bucket = TokenBucket(self.policy.rate_per_second)
         self.pool = ThreadPoolExecutor(self.policy.in_flight, "wxbot-delivery")
@@ -97,9 +101,11 @@ class DeliveryWorker:
         them and mark every outcome; returns the number of deliveries handled. `now` fixes the clock."""
         clock = (lambda: now) if now is not None else utcnow
         with self.sessions() as session:
+            # The channels as the admins last set them in the console (over config.yaml's).
+            self.policy = channel_policy(session, services.settings(self.app))
             start_due_campaigns(session, clock())
             handled = self._stream(session, clock, batches, stop)
-            finish_campaigns(session, clock())
+            finish_campaigns(session, clock(), self.policy.inbox_days)
         return handled
 
     def _stream(self, session, clock, batches: int | None, stop: threading.Event | None) -> int:
@@ -124,7 +130,7 @@ class DeliveryWorker:
                 return handled
             self._mark_outcomes(session, outcomes, waiting, campaigns, clock())
             if time.monotonic() - housekept > self.HOUSEKEEPING_SECONDS:
-                finish_campaigns(session, clock())  # a campaign is shown done as soon as it is
+                finish_campaigns(session, clock(), self.policy.inbox_days)  # shown done as soon as it is
                 start_due_campaigns(session, clock())
                 housekept = time.monotonic()
 
@@ -140,14 +146,19 @@ class DeliveryWorker:
         followers = {f.openid: f for f in session.scalars(
             select(Follower).where(Follower.openid.in_(openids)).execution_options(populate_existing=True))}
         credits = self._credits(session, openids)
-        account_type = services.settings(self.app).wechat.account_type
-        mass = {}
+        account_type = self.policy.account_type
+        mass, waiting = {}, set()
         for delivery in batch:
             follower = followers.get(delivery.openid)
+            campaign = campaigns[delivery.campaign_id]
             choice = choose_channel(reach_of(follower, credits.get(delivery.openid, 0)), self.policy,
-                                    account_type, now, delivery.refused())
+                                    account_type, now, delivery.refused() | campaign.excluded())
             if choice.channel is None:
                 mark(delivery, Outcome("unreachable"), now, self.policy, reason=choice.reason)
+            elif choice.channel == "inbox":
+                delivery.status, delivery.channel, delivery.claimed_by = "waiting", "inbox", ""
+                delivery.last_error = "等成员下次发消息、点菜单或扫码时送达"
+                waiting.add(delivery.openid)
             elif choice.channel == "mass":
                 mass.setdefault(delivery.campaign_id, []).append(delivery)
             else:
@@ -157,6 +168,7 @@ class DeliveryWorker:
                 yield Task(delivery.id, delivery.openid, choice.channel, campaign, link), delivery, follower
         self._send_mass(session, mass, campaigns, followers, now)
         session.commit()
+        note_waiting(services.store(self.app), waiting)
 
     def _send(self, client, task: Task, outcomes: queue.Queue) -> None:
         try:
@@ -192,8 +204,7 @@ class DeliveryWorker:
         from wxbot.outbound import wechat_client
         with self.app.app_context():
             client = wechat_client()
-        cfg = services.settings(self.app)
-        limits = cfg.delivery.account_limits[cfg.wechat.account_type]
+        limits = self.policy.account_limits[self.policy.account_type]
         for campaign_id, deliveries in mass.items():
             for start in range(0, len(deliveries), MASS_BATCH):
                 group = deliveries[start:start + MASS_BATCH]
@@ -220,13 +231,6 @@ class DeliveryWorker:
     def _credits(session, openids: list[str]) -> dict[str, int]:
         return dict(session.execute(select(SubscriptionCredit.openid, SubscriptionCredit.credits).where(
             SubscriptionCredit.openid.in_(openids))).all())
-
-
-def reach_of(follower: Follower | None, credits: int) -> Reach:
-    if follower is None:
-        return Reach(False, None, 0, 0, "", 0)
-    return Reach(follower.subscribed, follower.cs_window_until, follower.cs_window_left, credits,
-                 follower.mass_month, follower.mass_count)
 
 
 def start_due_campaigns(session, now: datetime) -> None:
@@ -354,8 +358,10 @@ def _spend_credit(session, delivery: Delivery, policy) -> None:
             SubscriptionCredit.credits > 0).values(credits=SubscriptionCredit.credits - 1))
 
 
-def finish_campaigns(session, now: datetime) -> None:
-    """A sending campaign with no open delivery left is done."""
+def finish_campaigns(session, now: datetime, inbox_days: float) -> None:
+    """A sending campaign with no open delivery left is done (what waits in the inbox is handed back
+    when its recipient next writes); waiting messages past their campaign's expiry are dropped."""
+    expire_waiting(session, now, inbox_days)
     open_rows = select(Delivery.id).where(Delivery.campaign_id == Campaign.id, Delivery.status.in_(OPEN))
     session.execute(update(Campaign).where(Campaign.status == "sending", ~open_rows.exists())
                     .values(status="done", finished_at=now))

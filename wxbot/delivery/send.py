@@ -57,11 +57,14 @@ def send_one(client, channel: str, campaign: Campaign, openid: str, link: str, p
     if channel == "customer_service":
         return outcome_of(lambda: client.message.send_text(openid, message_text(campaign, link)))
     summary = (campaign.description or campaign.text)[:100]
-    if channel == "template":
-        data = {"first": {"value": campaign.label}, "keyword1": {"value": summary}, "remark": {"value": "点击查看详情"}}
+    if channel == "template":  # the fields as the admins mapped them in the console (渠道设置)
+        fields = policy.template_fields
+        data = {fields["title"]: {"value": campaign.label}, fields["summary"]: {"value": summary},
+                fields["remark"]: {"value": "点击查看详情"}}
         return outcome_of(lambda: client.message.send_template(openid, policy.template_id, data, url=link or None))
     if channel == "subscribe":
-        data = {"thing1": {"value": campaign.label[:20]}, "thing2": {"value": summary[:20]}}
+        fields = policy.subscribe_fields
+        data = {fields["title"]: {"value": campaign.label[:20]}, fields["summary"]: {"value": summary[:20]}}
         return outcome_of(lambda: client.message.send_subscribe_message(
             openid, policy.subscribe_template_id, data, page=link or None))
     raise ValueError(f"no single-recipient send for channel {channel}")

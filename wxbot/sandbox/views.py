@@ -14,7 +14,7 @@ from wxbot.db import db
 from wxbot.sandbox import bp, world
 from wxbot.sandbox.phone import Phone, http_transport
 
-ACTIONS = {"text", "click", "follow", "unfollow", "scan", "voice", "image"}
+ACTIONS = {"text", "click", "follow", "unfollow", "scan", "voice", "image", "allow_subscription"}
 
 
 def phone_for_this_server() -> Phone:
@@ -79,7 +79,11 @@ def phone_action():
     data = request.get_json(silent=True) or {}
     openid, action = data.get("openid", ""), data.get("action", "")
     if not openid or action not in ACTIONS:
-        return jsonify({"error": "需要 openid 和 action（text、click、follow、unfollow、scan、voice、image）"}), 400
+        return jsonify({"error": "需要 openid 和 action（text、click、follow、unfollow、scan、voice、image、"
+                                 "allow_subscription）"}), 400
+    template = services.settings().delivery.subscribe_template_id
+    if action == "allow_subscription" and not template:
+        return jsonify({"error": "没有配置订阅通知模板（delivery.subscribe_template_id），公众号不会弹出订阅窗口"}), 400
     phone = phone_for_this_server()
     calls = {"text": lambda: phone.text(openid, data.get("text", "")),
              "voice": lambda: phone.voice(openid, data.get("text", "")),
@@ -87,7 +91,9 @@ def phone_action():
              "click": lambda: phone.click(openid, data.get("key", "")),
              "follow": lambda: phone.follow(openid),
              "unfollow": lambda: phone.unfollow(openid),
-             "scan": lambda: phone.scan(openid, data.get("scene", ""))}
+             "scan": lambda: phone.scan(openid, data.get("scene", "")),
+             # The popup a notice page shows: the member taps 允许 for one notification.
+             "allow_subscription": lambda: phone.accept_subscription(openid, template)}
     return jsonify(calls[action]().__dict__)
 
 

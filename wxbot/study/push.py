@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,8 @@ from models.accounts import Scope
 from models.audience import audience_query
 from models.delivery import Campaign, Delivery, create_campaign
 from models.study import DailyPush, Material, PlanEntry
+from models.timeutil import local_midnight
+from wxbot import services
 from wxbot.study import STUDY_LINK, day_article
 
 logger = logging.getLogger(__name__)
@@ -35,15 +37,16 @@ class Pushed:
     already: bool
 
 
-def push_day(session: Session, day: date, now: datetime) -> list[Pushed]:
-    """Push every published plan entry of `day` not pushed yet; returns what each entry reached."""
+def push_day(session: Session, day: date, now: datetime, mass_send: bool = False) -> list[Pushed]:
+    """Push every published plan entry of `day` not pushed yet; returns what each entry reached.
+    Mass sends are used only with `mass_send` (push.mass_send) or for an entry that allows them."""
     entries = list(session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
                                    .options(contains_eager(PlanEntry.material))
                                    .where(PlanEntry.day == day, Material.status == "published").order_by(PlanEntry.id)))
     done = {push.plan_entry_id: push for push in session.scalars(
         select(DailyPush).where(DailyPush.plan_entry_id.in_([e.id for e in entries])))}
     new = [e for e in entries if e.id not in done]
-    reached = _push_entries(session, day, new, now) if new and _claim(session, new, now) else {}
+    reached = _push_entries(session, day, new, now, mass_send) if new and _claim(session, new, now) else {}
     session.commit()
     results = [Pushed(e.id, e.material.title, done[e.id].recipients, True) for e in entries if e.id in done]
     results += [Pushed(e.id, e.material.title, reached.get(e.id, 0), e.id not in reached) for e in new]
@@ -62,7 +65,8 @@ def _claim(session: Session, entries: list[PlanEntry], now: datetime) -> bool:
     return True
 
 
-def _push_entries(session: Session, day: date, entries: list[PlanEntry], now: datetime) -> dict[int, int]:
+def _push_entries(session: Session, day: date, entries: list[PlanEntry], now: datetime,
+                  mass_send: bool) -> dict[int, int]:
     """One campaign per set of entries that members share; returns recipients per entry."""
     pushed_before = set(session.scalars(select(Delivery.member_id).join(Campaign, Campaign.id == Delivery.campaign_id)
                                         .where(Campaign.push_day == day)))
@@ -72,7 +76,7 @@ def _push_entries(session: Session, day: date, entries: list[PlanEntry], now: da
             sets[tuple(mine)].append((openid, member_id))
     by_id, reached = {e.id: e for e in entries}, {e.id: 0 for e in entries}
     for entry_ids, recipients in sets.items():
-        _campaign(session, day, [by_id[i] for i in entry_ids], recipients, now)
+        _campaign(session, day, [by_id[i] for i in entry_ids], recipients, now, mass_send)
         for entry_id in entry_ids:
             reached[entry_id] += len(recipients)
     for push in session.scalars(select(DailyPush).where(DailyPush.plan_entry_id.in_(list(reached)))):
@@ -92,10 +96,30 @@ def _entries_by_recipient(session: Session, entries: list[PlanEntry]) -> dict[tu
     return mine
 
 
-def _campaign(session: Session, day: date, entries: list[PlanEntry], recipients, now: datetime) -> None:
+def _campaign(session: Session, day: date, entries: list[PlanEntry], recipients, now: datetime,
+              mass_send: bool) -> None:
     first = entries[0].material
     title, description = day_article([e.material for e in entries])
+    # The day's study is worth delivering until the day's end; it spends mass sends only if allowed.
+    by_mass = mass_send or any(e.by_mass for e in entries)
     campaign = create_campaign(session, PUSH_CREATOR, Scope(None), {"everyone": True},
                                {"title": title, "description": description, "link_kind": STUDY_LINK,
-                                "link_ref": first.id, "cover": first.cover}, now, recipients=recipients)
+                                "link_ref": first.id, "cover": first.cover}, now, recipients=recipients,
+                               expires_at=local_midnight(day + timedelta(days=1)),
+                               excluded=() if by_mass else ("mass",))
     campaign.push_day, campaign.audience_label = day, f"每日学习（{day.strftime('%m-%d')}）"
+
+
+def push_forecast(session: Session, day: date, now: datetime):
+    """How the day's push would reach its members if it went now: by channel, and who not (the plan
+    page shows it before the push goes out)."""
+    from wxbot.delivery.reach import forecast
+    entries = list(session.scalars(select(PlanEntry).join(Material, Material.id == PlanEntry.material_id)
+                                   .options(contains_eager(PlanEntry.material))
+                                   .where(PlanEntry.day == day, Material.status == "published")))
+    from models.channelsettings import channel_policy
+    settings = services.settings()
+    policy = channel_policy(session, settings)
+    openids = [openid for openid, _member in _entries_by_recipient(session, entries)] if entries else []
+    excluded = frozenset() if settings.push.mass_send or any(e.by_mass for e in entries) else frozenset({"mass"})
+    return forecast(session, openids, policy, policy.account_type, now, excluded)

@@ -63,6 +63,7 @@
     const openid = userSelect.value;
     if (!openid) { bubble("system", "请先创建一个用户"); return; }
     const reply = await call("phone", Object.assign({openid, action}, extra || {}));
+    if (reply.error) { bubble("system", reply.error); return; }
     if (reply.kind === "error") bubble("system", "服务返回 " + reply.status + "，微信会显示“该公众号暂时无法提供服务”");
     if (reply.kind === "blocked") bubble("system", reply.text);
     if (action === "follow" || action === "unfollow") { await loadUsers(openid); return; }
@@ -95,6 +96,7 @@
   $("follow").onclick = () => act("follow", {}, "[关注公众号]");
   $("unfollow").onclick = () => act("unfollow", {}, "[取消关注]");
   $("image").onclick = () => act("image", {}, "[图片]");
+  $("allow-subscription").onclick = () => act("allow_subscription", {}, "[允许订阅通知]");
   $("refresh-qr").onclick = loadQRCodes;
   setInterval(loadQRCodes, 5000);  // check-in codes rotate every few seconds
   document.querySelectorAll("[data-say]").forEach((b) => b.onclick = () => act("text", {text: b.dataset.say}, b.dataset.say));
