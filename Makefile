@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin clean
+.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,7 +43,7 @@ test: $(VENV)/.dev $(BROWSER_DEPS)
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin
+bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening
 
 bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -60,6 +60,9 @@ bench-quiz: $(VENV)/.dev
 
 bench-checkin: $(VENV)/.dev
 	$(BIN)/python bench/checkin.py
+
+bench-screening: $(VENV)/.dev
+	$(BIN)/python bench/screening.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
