@@ -2,7 +2,7 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import broadcast, contest, deliveries, events, help, members, quiz, study
+from handlers import broadcast, contest, deliveries, events, feedback, help, members, quiz, study
 
 ROUTERS = [
     # First: a follow by scanning a check-in code is a check-in (with its welcome), not only a follow.
@@ -13,5 +13,6 @@ ROUTERS = [
     study.router,
     quiz.router,
     contest.router,
+    feedback.router,
     help.router,
 ]

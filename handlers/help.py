@@ -21,7 +21,7 @@ def show_help(ctx: Context):
 
 
 # Contract vocabulary whose feature has not landed yet; remove a word when its router does.
-COMING_SOON = ("留言",)
+COMING_SOON = ("话题", "回复")
 
 
 @router.regex(rf"({'|'.join(sorted(COMING_SOON, key=len, reverse=True))})(\s.*)?", quick=True)

@@ -153,7 +153,7 @@ def test_the_help_router_is_last():
 
 
 def test_planned_commands_say_they_are_coming_rather_than_unknown(user):
-    assert "“留言”功能即将开放" in user.say("留言 食堂太挤")
+    assert "“话题”功能即将开放" in user.say("话题")
     assert "先绑定" in user.click("答题")  # built now: a member's command
     assert "先绑定" in user.say("报名 3")
     assert "没有找到" in user.say("学习强国")

@@ -29,6 +29,7 @@ def init_console(app: Flask) -> None:
         channels,
         contests,
         events,
+        feedback,
         materials,
         members,
         pages,

@@ -1,0 +1,58 @@
+"""留言 (feedback to the member's branch organisers) and 我的留言: screened before anyone else sees
+it, personal data masked for others, a receipt number, the answer later through the delivery engine."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from models.feedback import STATES, STATUSES, my_posts, submit
+from models.timeutil import show
+from wxbot.router import Context, Router
+from wxbot.screeninglists import current_screener
+
+router = Router("feedback")
+RATE_KEY = "posts:{member_id}:{hour}"
+
+
+@router.text("我的留言", who="member", help=("我的留言", "我发过的留言和组织员的回复"))
+def mine(ctx: Context):
+    posts = my_posts(ctx.session, ctx.member)
+    if not posts:
+        return "你还没有留言。发送“留言 内容”给本支部组织员留言。"
+    lines = ["你的留言（最近 10 条）："]
+    for post in posts:
+        state = STATUSES[post.status] if post.status != "visible" else STATES[post.state]
+        lines.append(f"#{post.id} {show(post.created_at, '%m-%d %H:%M')} {state}：{post.text[:30]}")
+        if post.answer:
+            lines.append(f"  回复：{post.answer[:60]}")
+        if post.status == "rejected" and post.reject_reason:
+            lines.append(f"  原因：{post.reject_reason}")
+    return "\n".join(lines)
+
+
+@router.regex(r"留言\s*(.*)", who="member", help=("留言 内容", "给本支部组织员留言，会收到回复"))
+def leave_feedback(ctx: Context, text: str):
+    text = ctx.inbound.raw_text[2:].strip()  # as written (not normalised): what the organisers read
+    if not text:
+        return "请在“留言”后写上内容，例如：留言 希望主题党日安排在周五下午。"
+    if len(text) > 500:
+        return f"留言最多 500 个字（这条有 {len(text)} 个字），请分几条发送。"
+    waited = _rate_limited(ctx)
+    if waited:
+        return waited
+    verdict = current_screener().screen(text)
+    post = submit(ctx.session, ctx.member, text, verdict, ctx.now)
+    if post.status == "blocked":
+        return "你的留言含有不适合发布的内容，没有提交。请修改后再发。"
+    if post.status == "held":
+        return f"已收到你的留言（编号 #{post.id}），审核后会转给组织员。发送“我的留言”查看进度。"
+    return f"已收到你的留言（编号 #{post.id}），已转给本支部组织员，回复后会通知你。发送“我的留言”查看。"
+
+
+def _rate_limited(ctx: Context) -> str | None:
+    limit = ctx.settings.feedback.rate_per_hour
+    hour = ctx.now.replace(minute=0, second=0, microsecond=0)
+    key = RATE_KEY.format(member_id=ctx.member.id, hour=hour.strftime("%Y%m%d%H"))
+    if ctx.store.incr(key, 3600) > limit:
+        again = hour + timedelta(hours=1)
+        return f"你这一小时已经留言 {limit} 条，请在 {show(again, '%H:%M')} 以后再发。"
+    return None

@@ -1,0 +1,75 @@
+"""Feedback (留言) from members to their branch's organisers, screened before anyone but the author
+sees it, with personal data masked, and the organisers' answers on record.
+
+A post's `status` says who may see it: `visible` (organisers, masked), `held` (waiting for a review),
+`blocked` (never shown; kept for the record), `rejected` (after a review; the author was told why).
+Its `state` says where the conversation is: new, answered, closed.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+from models.members import Member
+from models.screening import Verdict, mask_personal
+from models.timeutil import utcnow
+
+STATUSES = {"visible": "已发布", "held": "待审核", "blocked": "已拦截", "rejected": "未通过审核"}
+STATES = {"new": "待回复", "answered": "已回复", "closed": "已关闭"}
+
+
+class Post(Base):
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    org_unit_id: Mapped[int] = mapped_column(Integer, index=True)  # the author's branch when posting
+    text: Mapped[str] = mapped_column(Text)  # as written: the author's, and an admin's on the record
+    shown_text: Mapped[str] = mapped_column(Text)  # personal data masked: what organisers see
+    personal: Mapped[str] = mapped_column(String(100), default="")  # kinds of personal data masked
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # JSON [{category, action, word}]: what matched, for the organisers; never shown to the author
+    screening: Mapped[str] = mapped_column(Text, default="[]")
+    flagged: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    reviewed_by: Mapped[str] = mapped_column(String(64), default="")
+    reviewed_at: Mapped[datetime | None]
+    reject_reason: Mapped[str] = mapped_column(String(200), default="")
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[str] = mapped_column(String(64), default="")
+    answered_at: Mapped[datetime | None]
+
+    def hits(self) -> list[dict]:
+        return json.loads(self.screening or "[]")
+
+
+def submit(session: Session, member: Member, text: str, verdict: Verdict, at: datetime) -> Post:
+    """Record a post with what screening found; blocked posts are kept (for the record) but never shown."""
+    shown, kinds = mask_personal(text)
+    status = {"block": "blocked", "hold": "held"}.get(verdict.action, "visible")
+    post = Post(member_id=member.id, org_unit_id=member.org_unit_id, text=text[:2000], shown_text=shown[:2000],
+                personal="、".join(kinds), status=status, flagged=verdict.action == "flag",
+                screening=json.dumps([{"category": h.category, "action": h.action, "word": h.word}
+                                      for h in verdict.hits], ensure_ascii=False), created_at=at)
+    session.add(post)
+    session.flush()
+    return post
+
+
+def my_posts(session: Session, member: Member, limit: int = 10) -> list[Post]:
+    return list(session.scalars(select(Post).where(Post.member_id == member.id, Post.status != "blocked")
+                                .order_by(Post.id.desc()).limit(limit)))
+
+
+def review(post: Post, approve: bool, actor: str, at: datetime, reason: str = "") -> None:
+    post.status = "visible" if approve else "rejected"
+    post.reviewed_by, post.reviewed_at, post.reject_reason = actor, at, reason[:200]
+
+
+def answer_post(post: Post, text: str, actor: str, at: datetime) -> None:
+    post.answer, post.answered_by, post.answered_at, post.state = text[:2000], actor, at, "answered"

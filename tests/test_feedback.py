@@ -1,0 +1,115 @@
+"""留言 through the real webhook: screened (blocked, held then approved or rejected, passed with a
+flag), personal data masked for organisers and shown to the author, answers that arrive at once or when
+the member next writes, and the rate limit."""
+import pytest
+from sqlalchemy import select
+
+from models.accounts import AuditLog
+from models.feedback import Post
+from tests.conftest import phone_for
+from tests.helpers import ChatUser, csrf_token, signed_in
+from tests.test_inbox import customer_service, out_of_reach, run_worker
+
+
+@pytest.fixture
+def lists(tmp_path, make_app, app):
+    (tmp_path / "拦截.txt").write_text("@action block\n违禁示例词\n", encoding="utf-8")
+    (tmp_path / "审核.txt").write_text("@action hold\n待审示例词\n", encoding="utf-8")
+    (tmp_path / "标记.txt").write_text("@action flag\n广告示例\n", encoding="utf-8")
+    return make_app(feedback__lists_dir=str(tmp_path))
+
+
+def post(session, post_id):
+    session.expire_all()
+    return session.get(Post, post_id)
+
+
+def act(client, post_id, action, **fields):
+    return client.post(f"/admin/feedback/{post_id}/{action}",
+                       data={**fields, "csrf_token": csrf_token(client, "/admin/feedback")}, follow_redirects=True)
+
+
+def test_feedback_is_answered_through_the_engine(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    receipt = chat.say("留言 希望主题党日安排在周五下午")
+    assert "已收到你的留言（编号 #" in receipt
+    post_id = int(receipt.split("#")[1].split("）")[0])
+    organiser = signed_in(lists, "cs")
+    assert "希望主题党日安排在周五下午" in organiser.get("/admin/feedback").get_data(as_text=True)
+    assert signed_in(lists, "cs").get("/admin/feedback").status_code == 200
+    act(organiser, post_id, "answer", answer="好的，下周改到周五。")
+    assert run_worker(lists, session, lambda: any("下周改到周五" in t for t in customer_service(session, "oA")))
+    assert "回复：好的，下周改到周五。" in chat.say("我的留言")
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "post"))
+    # Another college's organiser does not see it.
+    assert post(session, post_id).state == "answered"
+
+
+def test_an_answer_waits_when_no_channel_is_open_and_arrives_when_the_member_writes(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oB")
+    receipt = chat.say("留言 学习材料能否提供电子版")
+    post_id = int(receipt.split("#")[1].split("）")[0])
+    out_of_reach(session, "oB")
+    act(signed_in(lists, "admin"), post_id, "answer", answer="已上传到学习材料里。")
+    from wxbot.delivery.engine import DeliveryWorker
+    DeliveryWorker(lists, "w").step()
+    assert not any("已上传" in t for t in customer_service(session, "oB"))
+    chat.say("我的")
+    assert run_worker(lists, session, lambda: any("已上传" in t for t in customer_service(session, "oB")))
+
+
+def test_blocked_held_and_flagged_posts(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    assert "不适合发布" in chat.say("留言 这里有违 禁 示例词")
+    held = chat.say("留言 想讨论一下待审示例词")
+    assert "审核后会转给组织员" in held
+    held_id = int(held.split("#")[1].split("）")[0])
+    flagged = chat.say("留言 这是广告示例")
+    flagged_id = int(flagged.split("#")[1].split("）")[0])
+    assert post(session, flagged_id).flagged and post(session, flagged_id).status == "visible"
+    organiser = signed_in(lists, "cs")
+    page = organiser.get("/admin/feedback?show=held").get_data(as_text=True)
+    assert "想讨论一下待审示例词" in page and "违 禁" not in page  # blocked posts are never shown
+    assert "不通过时请写明原因" in act(organiser, held_id, "reject").get_data(as_text=True)
+    act(organiser, held_id, "reject", reason="与支部工作无关")
+    assert post(session, held_id).status == "rejected"
+    assert run_worker(lists, session, lambda: any("没有通过审核：与支部工作无关" in t
+                                                  for t in customer_service(session, "oA")))
+    assert "原因：与支部工作无关" in chat.say("我的留言")
+    second = chat.say("留言 再说一次待审示例词")
+    second_id = int(second.split("#")[1].split("）")[0])
+    act(organiser, second_id, "approve")
+    assert post(session, second_id).status == "visible"
+
+
+def test_personal_data_is_masked_for_organisers_and_revealed_to_admins_on_the_record(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    receipt = chat.say("留言 我的电话 13812345678，请联系我")
+    post_id = int(receipt.split("#")[1].split("）")[0])
+    assert "13812345678" in chat.say("我的留言")  # the author sees what they wrote
+    page = signed_in(lists, "cs").get("/admin/feedback").get_data(as_text=True)
+    assert "138****5678" in page and "13812345678" not in page
+    assert "查看原文" not in page  # organisers cannot reveal
+    organiser = signed_in(lists, "cs")
+    assert organiser.post(f"/admin/feedback/{post_id}/reveal", data={
+        "csrf_token": csrf_token(organiser, "/admin/feedback")}).status_code == 403
+    admin = signed_in(lists, "admin")
+    assert "13812345678" in act(admin, post_id, "reveal").get_data(as_text=True)
+    assert session.scalar(select(AuditLog).where(AuditLog.action == "reveal"))
+
+
+def test_the_rate_limit_says_when_to_post_again(make_app, app, school):
+    limited = make_app(feedback__rate_per_hour=3)
+    chat = ChatUser(phone_for(limited), "oA")
+    for n in range(3):
+        assert "已收到" in chat.say(f"留言 第{n}条")
+    assert "这一小时已经留言 3 条" in chat.say("留言 第四条") and "以后再发" in chat.say("留言 第五条")
+    assert "请在“留言”后写上内容" in chat.say("留言")
+
+
+def test_a_bad_list_file_is_shown_in_the_console(tmp_path, make_app, app, school):
+    (tmp_path / "坏.txt").write_text("违禁示例词\n", encoding="utf-8")
+    bad = make_app(feedback__lists_dir=str(tmp_path))
+    ChatUser(phone_for(bad), "oA").say("留言 违禁示例词")  # the service keeps working
+    page = signed_in(bad, "admin").get("/admin/feedback").get_data(as_text=True)
+    assert "坏.txt 第 1 行" in page

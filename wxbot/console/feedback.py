@@ -1,0 +1,103 @@
+"""Console: the feedback inbox of the viewer's units (masked), the review of held posts (approve, or
+reject with a reason the author is told), answers that reach the member through the delivery engine,
+closing, the time to first answer per unit, and the word lists' problems. Admins may reveal a post's
+personal data, on the record."""
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from models.accounts import audit
+from models.eventnotices import notify
+from models.feedback import STATES, STATUSES, Post, answer_post, review
+from models.members import Member, OrgUnit
+from models.timeutil import utcnow
+from wxbot.console import bp
+from wxbot.db import db
+from wxbot.screeninglists import list_folder
+
+
+def scoped_posts():
+    return g.scope.filter(select(Post).where(Post.status != "blocked"), Post.org_unit_id)
+
+
+def post_in_scope(post_id: int) -> Post:
+    post = db.session.scalar(scoped_posts().where(Post.id == post_id))
+    if post is None:
+        abort(404)
+    return post
+
+
+@bp.get("/feedback")
+@login_required
+def feedback_inbox():
+    show = request.args.get("show", "new")
+    query = scoped_posts()
+    if show == "held":
+        query = query.where(Post.status == "held")
+    elif show in STATES:
+        query = query.where(Post.status == "visible", Post.state == show)
+    rows = db.session.execute(query.add_columns(Member.name, OrgUnit.name).join(Member, Member.id == Post.member_id)
+                              .join(OrgUnit, OrgUnit.id == Post.org_unit_id)
+                              .order_by(Post.id.desc()).limit(100)).all()
+    held = db.session.scalar(select(func.count()).select_from(scoped_posts().where(Post.status == "held")
+                                                              .subquery())) or 0
+    list_folder().current(0)  # the lists' problems, as of now
+    return render_template("console/feedback.html", rows=rows, show=show, states=STATES, statuses=STATUSES,
+                           held=held, first_answer=first_answer_hours(), list_errors=list_folder().errors,
+                           revealed=set())
+
+
+def first_answer_hours() -> list[tuple[str, int, float]]:
+    """(unit, answered posts, average hours to the answer) for the viewer's units."""
+    rows = db.session.execute(g.scope.filter(
+        select(OrgUnit.name, Post.created_at, Post.answered_at).join(OrgUnit, OrgUnit.id == Post.org_unit_id)
+        .where(Post.answered_at.is_not(None)), Post.org_unit_id)).all()
+    per_unit: dict[str, list[float]] = {}
+    for name, created, answered in rows:
+        per_unit.setdefault(name, []).append((answered - created).total_seconds() / 3600)
+    return sorted((name, len(hours), round(sum(hours) / len(hours), 1)) for name, hours in per_unit.items())
+
+
+@bp.post("/feedback/<int:post_id>/<any(approve, reject, answer, close, reveal):action>")
+@login_required
+def feedback_action(post_id: int, action: str):
+    post = post_in_scope(post_id)
+    now, back = utcnow(), url_for("console.feedback_inbox", show=request.form.get("show", "new"))
+    if action == "reveal":
+        if current_user.role != "admin":
+            abort(403)
+        audit(db.session, current_user, "reveal", "post", post.id, f"查看留言 #{post.id} 的原文（含个人信息）",
+              org_unit_id=post.org_unit_id)
+        db.session.commit()
+        return render_template("console/feedback_reveal.html", post=post)
+    if action in ("approve", "reject"):
+        if post.status != "held":
+            flash("这条留言不在待审核状态。", "info")
+            return redirect(back)
+        reason = request.form.get("reason", "").strip()
+        if action == "reject" and not reason:
+            flash("不通过时请写明原因，留言人会收到。", "warning")
+            return redirect(back)
+        review(post, action == "approve", current_user.username, now, reason)
+        if action == "reject":
+            notify(db.session, [post.member_id], f"你的留言 #{post.id} 没有通过审核：{reason}",
+                   f"留言 #{post.id} 审核结果", now, post.org_unit_id)
+        summary = f"{'通过' if action == 'approve' else '不通过'}留言 #{post.id}" + (f"：{reason}" if reason else "")
+    elif action == "answer":
+        text = request.form.get("answer", "").strip()
+        if not text or post.status != "visible":
+            flash("请写回复内容（待审核的留言先审核）。", "warning")
+            return redirect(back)
+        answer_post(post, text, current_user.username, now)
+        notify(db.session, [post.member_id], f"组织员回复了你的留言 #{post.id}：\n{text}", f"留言 #{post.id} 的回复",
+               now, post.org_unit_id)
+        summary = f"回复留言 #{post.id}"
+    else:
+        post.state = "closed"
+        summary = f"关闭留言 #{post.id}"
+    audit(db.session, current_user, "update", "post", post.id, summary, org_unit_id=post.org_unit_id)
+    db.session.commit()
+    flash(f"已{summary}。", "success")
+    return redirect(back)
