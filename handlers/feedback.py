@@ -1,10 +1,11 @@
-"""留言 (feedback to the member's branch organisers) and 我的留言: screened before anyone else sees
-it, personal data masked for others, a receipt number, the answer later through the delivery engine."""
+"""留言 (feedback to the member's branch organisers), 我的留言, 话题 and 回复 (discussion topics):
+screened before anyone else sees them, personal data masked for others, a receipt number, the
+organisers' answers later through the delivery engine."""
 from __future__ import annotations
 
 from datetime import timedelta
 
-from models.feedback import STATES, STATUSES, my_posts, submit
+from models.feedback import STATES, STATUSES, Topic, may_join, my_posts, open_topics, submit
 from models.timeutil import show
 from wxbot.router import Context, Router
 from wxbot.screeninglists import current_screener
@@ -56,3 +57,41 @@ def _rate_limited(ctx: Context) -> str | None:
         again = hour + timedelta(hours=1)
         return f"你这一小时已经留言 {limit} 条，请在 {show(again, '%H:%M')} 以后再发。"
     return None
+
+
+@router.text("话题", who="member", help=("话题", "组织员发起的讨论，回复 编号 内容 参与"))
+def topics(ctx: Context):
+    from flask import current_app
+
+    from wxbot.topics import topic_link
+    rows = open_topics(ctx.session, ctx.member)
+    if not rows:
+        return "现在没有进行中的话题。"
+    lines = ["进行中的话题："]
+    for topic in rows[:8]:
+        pin = "【置顶】" if topic.pinned else ""
+        link = topic_link(current_app, ctx.member.id, topic.id)
+        lines.append(f'{pin}【{topic.id}】<a href="{link}">{topic.title}</a>')
+    lines.append(f"\n回复“回复 {rows[0].id} 你的看法”参与讨论；点标题查看大家的回复。")
+    return "\n".join(lines)
+
+
+@router.regex(r"回复\s*#?(\d{1,9})\s*(.*)", who="member", help=("回复 编号 内容", "在话题下发表看法"))
+def reply(ctx: Context, number: str, _text: str):
+    topic = ctx.session.get(Topic, int(number))
+    if topic is None or topic.status != "open" or not may_join(topic, ctx.member):
+        return "没有这个进行中的话题。发送“话题”查看编号。"
+    text = ctx.inbound.raw_text.split(number, 1)[-1].strip() if number in ctx.inbound.raw_text else _text.strip()
+    if not text:
+        return f"请写上内容，例如：回复 {topic.id} 我认为……"
+    if len(text) > 500:
+        return f"回复最多 500 个字（这条有 {len(text)} 个字）。"
+    waited = _rate_limited(ctx)
+    if waited:
+        return waited
+    post = submit(ctx.session, ctx.member, text, current_screener().screen(text), ctx.now, topic)
+    if post.status == "blocked":
+        return "你的回复含有不适合发布的内容，没有发布。请修改后再发。"
+    if post.status == "held":
+        return f"已收到你的回复（编号 #{post.id}），审核通过后会显示在话题《{topic.title}》下。"
+    return f"已发布到话题《{topic.title}》（编号 #{post.id}）。"

@@ -21,15 +21,6 @@ def show_help(ctx: Context):
 
 
 # Contract vocabulary whose feature has not landed yet; remove a word when its router does.
-COMING_SOON = ("话题", "回复")
-
-
-@router.regex(rf"({'|'.join(sorted(COMING_SOON, key=len, reverse=True))})(\s.*)?", quick=True)
-def coming_soon(ctx: Context, word: str, _rest: str | None):
-    """A planned command: say it is coming instead of "not found"."""
-    return f"“{word}”功能即将开放，敬请期待。现在可以发送：\n{command_list(ctx)}"
-
-
 @router.fallback(quick=True)
 def not_understood(ctx: Context):
     """Anything else: say so, and show what works."""

@@ -22,10 +22,30 @@ STATUSES = {"visible": "已发布", "held": "待审核", "blocked": "已拦截",
 STATES = {"new": "待回复", "answered": "已回复", "closed": "已关闭"}
 
 
+class Topic(Base):
+    """A discussion opened by organisers for an audience: members reply, the replies that passed
+    screening are shown on the topic's page."""
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    question: Mapped[str] = mapped_column(Text, default="")
+    org_unit_id: Mapped[int | None] = mapped_column(Integer, index=True)  # the organiser's unit
+    audience: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    pinned: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def audience_spec(self) -> dict:
+        return json.loads(self.audience or "{}")
+
+
 class Post(Base):
     __tablename__ = "posts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     org_unit_id: Mapped[int] = mapped_column(Integer, index=True)  # the author's branch when posting
     text: Mapped[str] = mapped_column(Text)  # as written: the author's, and an admin's on the record
@@ -48,11 +68,13 @@ class Post(Base):
         return json.loads(self.screening or "[]")
 
 
-def submit(session: Session, member: Member, text: str, verdict: Verdict, at: datetime) -> Post:
+def submit(session: Session, member: Member, text: str, verdict: Verdict, at: datetime,
+           topic: Topic | None = None) -> Post:
     """Record a post with what screening found; blocked posts are kept (for the record) but never shown."""
     shown, kinds = mask_personal(text)
     status = {"block": "blocked", "hold": "held"}.get(verdict.action, "visible")
-    post = Post(member_id=member.id, org_unit_id=member.org_unit_id, text=text[:2000], shown_text=shown[:2000],
+    post = Post(topic_id=topic.id if topic else None, member_id=member.id, org_unit_id=member.org_unit_id,
+                text=text[:2000], shown_text=shown[:2000],
                 personal="、".join(kinds), status=status, flagged=verdict.action == "flag",
                 screening=json.dumps([{"category": h.category, "action": h.action, "word": h.word}
                                       for h in verdict.hits], ensure_ascii=False), created_at=at)
@@ -73,3 +95,27 @@ def review(post: Post, approve: bool, actor: str, at: datetime, reason: str = ""
 
 def answer_post(post: Post, text: str, actor: str, at: datetime) -> None:
     post.answer, post.answered_by, post.answered_at, post.state = text[:2000], actor, at, "answered"
+
+
+def open_topics(session: Session, member: Member) -> list[Topic]:
+    """Open topics of the member's audience, pinned first, newest first."""
+    from models.audience import in_audience, units_above
+    units = units_above(member)
+    rows = session.scalars(select(Topic).where(Topic.status == "open")
+                           .order_by(Topic.pinned.desc(), Topic.id.desc()))
+    return [t for t in rows if in_audience(member, t.audience_spec(), units)]
+
+
+def may_join(topic: Topic, member: Member) -> bool:
+    from models.audience import in_audience, units_above
+    return in_audience(member, topic.audience_spec(), units_above(member))
+
+
+def topic_replies(session: Session, topic: Topic, page: int, per_page: int = 20) -> tuple[list, int]:
+    """(post, author's name) of the replies that passed screening, newest first; and how many there are."""
+    from sqlalchemy import func
+    base = select(Post).where(Post.topic_id == topic.id, Post.status == "visible")
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(base.add_columns(Member.name).join(Member, Member.id == Post.member_id)
+                           .order_by(Post.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+    return rows, total

@@ -338,3 +338,28 @@ def test_the_check_in_screen_changes_its_code_and_counts_a_scan(quick_codes, pag
     assert "签到成功" in reply
     expect(page.locator("#count")).to_have_text("1", timeout=6000)
     expect(page.locator("#recent")).to_contain_text("王芳")
+
+
+def test_a_held_reply_is_approved_in_the_queue_and_appears_on_the_topic_page(page, app, school, session):
+    import re as _re
+
+    from sqlalchemy import select
+
+    from models.feedback import Topic
+    from models.members import Member
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser
+    topic = Topic(title="如何发挥党员先锋模范作用", question="结合专业学习谈谈", audience="{}")
+    session.add(topic)
+    session.commit()
+    chat = ChatUser(phone_for(app), "oTopic")
+    chat.bind(session.scalar(select(Member).where(Member.name == "王芳")))
+    assert "审核通过后会显示" in chat.say(f"回复 {topic.id} 我想谈谈待审示例词的看法")  # the demo lists hold it
+    link = _re.search(r'href="([^"]+)"', chat.say("话题")).group(1)
+    sign_in(page, "admin")
+    page.goto("/admin/feedback?show=held")
+    row = page.get_by_role("row", name=_re.compile("待审示例词"))
+    row.get_by_role("button", name="通过", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("通过留言")
+    page.goto(link)
+    expect(page.locator("#replies")).to_contain_text("我想谈谈待审示例词的看法")

@@ -113,3 +113,54 @@ def test_a_bad_list_file_is_shown_in_the_console(tmp_path, make_app, app, school
     ChatUser(phone_for(bad), "oA").say("留言 违禁示例词")  # the service keeps working
     page = signed_in(bad, "admin").get("/admin/feedback").get_data(as_text=True)
     assert "坏.txt 第 1 行" in page
+
+
+def topic_url(reply: str) -> str:
+    import re
+    return re.search(r'href="([^"]+)"', reply).group(1)
+
+
+def open_topic(client, title="如何发挥党员先锋模范作用", question="结合专业学习谈谈你的想法"):
+    return client.post("/admin/topics", data={"title": title, "question": question,
+                                              "csrf_token": csrf_token(client, "/admin/topics")},
+                       follow_redirects=True)
+
+
+def test_topics_replies_and_the_moderation_of_held_ones(lists, session, school):
+    from models.feedback import Topic
+    admin = signed_in(lists, "admin")
+    assert "话题已发起" in open_topic(admin).get_data(as_text=True)
+    topic = session.scalar(select(Topic))
+    chat = ChatUser(phone_for(lists), "oA")
+    listing = chat.say("话题")
+    assert f"【{topic.id}】" in listing and "如何发挥党员先锋模范作用" in listing
+    assert "已发布到话题" in chat.say(f"回复 {topic.id} 把专业学好就是先锋作用，电话 13812345678")
+    held = chat.say(f"回复 {topic.id} 我想谈谈待审示例词")
+    assert "审核通过后会显示" in held
+    assert "没有发布" in chat.say(f"回复{topic.id} 违禁示例词")
+    page_url = topic_url(listing)
+    other = ChatUser(phone_for(lists), "oB")
+    other_page = lists.test_client().get(topic_url(other.say("话题"))).get_data(as_text=True)
+    assert "把专业学好就是先锋作用" in other_page and "138****5678" in other_page  # masked for others
+    assert "待审示例词" not in other_page and "违禁示例词" not in other_page
+    own_page = lists.test_client().get(page_url).get_data(as_text=True)
+    assert "13812345678" in own_page  # the author sees what they wrote
+    held_id = int(held.split("#")[1].split("）")[0])
+    act(admin, held_id, "approve")
+    assert "我想谈谈待审示例词" in lists.test_client().get(page_url).get_data(as_text=True)
+    assert "没有这个进行中的话题" in ChatUser(phone_for(lists), "oC").say(f"回复 {topic.id + 99} 你好")
+
+
+def test_an_organisers_topic_is_screened_and_only_an_admin_may_override(lists, session, school):
+    from models.feedback import Topic
+    organiser = signed_in(lists, "cs")
+    page = open_topic(organiser, title="关于违禁示例词的讨论").get_data(as_text=True)
+    assert "话题中有词表里的词：违禁示例词" in page and session.scalar(select(Topic)) is None
+    forced = organiser.post("/admin/topics", data={"title": "关于违禁示例词", "question": "问题", "override": "1",
+                                                   "csrf_token": csrf_token(organiser, "/admin/topics")})
+    assert forced.status_code == 403
+    admin = signed_in(lists, "admin")
+    admin.post("/admin/topics", data={"title": "关于违禁示例词", "question": "问题", "override": "1",
+                                      "csrf_token": csrf_token(admin, "/admin/topics")})
+    assert session.scalar(select(Topic.title)) == "关于违禁示例词"
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "topic"))

@@ -152,9 +152,10 @@ def test_the_help_router_is_last():
     assert handlers.ROUTERS[-1].name == "help"
 
 
-def test_planned_commands_say_they_are_coming_rather_than_unknown(user):
-    assert "“话题”功能即将开放" in user.say("话题")
-    assert "先绑定" in user.click("答题")  # built now: a member's command
+def test_every_command_of_the_vocabulary_is_built_and_asks_unbound_users_to_bind(user):
+    for command in ("话题", "留言 食堂太挤", "活动"):
+        assert "先绑定" in user.say(command)
+    assert "先绑定" in user.click("答题")  # a member's command
     assert "先绑定" in user.say("报名 3")
     assert "没有找到" in user.say("学习强国")
 

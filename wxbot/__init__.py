@@ -64,13 +64,14 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from wxbot.delivery.views import bp as delivery_bp
     from wxbot.headers import init_security_headers
     from wxbot.study import bp as study_bp
+    from wxbot.topics import bp as topics_bp
 
     init_console(app)
     init_security_headers(app)
     app.add_template_filter(show, "localtime")
     # WeChat and the sandbox's API callers sign their requests, and a reading page's beacon carries
     # its signed link; CSRF tokens are for console forms.
-    for blueprint in (webhook.bp, health.bp, delivery_bp, study_bp):
+    for blueprint in (webhook.bp, health.bp, delivery_bp, study_bp, topics_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     if is_sandbox(settings):  # never with a real AppSecret

@@ -14,7 +14,7 @@ from flask import Flask, g, request
 CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: https: http:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
        "object-src 'none'; frame-ancestors 'none'")
-MEMBER_PAGES = ("/s/", "/r/")
+MEMBER_PAGES = ("/s/", "/r/", "/t/")
 
 
 def csp_nonce() -> str:

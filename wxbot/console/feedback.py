@@ -4,18 +4,22 @@ closing, the time to first answer per unit, and the word lists' problems. Admins
 personal data, on the record."""
 from __future__ import annotations
 
+import json
+
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from models.accounts import audit
+from models.audience import describe_audience
 from models.eventnotices import notify
-from models.feedback import STATES, STATUSES, Post, answer_post, review
-from models.members import Member, OrgUnit
+from models.feedback import STATES, STATUSES, Post, Topic, answer_post, review
+from models.members import STAGES, Member, OrgUnit
 from models.timeutil import utcnow
 from wxbot.console import bp
+from wxbot.console.materials import audience_from, units_in_scope
 from wxbot.db import db
-from wxbot.screeninglists import list_folder
+from wxbot.screeninglists import current_screener, list_folder
 
 
 def scoped_posts():
@@ -101,3 +105,59 @@ def feedback_action(post_id: int, action: str):
     db.session.commit()
     flash(f"已{summary}。", "success")
     return redirect(back)
+
+
+# ---- topics ----
+
+@bp.get("/topics")
+@login_required
+def topics():
+    rows = db.session.scalars(g.scope.filter(select(Topic), Topic.org_unit_id, school_wide=True)
+                              .order_by(Topic.pinned.desc(), Topic.id.desc()).limit(100)).all()
+    counts = dict(db.session.execute(select(Post.topic_id, func.count()).where(
+        Post.topic_id.in_([t.id for t in rows]), Post.status == "visible").group_by(Post.topic_id)).all())
+    return render_template("console/topics.html", rows=rows, counts=counts, units=units_in_scope(), stages=STAGES,
+                           spec={})
+
+
+@bp.post("/topics")
+@login_required
+def topic_create():
+    title, question = request.form.get("title", "").strip(), request.form.get("question", "").strip()
+    if not title or not question:
+        flash("请填写话题标题和要讨论的问题。", "danger")
+        return redirect(url_for("console.topics"))
+    verdict = current_screener().screen(f"{title}\n{question}")
+    if verdict.action != "pass" and request.form.get("override") != "1":
+        flash(f"话题中有词表里的词：{'、'.join(verdict.words)}。请修改；确需发布请由管理员勾选“仍然发布”。", "warning")
+        return redirect(url_for("console.topics"))
+    if verdict.action != "pass" and current_user.role != "admin":
+        abort(403)
+    spec = audience_from(request.form)
+    topic = Topic(title=title[:100], question=question[:2000], org_unit_id=current_user.org_unit_id,
+                  audience=json.dumps(spec, ensure_ascii=False), created_by=current_user.username)
+    db.session.add(topic)
+    db.session.flush()
+    audit(db.session, current_user, "create", "topic", topic.id, f"发起话题《{topic.title}》",
+          after={"对象": describe_audience(db.session, spec), "筛查": verdict.words or "无"},
+          org_unit_id=topic.org_unit_id)
+    db.session.commit()
+    flash("话题已发起。成员发送“话题”即可看到。", "success")
+    return redirect(url_for("console.topics"))
+
+
+@bp.post("/topics/<int:topic_id>/<any(close, reopen, pin, unpin):action>")
+@login_required
+def topic_action(topic_id: int, action: str):
+    topic = db.session.get(Topic, topic_id)
+    if topic is None or not g.scope.allows_unit(topic.org_unit_id):
+        abort(404)
+    if action in ("close", "reopen"):
+        topic.status = "closed" if action == "close" else "open"
+    else:
+        topic.pinned = action == "pin"
+    verb = {"close": "结束", "reopen": "重新开放", "pin": "置顶", "unpin": "取消置顶"}[action]
+    audit(db.session, current_user, "update", "topic", topic.id, f"{verb}话题《{topic.title}》",
+          org_unit_id=topic.org_unit_id)
+    db.session.commit()
+    return redirect(url_for("console.topics"))
