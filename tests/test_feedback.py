@@ -164,3 +164,23 @@ def test_an_organisers_topic_is_screened_and_only_an_admin_may_override(lists, s
                                       "csrf_token": csrf_token(admin, "/admin/topics")})
     assert session.scalar(select(Topic.title)) == "关于违禁示例词"
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "topic"))
+
+
+@pytest.mark.parametrize("evasion", ["违禁示例词", "违 禁 示 例 词", "違禁示例詞", "违*禁-示例词", "违😀禁示例词",
+                                     "违\u3000禁示例词", "ＷＥＩ违禁示例词"])
+def test_each_evasion_is_caught_through_the_webhook(lists, school, evasion):
+    assert "不适合发布" in ChatUser(phone_for(lists), "oA").say(f"留言 {evasion}")
+
+
+def test_an_organisers_broadcast_is_screened_before_sending_and_an_admin_may_override(lists, session, school):
+    from models.delivery import Campaign
+    organiser = signed_in(lists, "cs")
+    data = {"text": "周五讨论违禁示例词", "units": str(school["cs"].id), "action": "send"}
+    token = csrf_token(organiser, "/admin/campaigns/new")
+    page = organiser.post("/admin/campaigns", data={**data, "csrf_token": token})
+    assert page.status_code == 400 and "【违禁示例词】" in page.get_data(as_text=True)
+    admin = signed_in(lists, "admin")
+    page = admin.post("/admin/campaigns", data={**data, "override": "1", "confirmed": "1",
+                                                "csrf_token": csrf_token(admin, "/admin/campaigns/new")})
+    assert page.status_code == 302 and session.scalar(select(Campaign.text)) == "周五讨论违禁示例词"
+    assert session.scalar(select(AuditLog).where(AuditLog.object_type == "screening"))

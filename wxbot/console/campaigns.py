@@ -30,6 +30,7 @@ from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.delivery.channels import CHANNEL_LABELS
 from wxbot.delivery.reach import audience_forecast
+from wxbot.screeninglists import refused_publication
 
 
 def scoped_campaigns():
@@ -102,6 +103,10 @@ def campaign_create():
         when = _scheduled_time(form.get("at", ""))
         content = content_from_form(form)
         check_content(content)
+        refused = refused_publication(f"{content['title']}\n{content['description']}\n{content['text']}", form)
+        if refused:
+            flash(refused, "danger")
+            return compose_page(form, 400)
         if not confirmed():
             count = count_audience(db.session, spec, g.scope)
             what = content["title"] or shorten(content["text"], 60)

@@ -26,6 +26,7 @@ from wxbot import services
 from wxbot.console import bp
 from wxbot.console.forms import db_ids
 from wxbot.db import db
+from wxbot.screeninglists import refused_publication
 from wxbot.study.views import render_body, upload_dir
 
 ATTACHMENT_TYPES = (".pdf", ".doc", ".docx", ".ppt", ".pptx")
@@ -135,6 +136,11 @@ def material_state(material_id: int, action: str):
         flash("现在不能对这篇材料这样操作（作者不能审核自己的材料，或者它已经不在这个状态）。", "warning")
         return redirect(url_for("console.material_edit", material_id=material_id))
     before = {"状态": material.status_label}
+    if action in ("submit", "approve"):
+        refused = refused_publication(f"{material.title}\n{material.summary}\n{material.body}", request.form)
+        if refused:
+            flash(refused, "danger")
+            return redirect(url_for("console.material_edit", material_id=material_id))
     try:
         take_action(material, action, current_user.username, request.form.get("note", ""), utcnow())
     except ReviewError as exc:
