@@ -119,3 +119,39 @@ def topic_replies(session: Session, topic: Topic, page: int, per_page: int = 20)
     rows = session.execute(base.add_columns(Member.name).join(Member, Member.id == Post.member_id)
                            .order_by(Post.id.desc()).offset((page - 1) * per_page).limit(per_page)).all()
     return rows, total
+
+
+def remind_unanswered(session: Session, now: datetime, after_days: int) -> int:
+    """Tell each unit's organisers (members with the organiser role in the unit or above it, who follow
+    the account) how many posts have waited more than `after_days` for an answer; once a day."""
+    from collections import Counter
+    from datetime import timedelta
+
+    from models.eventnotices import notify
+    from models.jobs import claim_once
+    from models.timeutil import local_date
+    if not claim_once(session, f"feedback-reminder:{local_date(now).isoformat()}", now):
+        return 0
+    waiting = Counter(session.scalars(select(Post.org_unit_id).where(
+        Post.status == "visible", Post.state == "new", Post.created_at <= now - timedelta(days=after_days))))
+    if not waiting:
+        session.commit()
+        return 0
+    told = 0
+    for organiser in session.scalars(select(Member).where(Member.role.in_(("organiser", "admin")))):
+        mine = sum(n for unit, n in waiting.items() if organiser.org_unit_id in _units_of(session, unit))
+        text = f"有 {mine} 条留言超过 {after_days} 天还没有回复，请到管理后台“留言”处理。"
+        if mine and notify(session, [organiser.id], text, "留言未回复提醒", now):
+            told += 1
+    session.commit()
+    return told
+
+
+def _units_of(session: Session, unit_id: int) -> set[int]:
+    """The unit and every unit above it."""
+    from models.members import OrgUnit
+    found, unit = set(), session.get(OrgUnit, unit_id)
+    while unit is not None:
+        found.add(unit.id)
+        unit = unit.parent
+    return found

@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
-from scheduler.jobs import daily_push_job, events_job, purge_message_log, quiz_reminder_job
+from scheduler.jobs import daily_push_job, events_job, feedback_reminder_job, purge_message_log, quiz_reminder_job
 from wxbot import services
 from wxbot.errors import report_failure
 
@@ -33,6 +33,7 @@ JOBS = [
     JobSpec("study.daily_push", daily_push_job, "push.daily_at"),
     JobSpec("quiz.reminder", quiz_reminder_job, "quiz.reminder_at", "quiz.reminder_enabled"),
     JobSpec("events.tick", events_job, "events.job_every_minutes", every=True),
+    JobSpec("feedback.reminder", feedback_reminder_job, "feedback.remind_at"),
 ]
 
 

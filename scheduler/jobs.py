@@ -59,3 +59,12 @@ def events_job(app: Flask) -> dict:
         db.session.commit()
     logger.info("events job: %s", done)
     return done
+
+
+def feedback_reminder_job(app: Flask) -> int:
+    """Remind organisers of posts unanswered for feedback.remind_after_days; once a day."""
+    from models.feedback import remind_unanswered
+    with app.app_context():
+        told = remind_unanswered(db.session, utcnow(), services.settings(app).feedback.remind_after_days)
+    logger.info("feedback reminder: %d organisers told", told)
+    return told

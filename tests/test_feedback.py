@@ -184,3 +184,40 @@ def test_an_organisers_broadcast_is_screened_before_sending_and_an_admin_may_ove
                                                 "csrf_token": csrf_token(admin, "/admin/campaigns/new")})
     assert page.status_code == 302 and session.scalar(select(Campaign.text)) == "周五讨论违禁示例词"
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "screening"))
+
+
+def test_monitoring_and_the_flagged_message_filter(lists, session, school):
+    from tests.conftest import flush_log
+    chat = ChatUser(phone_for(lists), "oA")
+    chat.say("留言 这里有违禁示例词")
+    chat.say("留言 这是广告示例")
+    chat.say("随便说一句广告示例")
+    flush_log(lists)
+    organiser = signed_in(lists, "cs")
+    page = organiser.get("/admin/monitoring").get_data(as_text=True)
+    assert "近 30 天每天命中词表的帖子数" in page and "拦截" in page and "标记" in page
+    assert '<td data-label="拦截">1</td>' in page and '<td data-label="标记">1</td>' in page
+    flagged = organiser.get("/admin/messages?flagged=1").get_data(as_text=True)
+    assert "随便说一句广告示例" in flagged
+    assert signed_in(lists, "cs").get("/admin/messages?flagged=1&text=没有这句").status_code == 200
+
+
+def test_organisers_are_reminded_of_posts_unanswered_for_days(lists, session, school):
+    from datetime import timedelta
+
+    from models.delivery import Campaign
+    from models.feedback import remind_unanswered
+    from models.members import Member
+    from models.timeutil import utcnow
+    from tests.helpers import make_member
+    organiser = make_member(session, branch=school["cs"], role="organiser", student_no="2024500")
+    ChatUser(phone_for(lists), "oOrganiser").bind(organiser)
+    ChatUser(phone_for(lists), "oA").say("留言 三天前的留言")
+    later = utcnow() + timedelta(days=4)
+    with lists.app_context():
+        from wxbot.db import db
+        assert remind_unanswered(db.session, later, 3) == 1
+        assert remind_unanswered(db.session, later, 3) == 0  # once a day
+    session.expire_all()
+    assert session.scalar(select(Campaign.audience_label).where(Campaign.audience_label == "留言未回复提醒"))
+    assert session.get(Member, organiser.id) is not None

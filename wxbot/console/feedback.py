@@ -161,3 +161,38 @@ def topic_action(topic_id: int, action: str):
           org_unit_id=topic.org_unit_id)
     db.session.commit()
     return redirect(url_for("console.topics"))
+
+
+# ---- monitoring (网络监控) ----
+
+@bp.get("/monitoring")
+@login_required
+def monitoring():
+    """What screening caught in posts over the last 30 days: per day, per category, per unit."""
+    from datetime import timedelta
+
+    from models.timeutil import local_date, show
+    from wxbot.console.charts import bar_chart
+    since = utcnow() - timedelta(days=30)
+    rows = db.session.execute(g.scope.filter(
+        select(Post.created_at, Post.screening, Post.status, OrgUnit.name).join(OrgUnit, OrgUnit.id == Post.org_unit_id)
+        .where(Post.created_at >= since, Post.screening != "[]"), Post.org_unit_id)).all()
+    days = [local_date() - timedelta(days=n) for n in range(29, -1, -1)]
+    per_day = {d: 0 for d in days}
+    per_category: dict[str, int] = {}
+    per_unit: dict[str, dict[str, int]] = {}
+    for created, screening, status, unit in rows:
+        day = local_date(created)
+        if day in per_day:
+            per_day[day] += 1
+        for hit in json.loads(screening):
+            per_category[hit["category"]] = per_category.get(hit["category"], 0) + 1
+        unit_counts = per_unit.setdefault(unit, {"blocked": 0, "held": 0, "flagged": 0})
+        unit_counts[{"blocked": "blocked", "held": "held"}.get(status, "flagged")] += 1
+    chart = bar_chart([d.strftime("%m-%d") for d in days], list(per_day.values()), "近 30 天每天命中词表的帖子数",
+                      unit="条")
+    categories = bar_chart(list(per_category), list(per_category.values()), "按类别", unit="次") \
+        if per_category else None
+    return render_template("console/monitoring.html", chart=chart, categories=categories,
+                           per_unit=sorted(per_unit.items()), since=show(since, "%Y-%m-%d"),
+                           list_errors=list_folder().errors)

@@ -134,8 +134,16 @@ def message_log():
         query = query.where(MessageLog.content.contains(args["text"].strip()))
     query = _date_range(query, MessageLog.created_at, args)
     page = page_number(args)
-    rows = list(db.session.scalars(query.order_by(MessageLog.id.desc())
-                                   .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    if args.get("flagged"):  # what the word lists catch in members' messages (the latest 5,000 looked at)
+        from wxbot.screeninglists import current_screener
+        screener = current_screener()
+        recent = db.session.scalars(query.where(MessageLog.direction == "in").order_by(MessageLog.id.desc())
+                                    .limit(5000))
+        caught = [r for r in recent if screener.screen(r.content).action != "pass"]
+        rows = caught[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    else:
+        rows = list(db.session.scalars(query.order_by(MessageLog.id.desc())
+                                       .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     member_ids = {r.member_id for r in rows if r.member_id}
     members = {m.id: m for m in db.session.scalars(select(Member).where(Member.id.in_(member_ids)))}
     return render_template("console/messages.html", rows=rows, members=members, page=page, page_size=PAGE_SIZE)
