@@ -60,6 +60,9 @@ def demo_load():
     if load_demo_events(db.session, utcnow()):
         click.echo("已载入演示活动：一个 20 分钟后开始、现在就能签到的主题党日（后台“活动”里打开签到屏幕，"
                    "在模拟器里扫码），一个只有 3 个名额的党课（试试候补），一个不用报名的支部党员大会。")
+    from wxbot.demo import load_demo_topic
+    if load_demo_topic(db.session, utcnow()):
+        click.echo("已载入一个演示话题：发送“话题”“回复 编号 内容”试试；留言的示例词表在 screening_lists/。")
     accounts = load_demo_accounts(db.session)
     if accounts:
         lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]

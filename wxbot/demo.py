@@ -216,3 +216,15 @@ def load_demo_events(session: Session, now) -> int:
     session.add_all(events)
     session.commit()
     return len(events)
+
+
+def load_demo_topic(session: Session, now) -> bool:
+    """One open discussion topic, unless topics exist already."""
+    from models.feedback import Topic
+    if session.scalar(select(Topic.id).limit(1)) is not None:
+        return False
+    session.add(Topic(title="如何在专业学习中发挥党员先锋模范作用？（演示）",
+                      question="结合自己的专业和学习生活，谈谈具体的做法。", audience="{}", pinned=True,
+                      created_by="演示数据", created_at=now))
+    session.commit()
+    return True
