@@ -162,8 +162,12 @@ def location(ctx: Context):
     """WeChat's location report (sent on entering the chat, when the member agreed): kept for the
     geofence for events.location_retention_hours. No reply."""
     message = ctx.inbound.message
-    if ctx.follower is not None:
-        note_location(ctx.session, ctx.openid, float(message.latitude), float(message.longitude), ctx.now)
+    try:
+        latitude, longitude = float(message.latitude), float(message.longitude)
+    except (TypeError, ValueError):  # an empty or garbled report: nothing to keep, nothing to say
+        return None
+    if ctx.follower is not None and -90 <= latitude <= 90 and -180 <= longitude <= 180:
+        note_location(ctx.session, ctx.openid, latitude, longitude, ctx.now)
     return None
 
 

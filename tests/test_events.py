@@ -324,3 +324,11 @@ def test_sign_ups_and_a_newcomers_pending_check_in_survive_a_restart(make_app, b
     restarted = make_app()  # a new process on the same database and store
     assert "已报名" in ChatUser(phone_for(restarted), "oA").say("活动")
     assert "签到成功" in ChatUser(phone_for(restarted), "oLater").bind(member)
+
+
+def test_an_empty_or_garbled_location_report_is_ignored(app, session, school):
+    for latitude in ("", "abc", "999"):
+        reply = send_location(app, "oA", latitude, 106.7)
+        assert reply.raw == "success"  # no apology to an event nobody typed
+    latitudes = session.scalars(select(LocationReport.latitude)).all()
+    assert all(-90 <= lat <= 90 for lat in latitudes)
