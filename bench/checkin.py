@@ -15,6 +15,7 @@ Usage: .venv/bin/python bench/checkin.py [--members 1000] [--seconds 10] [--thre
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import sys
 import threading
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.fanout import tree_cpu_seconds  # noqa: E402
-from bench.quiz import Client, Pacer, Results, pct  # noqa: E402
+from bench.quiz import Client, Pacer, Results, help_asker, pct  # noqa: E402
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, prepare, settings_env  # noqa: E402
 from models.events import CheckIn, Event, scene_for, slot_of  # noqa: E402
 from models.timeutil import utcnow  # noqa: E402
@@ -81,16 +82,6 @@ def scanner(port: int, phone: Phone, members: list[str], event_id: int, pacer: P
             results.add("start", again_ms, None if "不用重复签到" in again else f"second scan: {again}")
 
 
-def help_asker(port: int, phone: Phone, openids: list[str], rate: float, until: threading.Event,
-               results: Results, first_id: int) -> None:
-    client, pacer, n = Client(port, phone), Pacer(rate), 0
-    while not until.is_set():
-        pacer.wait()
-        ms, reply, _request = client.say(openids[n % len(openids)], "帮助", first_id + n)
-        results.add("help", ms, None if "活动" in reply else reply or "(none)")
-        n += 1
-
-
 def run_load(port: int, members: list[str], askers: list[str], event_id: int, seconds: float,
              threads: int) -> tuple[Results, float]:
     app = create_app({"wechat.encrypt_mode": "safe", "log_level": "WARNING"})
@@ -100,9 +91,9 @@ def run_load(port: int, members: list[str], askers: list[str], event_id: int, se
     pacer = Pacer(rate)
     workers = [threading.Thread(target=scanner, args=(port, phone, members[i::threads], event_id, pacer, results, i))
                for i in range(threads)]
-    first_id = 10**15 + int(time.time()) * 1000
+    ids = itertools.count(10**15 + int(time.time()) * 1000)  # MsgIds unique across threads (count is atomic)
     helpers = [threading.Thread(target=help_asker, args=(port, phone, askers[i::2], rate * HELP_SHARE / 2, done,
-                                                         results, first_id + i * 10**6)) for i in range(2)]
+                                                         results, ids)) for i in range(2)]
     started = time.perf_counter()
     for t in workers + helpers:
         t.start()

@@ -12,6 +12,7 @@ from wxbot.screeninglists import current_screener
 
 router = Router("feedback")
 RATE_KEY = "posts:{member_id}:{hour}"
+MAX_LENGTH = 500
 
 
 @router.text("我的留言", who="member", help=("我的留言", "我发过的留言和组织员的回复"))
@@ -35,18 +36,24 @@ def leave_feedback(ctx: Context, text: str):
     text = ctx.inbound.raw_text[2:].strip()  # as written (not normalised): what the organisers read
     if not text:
         return "请在“留言”后写上内容，例如：留言 希望主题党日安排在周五下午。"
-    if len(text) > 500:
-        return f"留言最多 500 个字（这条有 {len(text)} 个字），请分几条发送。"
-    waited = _rate_limited(ctx)
-    if waited:
-        return waited
-    verdict = current_screener().screen(text)
-    post = submit(ctx.session, ctx.member, text, verdict, ctx.now)
+    post = _post(ctx, text)
+    if isinstance(post, str):
+        return post
     if post.status == "blocked":
         return "你的留言含有不适合发布的内容，没有提交。请修改后再发。"
     if post.status == "held":
         return f"已收到你的留言（编号 #{post.id}），审核后会转给组织员。发送“我的留言”查看进度。"
     return f"已收到你的留言（编号 #{post.id}），已转给本支部组织员，回复后会通知你。发送“我的留言”查看。"
+
+
+def _post(ctx: Context, text: str, topic: Topic | None = None):
+    """The screened post (feedback, or a reply to `topic`), or what to tell the member instead."""
+    if len(text) > MAX_LENGTH:
+        return f"最多 {MAX_LENGTH} 个字（这条有 {len(text)} 个字），请分几条发送。"
+    waited = _rate_limited(ctx)
+    if waited:
+        return waited
+    return submit(ctx.session, ctx.member, text, current_screener().screen(text), ctx.now, topic)
 
 
 def _rate_limited(ctx: Context) -> str | None:
@@ -84,12 +91,9 @@ def reply(ctx: Context, number: str, _text: str):
     text = ctx.inbound.raw_text.split(number, 1)[-1].strip() if number in ctx.inbound.raw_text else _text.strip()
     if not text:
         return f"请写上内容，例如：回复 {topic.id} 我认为……"
-    if len(text) > 500:
-        return f"回复最多 500 个字（这条有 {len(text)} 个字）。"
-    waited = _rate_limited(ctx)
-    if waited:
-        return waited
-    post = submit(ctx.session, ctx.member, text, current_screener().screen(text), ctx.now, topic)
+    post = _post(ctx, text, topic)
+    if isinstance(post, str):
+        return post
     if post.status == "blocked":
         return "你的回复含有不适合发布的内容，没有发布。请修改后再发。"
     if post.status == "held":

@@ -127,6 +127,7 @@ def remind_unanswered(session: Session, now: datetime, after_days: int) -> int:
     from collections import Counter
     from datetime import timedelta
 
+    from models.accounts import subtree_ids
     from models.eventnotices import notify
     from models.jobs import claim_once
     from models.timeutil import local_date
@@ -139,19 +140,11 @@ def remind_unanswered(session: Session, now: datetime, after_days: int) -> int:
         return 0
     told = 0
     for organiser in session.scalars(select(Member).where(Member.role.in_(("organiser", "admin")))):
-        mine = sum(n for unit, n in waiting.items() if organiser.org_unit_id in _units_of(session, unit))
+        theirs = subtree_ids(session, organiser.org_unit_id)
+        mine = sum(n for unit, n in waiting.items() if unit in theirs)
         text = f"有 {mine} 条留言超过 {after_days} 天还没有回复，请到管理后台“留言”处理。"
         if mine and notify(session, [organiser.id], text, "留言未回复提醒", now):
             told += 1
     session.commit()
     return told
 
-
-def _units_of(session: Session, unit_id: int) -> set[int]:
-    """The unit and every unit above it."""
-    from models.members import OrgUnit
-    found, unit = set(), session.get(OrgUnit, unit_id)
-    while unit is not None:
-        found.add(unit.id)
-        unit = unit.parent
-    return found

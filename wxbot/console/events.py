@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from models.accounts import audit
-from models.audience import count_audience, describe_audience
+from models.audience import describe_audience
 from models.eventnotices import absent_members, cancel_event, expected_members, notify, tell_leave_decision
 from models.events import (
     ATTENDANCE,
@@ -371,6 +371,3 @@ def term_figures(first, last):
     members = sorted(per_member.values(), key=lambda m: (m["rate"], m["branch"], m["student_no"]))
     return branches, members, record
 
-
-def audience_count(event: Event) -> int:
-    return count_audience(db.session, event.audience_spec(), g.scope)
