@@ -30,7 +30,7 @@ $(BROWSER_DEPS):
 
 setup: $(VENV)/.runtime
 	$(FLASK) db upgrade
-	$(FLASK) demo load
+	$(FLASK) demo load --if-safe
 
 run: setup
 	$(FLASK) urls --host $(HOST)

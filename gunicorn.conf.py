@@ -27,6 +27,42 @@ def on_starting(server):
     from wxbot.gunicorn_worker import TimedThreadWorker
     TimedThreadWorker.read_timeout = settings.server.read_timeout
     _note_running_url(server.cfg.bind[0], settings.database_url)
+    _metrics_directory()
+
+
+def _metrics_directory() -> None:
+    """/metrics adds up every worker's counters from files in one directory (prometheus_client's
+    multiprocess mode). Set before any worker imports prometheus_client; a directory given by the
+    environment (systemd: shared with the scheduler and workers of this host) is used as it is."""
+    import shutil
+
+    from wxbot.config import ROOT
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+        return
+    parent = ROOT / "instance" / "metrics"
+    for old in parent.glob("*"):  # counters start again with the server, as Prometheus expects
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = parent / str(os.getpid())  # one per server: tests run several from one checkout
+    os.makedirs(path, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must not be added up any more."""
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _note_running_url(bind: str, database_url: str) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from models.feedback import STATES, STATUSES, Topic, may_join, my_posts, open_topics, submit
 from models.timeutil import show
+from wxbot.metrics import SCREENING_HITS
 from wxbot.router import Context, Router
 from wxbot.screeninglists import current_screener
 
@@ -53,7 +54,10 @@ def _post(ctx: Context, text: str, topic: Topic | None = None):
     waited = _rate_limited(ctx)
     if waited:
         return waited
-    return submit(ctx.session, ctx.member, text, current_screener().screen(text), ctx.now, topic)
+    verdict = current_screener().screen(text)
+    if verdict.action != "pass":
+        SCREENING_HITS.labels(verdict.action).inc()
+    return submit(ctx.session, ctx.member, text, verdict, ctx.now, topic)
 
 
 def _rate_limited(ctx: Context) -> str | None:

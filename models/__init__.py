@@ -7,6 +7,7 @@ from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
 from models.events import CheckIn, Event, LeaveRequest, LocationReport, Registration
 from models.feedback import Post
 from models.followers import Follower
+from models.heartbeats import Heartbeat
 from models.jobs import DoneOnce
 from models.members import Member, OrgUnit
 from models.messagelog import MessageLog
@@ -18,8 +19,8 @@ from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [
     "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Base", "Campaign", "ChannelSettings", "CheckIn", "Contest",
-    "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "Post", "LeaveRequest", "LocationReport", "MassJob",
-    "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry", "PointEntry", "Question",
+    "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "Heartbeat", "Post", "LeaveRequest", "LocationReport",
+    "MassJob", "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry", "PointEntry", "Question",
     "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard", "SandboxMessage",
     "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
 ]

@@ -31,6 +31,7 @@ from models.base import Base
 from models.members import Member
 from models.textutil import shorten
 from models.timeutil import utcnow
+from models.tracing import request_id as traced_request_id
 
 CAMPAIGN_STATUSES = {"scheduled": "待发送", "sending": "发送中", "paused": "配额用完，等待恢复",
                      "done": "已完成", "cancelled": "已取消"}
@@ -58,6 +59,9 @@ class Campaign(Base):
     # material's id: each recipient's link leads to their own page. Empty: the plain `url`.
     link_kind: Mapped[str] = mapped_column(String(32), default="")
     link_ref: Mapped[str] = mapped_column(String(64), default="")
+    # The request (message, console page, scheduled job) that created it: the worker's log lines
+    # about its deliveries carry the same id.
+    request_id: Mapped[str] = mapped_column(String(40), default=traced_request_id, server_default="")
     # A preview an organiser sent to one member: labelled, and not listed as a campaign.
     preview: Mapped[bool] = mapped_column(Boolean, default=False)
     # A daily study push: the plan day it belongs to (a member gets one push a day).
@@ -107,9 +111,12 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None]
     claimed_by: Mapped[str] = mapped_column(String(64), default="")
     claimed_at: Mapped[datetime | None]
+    # Set (committed) just before the API call: of a dead worker's claims, only these may have
+    # reached WeChat; the rest are sent again without doubt.
+    dispatched_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
-    # Taken over from a worker that died mid-send: WeChat may have accepted it already.
+    # Taken over from a worker that died while this send was with WeChat: it may have arrived twice.
     possibly_duplicated: Mapped[bool] = mapped_column(Boolean, default=False)
     wechat_msgid: Mapped[str] = mapped_column(String(32), default="")
     callback_status: Mapped[str] = mapped_column(String(64), default="")

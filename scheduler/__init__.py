@@ -5,16 +5,18 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apscheduler.events import EVENT_JOB_ERROR
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
+from models.tracing import current_request_id, new_request_id
 from scheduler.jobs import daily_push_job, events_job, feedback_reminder_job, purge_message_log, quiz_reminder_job
 from wxbot import services
 from wxbot.errors import report_failure
+from wxbot.heartbeat import Beater
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +59,30 @@ def build_scheduler(app: Flask, blocking: bool = False):
         else:
             hour, minute = _setting(settings, job.at_setting).split(":")
             trigger = CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone)
-        sched.add_job(job.func, trigger, args=[app], id=job.id, replace_existing=True)
-    sched.add_listener(_report_job_failure, EVENT_JOB_ERROR)
+        sched.add_job(_traced, trigger, args=[job.id, job.func, app], id=job.id, replace_existing=True)
+    # The beat is a job, so that /healthz sees a scheduler that runs jobs, not merely a process.
+    beater = Beater(app, "scheduler")
+    beater()
+    sched.add_job(beater, IntervalTrigger(seconds=settings.health.heartbeat_seconds), id="health.beat",
+                  replace_existing=True)
+    sched.add_listener(_count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return sched
 
 
-def _report_job_failure(event) -> None:
-    """A job that raised goes to the one error hook (APScheduler would only log it in its own words)."""
-    report_failure(f"scheduled job {event.job_id}", event.exception)
+def _traced(job_id: str, func: Callable[[Flask], object], app: Flask):
+    """A job run gets a request id of its own (job-<id>-<hex>): its log lines and the campaigns it
+    creates carry it."""
+    current_request_id.set(f"job-{job_id}-{new_request_id()[:6]}")
+    return func(app)
+
+
+def _count_job_run(event) -> None:
+    """Runs and failures per job for /metrics; a job that raised also goes to the one error hook
+    (APScheduler would only log it in its own words)."""
+    from wxbot.metrics import JOB_RUNS
+    JOB_RUNS.labels(job=event.job_id, outcome="failed" if event.exception else "ok").inc()
+    if event.exception:
+        report_failure(f"scheduled job {event.job_id}", event.exception)
 
 
 def embedded(app: Flask) -> bool:

@@ -14,10 +14,13 @@ logger = logging.getLogger(__name__)
 
 
 def purge_message_log(app: Flask) -> int:
-    """Delete message-log entries older than message_log.retention_days."""
+    """Delete message-log entries older than message_log.retention_days (and the heartbeats of
+    processes gone for a week: replaced hosts and old pids)."""
+    from models.heartbeats import forget_long_dead
     with app.app_context():
         removed = purge_messages(db.session, services.settings(app).message_log.retention_days, utcnow())
         db.session.commit()
+        forget_long_dead(db.session, utcnow())
     logger.info("message log purge removed %s entries", removed)
     return removed
 

@@ -167,17 +167,41 @@ def test_faults_quota_and_token_expiry_still_deliver_exactly_once(make_app, sess
     assert campaign_counts(session, campaign.id)["sent"] == 40
 
 
-def test_a_claim_of_a_dead_worker_is_taken_over_and_flagged(app, session, members):
-    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
-    session.commit()
+def _claim_and_die(session, worker: str, dispatched: int) -> list[Delivery]:
+    """A worker claims three deliveries and hands `dispatched` of them to WeChat, then dies."""
     from wxbot.delivery.engine import claim, start_due_campaigns
     start_due_campaigns(session, utcnow())
-    taken = claim(session, "dead-worker", 2, utcnow(), 60)  # claimed, then the worker "dies"
-    assert len(taken) == 2
+    taken = claim(session, worker, 3, utcnow(), 60)
+    session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in taken[:dispatched]]))
+                    .values(dispatched_at=utcnow()))
+    session.commit()
+    return taken
+
+
+def test_a_dead_worker_past_its_lease_is_taken_over_and_only_what_wechat_had_is_flagged(app, session, members):
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    taken = _claim_and_die(session, "dead-worker", dispatched=1)  # a name with no process behind it
     survivor = DeliveryWorker(app, "survivor")
-    later = utcnow() + timedelta(seconds=61)
-    for _ in range(5):
-        survivor.step(later)
+    survivor.step(utcnow(), batches=None)
+    assert campaign_counts(session, campaign.id)["sent"] == 2  # within the lease: left alone
+    later = utcnow() + timedelta(seconds=survivor.policy.lease_seconds + 1)
+    survivor.step(later, batches=None)
+    counts = campaign_counts(session, campaign.id)
+    assert counts["sent"] == 5 and counts["possibly_duplicated"] == 1
+    flagged = session.scalars(select(Delivery.id).where(Delivery.possibly_duplicated.is_(True))).all()
+    assert flagged == [taken[0].id]
+
+
+def test_a_killed_workers_claims_are_taken_over_at_once_on_its_host(app, session, members):
+    import socket
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs: the worker was killed
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    _claim_and_die(session, f"{socket.gethostname()}:{gone.pid}:1", dispatched=2)
+    DeliveryWorker(app).step(utcnow(), batches=None)  # no waiting for the lease
     counts = campaign_counts(session, campaign.id)
     assert counts["sent"] == 5 and counts["possibly_duplicated"] == 2
 

@@ -11,11 +11,44 @@ from wxbot.config import ROOT
 from wxbot.db import db
 
 
-def test_healthz_reports_database_and_store(app, backend):
+def beat_as(app, role: str, seconds_ago: float = 0, pid: int | None = None) -> None:
+    """A heartbeat as a scheduler or worker process writes it (pid: another process's)."""
+    from datetime import timedelta
+
+    from models.heartbeats import Heartbeat, process_name
+    from models.timeutil import utcnow
+    with app.app_context():
+        when = utcnow() - timedelta(seconds=seconds_ago)
+        name = process_name(role, pid=pid)
+        db.session.merge(Heartbeat(name=name, role=role, host=name.split("@")[1].split(":")[0],
+                                   pid=pid or os.getpid(), started_at=when, beat_at=when))
+        db.session.commit()
+
+
+def test_healthz_reports_database_store_scheduler_workers_and_outbox(app, backend):
+    beat_as(app, "scheduler")
+    beat_as(app, "worker")
     response = app.test_client().get("/healthz")
     body = response.get_json()
     assert response.status_code == 200 and body["database"] == "ok" and body["sandbox"] is True
     assert body["redis"] == ("embedded" if backend["name"] == "embedded" else "ok")
+    assert body["scheduler"] == "ok" and body["worker"] == "ok" and body["outbox"] == {"pending": 0, "sending": 0}
+
+
+def test_healthz_is_503_when_the_worker_stopped_or_the_scheduler_never_ran(app):
+    beat_as(app, "worker", seconds_ago=120)
+    response = app.test_client().get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 503
+    assert body["worker"].startswith("down: 最后一次心跳在 12") and "没有运行过" in body["scheduler"]
+
+
+def test_healthz_tells_a_database_outage_from_an_outdated_schema(make_app):
+    app = make_app(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    response = app.test_client().get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 503 and body["database"].startswith("down: 连不上数据库")
+    assert "schema" not in body and "upgrade" not in response.get_data(as_text=True)
 
 
 def test_healthz_is_503_when_redis_is_down(make_app):

@@ -1,7 +1,6 @@
 """wxbot: the WeChat-facing core. `create_app` builds everything; nothing is built at import time."""
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 
@@ -19,6 +18,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         if test_config is not None:
             raise
         raise SystemExit(str(exc)) from None  # one line naming the setting, exit status 1
+    unloaded = unloaded_production_env(settings)
+    if unloaded:
+        raise SystemExit(unloaded)
     from models.timeutil import set_local_zone
     set_local_zone(settings.scheduler.timezone)  # one zone for every shown date, day boundary and job
     app = Flask(__name__)
@@ -26,7 +28,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = DbIdConverter  # before any route is added
     app.config["WXBOT"] = settings
     app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
-    _configure_logging(settings)
+    from wxbot.logs import configure_logging
+    configure_logging(settings.log_level, settings.log_format)
     from wxbot.bodyread import BodyDeadline
     app.wsgi_app = BodyDeadline(app.wsgi_app, settings.server.read_timeout)
     if settings.server.trusted_proxies:
@@ -59,25 +62,39 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from models.timeutil import show
-    from wxbot import health, webhook
+    from wxbot import health, metrics, webhook
     from wxbot.console import csrf, init_console
     from wxbot.delivery.views import bp as delivery_bp
     from wxbot.headers import init_security_headers
+    from wxbot.logs import init_request_ids
     from wxbot.study import bp as study_bp
     from wxbot.topics import bp as topics_bp
 
     init_console(app)
     init_security_headers(app)
+    init_request_ids(app)
     app.add_template_filter(show, "localtime")
     # WeChat and the sandbox's API callers sign their requests, and a reading page's beacon carries
     # its signed link; CSRF tokens are for console forms.
-    for blueprint in (webhook.bp, health.bp, delivery_bp, study_bp, topics_bp):
+    for blueprint in (webhook.bp, health.bp, metrics.bp, delivery_bp, study_bp, topics_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     if is_sandbox(settings):  # never with a real AppSecret
         from wxbot.sandbox import bp as sandbox_bp
         csrf.exempt(sandbox_bp)
         app.register_blueprint(sandbox_bp)
+
+
+def unloaded_production_env(settings: Settings) -> str:
+    """A process on a production host that did not load its environment file would quietly create an
+    empty SQLite database and work there (a broadcast sent into it reaches nobody): refuse instead."""
+    marker = os.environ.get("WXBOT_ENV_FILE", "/etc/wxbot.env")
+    if settings.database_url or not os.path.exists(marker):
+        return ""
+    return (f"配置错误 database_url: 这台机器有正式环境的环境文件 {marker}，"
+            "但本进程没有加载它（没有 WXBOT_DATABASE_URL）。"
+            "命令请用 bin/wxbot 运行（它会加载环境文件），服务由 systemd 的 EnvironmentFile 加载；"
+            "确实要在这台机器上用内置 SQLite，请设置 WXBOT_ENV_FILE=none。")
 
 
 def store_path(app: Flask) -> str:
@@ -98,10 +115,3 @@ def _instance_secret(app: Flask) -> str:
             f.write(secrets.token_hex(32))
     with open(path) as f:
         return f.read().strip()
-
-
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Alembic names each of its plugins on every command: noise for IT staff, not information.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

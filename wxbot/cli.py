@@ -29,9 +29,17 @@ def db_upgrade(revision: str):
 
 
 @demo_cli.command("load")
-def demo_load():
-    """首次运行时载入演示学校（已有成员则跳过）。"""
-    from wxbot.demo import ADMIN, ORGANISER, load_demo, load_demo_accounts
+@click.option("--if-safe", is_flag=True, help="不能载入时只提示原因并正常退出（make run 用）。")
+def demo_load(if_safe: bool):
+    """在沙盒里载入演示学校；有真实名单、真实数据或真实 AppSecret 时拒绝。"""
+    from wxbot.demo import ADMIN, ORGANISER, demo_refusal, load_demo, load_demo_accounts
+    refusal = demo_refusal(db.session, services.settings())
+    if refusal:
+        message = f"不载入演示数据：{refusal}。"
+        if if_safe:
+            click.echo(message)
+            return
+        raise click.ClickException(message)
     if load_demo(db.session, services.settings().school.name):
         click.echo(f"已载入演示数据：2 个学院、4 个支部、42 名成员。"
                    f"组织员 {ORGANISER.name}（{ORGANISER.student_no}），管理员 {ADMIN.name}（{ADMIN.student_no}）。")

@@ -117,7 +117,7 @@ def _merge(data: dict, defaults: dict, new: Mapping, path: str) -> None:
 
 def _apply_env(data: dict, defaults: dict, environ: Mapping[str, str]) -> None:
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "WXBOT_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in ("WXBOT_CONFIG", "WXBOT_ENV_FILE"):
             continue
         parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
         node, default = data, defaults
@@ -215,6 +215,8 @@ def _validate(data: dict) -> None:
         raise ConfigError("sandbox.fault_rate", "需要 0.0 到 1.0 之间的数")
     if data["log_level"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "只能是 DEBUG、INFO、WARNING 或 ERROR")
+    if data["log_format"] not in ("text", "json"):
+        raise ConfigError("log_format", "只能是 text 或 json")
     if not data["server"]["public_url"].startswith(("http://", "https://")):
         raise ConfigError("server.public_url", "需要以 http:// 或 https:// 开头")
 

@@ -83,6 +83,27 @@ def load_demo_followers(session: Session, now) -> int:
     return len(members)
 
 
+def demo_refusal(session: Session, settings) -> str:
+    """Why demo data must not load here ('' when it may): a real AppSecret, or data that is not the
+    demo school's. Demo study plans are pushed at 07:30 and demo events remind people: on a real
+    account or beside a real roster they would reach real followers."""
+    from models.events import Event
+    from models.quiz import Question
+    from models.study import Material
+    from wxbot.config import is_sandbox
+    if not is_sandbox(settings):
+        return "配置了真实的 AppSecret（正式公众号），演示数据只能在沙盒里载入"
+    demo_numbers = {row.student_no for row in demo_rows()}
+    others = session.scalar(select(func.count()).select_from(Member).where(Member.student_no.not_in(demo_numbers)))
+    if others:
+        return f"数据库里已有 {others} 名不属于演示学校的成员（真实名单）"
+    demo_loaded = session.scalar(select(Member.id).limit(1)) is not None
+    content = any(session.scalar(select(model.id).limit(1)) is not None for model in (Material, Question, Event))
+    if content and not demo_loaded:
+        return "数据库里已有学习材料、题目或活动，却没有演示名单（真实数据）"
+    return ""
+
+
 def load_demo(session: Session, school: str) -> bool:
     """Load the demo roster unless members exist already; True when loaded."""
     if session.scalar(select(func.count()).select_from(Member)):

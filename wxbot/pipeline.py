@@ -8,6 +8,7 @@ customer-service API.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import re
@@ -30,6 +31,7 @@ from wxbot.delivery.inbox import inbox_mark, release_on_interaction
 from wxbot.errors import report_failure
 from wxbot.logwriter import INTERACTIONS, encode_interaction
 from wxbot.logwriter import QUEUE as LOG_QUEUE
+from wxbot.metrics import APOLOGIES, DEDUP_HITS, HANDLER_SECONDS, LATE_REPLIES, handler_name
 from wxbot.profiles import GENERATION, PROFILE_TTL, current_generation, profile_key, stored_profile, valid_profile
 from wxbot.router import Context, Inbound, News, read_inbound
 from wxbot.store import LockTimeout
@@ -145,6 +147,14 @@ class _Writes:
         self.pushes: list[tuple[str, str]] = []
 
 
+class TracedPool(ThreadPoolExecutor):
+    """Runs each task in a copy of the submitter's context: the message's request id follows it
+    into the handler thread (and onto the campaigns the handler creates)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
 def user_lock(openid: str) -> str:
     return f"user:{openid}"
 
@@ -169,7 +179,7 @@ class Pipeline:
         if self._pool is None or self._pool_pid != os.getpid():
             with self._pool_lock:
                 if self._pool is None or self._pool_pid != os.getpid():
-                    self._pool = ThreadPoolExecutor(self.settings.wechat.handler_threads, "wxbot-handler")
+                    self._pool = TracedPool(self.settings.wechat.handler_threads, "wxbot-handler")
                     self._pool_pid = os.getpid()
         return self._pool
 
@@ -223,9 +233,11 @@ class Pipeline:
         if route is None or not route.quick:
             return None
         try:
-            reply = route.run(ctx)
+            with HANDLER_SECONDS.labels(handler_name(route.func)).time():
+                reply = route.run(ctx)
         except Exception as exc:  # the one error hook
             report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
+            APOLOGIES.inc()
             conversation.pending, reply = None, APOLOGY
         writes = _Writes()
         self._note_interaction(inbound, now, writes)
@@ -251,11 +263,13 @@ class Pipeline:
             job.late = not job.claimed
         if not job.late:
             return future.result()
+        LATE_REPLIES.inc()
         self.store.set(key, "success", self.settings.wechat.dedup_ttl)  # what WeChat's retries get
         return "success"
 
     def _first_reply(self, key: str, started: float, stored: str | None) -> str:
         """A retry: the first delivery's reply, waited for as long as the budget allows."""
+        DEDUP_HITS.inc()
         deadline = started + self.settings.wechat.reply_budget
         while stored is None or stored == PENDING:
             if time.monotonic() >= deadline:
@@ -284,6 +298,7 @@ class Pipeline:
                 reply = render(BUSY, inbound.message, wechat.text_reply_max_bytes)
             except Exception as exc:  # the one error hook; the database or the store may be down
                 report_failure(f"message handling for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
+                APOLOGIES.inc()
                 reply = render(APOLOGY, inbound.message, wechat.text_reply_max_bytes)
             delivered_by_request = job.claim()
             writes.sets.insert(0, (key, reply if delivered_by_request else "success", wechat.dedup_ttl))
@@ -325,7 +340,9 @@ class Pipeline:
         dispatcher = services.dispatcher(self.app)
         ctx = Context(inbound, profile, self.store, conversation, self.settings, now, dispatcher, follower)
         try:
-            reply = dispatcher.dispatch(ctx)
+            route = dispatcher.route(ctx)
+            with HANDLER_SECONDS.labels(handler_name(route.func) if route else "none").time():
+                reply = route.run(ctx) if route is not None else None
             if "db_session" in g:
                 db.session.flush()
         except Exception as exc:  # the one error hook: detail to the log, a safe reply to the user
@@ -335,6 +352,7 @@ class Pipeline:
             conversation.pending = None
             if follower is not None:  # the interaction is recorded all the same
                 self._touch(inbound, db.session, now)
+            APOLOGIES.inc()
             reply = APOLOGY
         return reply
 

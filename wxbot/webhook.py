@@ -6,9 +6,11 @@ import time
 
 from flask import Blueprint, Response, request
 
+from models.tracing import current_request_id
 from wxbot import protocol, services
 from wxbot.bodyread import connection_socket, stop_reading
 from wxbot.errors import report_failure
+from wxbot.metrics import APOLOGIES, REQUEST_SECONDS, REQUESTS
 from wxbot.pipeline import APOLOGY, render
 from wxbot.protocol import Refused
 
@@ -36,12 +38,17 @@ def receive():
     body = _read_body(wechat.max_body_bytes)
     envelope = protocol.open_envelope(body, request.args, wechat)
     message = protocol.parse(envelope.xml)
+    if getattr(message, "id", None):  # WeChat's redeliveries of a message share its id
+        current_request_id.set(f"wx{message.id}")
     try:
         reply = services.pipeline().answer(message, started)
     except Exception as exc:  # Redis or the database is down: say so rather than WeChat's error page
         report_failure("message pipeline", exc)
+        APOLOGIES.inc()
         reply = render(APOLOGY, message, wechat.text_reply_max_bytes)
     sealed = protocol.seal(reply, envelope, wechat, request.args.get("nonce", ""))
+    REQUESTS.labels("success" if sealed == "success" else "replied").inc()
+    REQUEST_SECONDS.observe(time.monotonic() - started)
     return Response(sealed, mimetype="application/xml" if sealed != "success" else "text/plain")
 
 
@@ -62,5 +69,6 @@ def _read_body(limit: int) -> bytes:
 def refused(exc: Refused):
     """A refusal closes the connection: an unread body must not be waited for, or read as a request."""
     logger.info("refused %s: %s", exc.status, exc.reason)
+    REQUESTS.labels(f"refused_{exc.status}").inc()
     stop_reading(connection_socket(request.environ))
     return Response(exc.reason, status=exc.status, mimetype="text/plain")

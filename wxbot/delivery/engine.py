@@ -1,8 +1,10 @@
 """The delivery worker: claim a batch, choose each recipient's channel, send, mark.
 
-Every state change is a row update: a worker killed at any moment loses nobody. A claim older than
-the lease is taken over by another worker and flagged 'possibly duplicated', because the dead
-worker may have been between WeChat's acceptance and its own commit.
+Every state change is a row update: a worker killed at any moment loses nobody. A dead worker's
+claims are taken over as soon as it is known dead (its pid gone on this host, its heartbeat
+stopped elsewhere; the lease as the last resort). Only the deliveries it had handed to WeChat
+(dispatched, at most `in_flight`) are flagged 'possibly duplicated': it may have died between
+WeChat's acceptance and its own commit. The others are simply sent again.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import queue
 import socket
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from models.channelsettings import ChannelPolicy, channel_policy
 from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
 from models.followers import Follower
+from models.heartbeats import is_dead
 from models.inbox import expire_waiting
 from models.privacy import forget_openid
 from models.timeutil import next_wechat_midnight, utcnow, wechat_month
@@ -31,13 +35,15 @@ from wxbot.delivery.channels import choose_channel, reach_of
 from wxbot.delivery.inbox import note_waiting
 from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
 from wxbot.errors import report_failure
+from wxbot.heartbeat import Beater
 from wxbot.links import make_token, page_url
+from wxbot.metrics import DELIVERIES
 
 logger = logging.getLogger(__name__)
 MASS_BATCH = 10000
 # What marking a delivery may change; one prepared statement writes a whole gathering of outcomes.
 MARKED_COLUMNS = ("status", "channel", "refused_channels", "attempts", "last_error", "next_attempt_at", "claimed_by",
-                  "sent_at", "wechat_msgid")
+                  "dispatched_at", "sent_at", "wechat_msgid")
 _deliveries = Delivery.__table__
 MARK_DELIVERIES = (update(_deliveries).where(_deliveries.c.id == bindparam("delivery_id"))
                    .values({column: bindparam(column) for column in MARKED_COLUMNS}))
@@ -83,11 +89,14 @@ class DeliveryWorker:
         self.bucket = TokenBucket(self.policy.rate_per_second)
         self.pool = ThreadPoolExecutor(self.policy.in_flight, "wxbot-delivery")
         self.sessions = services.sessions(app)
+        self.beat = Beater(app, "worker")
+        self.dead_after = settings.health.dead_after_seconds
 
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set; idle rounds wait poll_seconds."""
         logger.info("delivery worker %s started", self.name)
         while not stop.is_set():
+            self.beat()
             try:
                 busy = self.step(batches=None, stop=stop)
             except Exception as exc:  # a database hiccup must not end the worker; the next round retries
@@ -103,6 +112,7 @@ class DeliveryWorker:
         with self.sessions() as session:
             # The channels as the admins last set them in the console (over config.yaml's).
             self.policy = channel_policy(session, services.settings(self.app))
+            release_dead_claims(session, clock(), self.dead_after)
             start_due_campaigns(session, clock())
             handled = self._stream(session, clock, batches, stop)
             finish_campaigns(session, clock(), self.policy.inbox_days)
@@ -113,7 +123,8 @@ class DeliveryWorker:
         with self.app.app_context():
             client = wechat_client()
         outcomes: queue.Queue = queue.Queue()
-        waiting: dict[int, tuple[Delivery, Follower | None]] = {}  # claimed, sent or being sent, not marked
+        waiting: dict[int, tuple[Delivery, Follower | None]] = {}  # claimed, not yet marked
+        ready: deque[Task] = deque()  # claimed and planned, not yet handed to the senders
         campaigns: dict[int, Campaign] = {}
         handled, claims, exhausted, housekept = 0, 0, False, time.monotonic()
         while True:
@@ -124,15 +135,31 @@ class DeliveryWorker:
                 handled += len(batch)
                 for task, delivery, follower in self._plan(session, batch, campaigns, clock()):
                     waiting[task.delivery_id] = (delivery, follower)
-                    self.pool.submit(self._send, client, task, outcomes)
+                    ready.append(task)
             if not waiting:
                 session.commit()
                 return handled
-            self._mark_outcomes(session, outcomes, waiting, campaigns, clock())
+            if len(waiting) > len(ready):  # sends are out: mark what came back
+                self._mark_outcomes(session, outcomes, waiting, campaigns, clock())
+            self._dispatch(session, client, ready, outcomes, self.policy.in_flight - (len(waiting) - len(ready)),
+                           clock())
             if time.monotonic() - housekept > self.HOUSEKEEPING_SECONDS:
                 finish_campaigns(session, clock(), self.policy.inbox_days)  # shown done as soon as it is
                 start_due_campaigns(session, clock())
+                release_dead_claims(session, clock(), self.dead_after)
+                self.beat(session)
                 housekept = time.monotonic()
+
+    def _dispatch(self, session, client, ready: deque, outcomes: queue.Queue, free: int, now: datetime) -> None:
+        """Hand up to `free` ready sends to the senders, after committing (with the marks gathered
+        before) that they are about to reach WeChat: a crash then flags exactly these."""
+        tasks = [ready.popleft() for _ in range(min(free, len(ready)))]
+        if tasks:
+            session.connection().execute(update(_deliveries).where(_deliveries.c.id.in_([t.delivery_id for t in tasks]))
+                                         .values(dispatched_at=now))
+        session.commit()
+        for task in tasks:
+            self.pool.submit(self._send, client, task, outcomes)
 
     def _plan(self, session, batch: list[Delivery], campaigns: dict, now: datetime):
         """Choose each recipient's channel; unreachable ones are marked and mass sends made here.
@@ -142,6 +169,9 @@ class DeliveryWorker:
         wanted = {d.campaign_id for d in batch} - set(campaigns)
         if wanted:
             campaigns.update({c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(wanted)))})
+            for campaign_id in wanted:  # the id of the message, page or job that created it
+                logger.info("worker %s sends campaign %s", self.name, campaign_id,
+                            extra={"request_id": campaigns[campaign_id].request_id or "-"})
         openids = [d.openid for d in batch]
         followers = {f.openid: f for f in session.scalars(
             select(Follower).where(Follower.openid.in_(openids)).execution_options(populate_existing=True))}
@@ -157,6 +187,7 @@ class DeliveryWorker:
                 mark(delivery, Outcome("unreachable"), now, self.policy, reason=choice.reason)
             elif choice.channel == "inbox":
                 delivery.status, delivery.channel, delivery.claimed_by = "waiting", "inbox", ""
+                DELIVERIES.labels("waiting", "inbox").inc()
                 delivery.last_error = "等成员下次发消息、点菜单或扫码时送达"
                 waiting.add(delivery.openid)
             elif choice.channel == "mass":
@@ -198,7 +229,6 @@ class DeliveryWorker:
             rows.append({"delivery_id": delivery.id, **{c: getattr(delivery, c) for c in MARKED_COLUMNS}})
         session.connection().execute(MARK_DELIVERIES, rows)
         writes.write(session)
-        session.commit()
 
     def _send_mass(self, session, mass: dict, campaigns, followers, now) -> None:
         from wxbot.outbound import wechat_client
@@ -256,17 +286,43 @@ def claim(session, worker: str, limit: int, now: datetime, lease: int) -> list[D
         return batch
     table = Delivery.__table__  # two statements for the batch, not one ORM update per row
     session.connection().execute(update(table).where(table.c.id.in_([d.id for d in batch])).values(
-        status="sending", claimed_by=worker, claimed_at=now, attempts=table.c.attempts + 1))
-    abandoned = [d.id for d in batch if d.status == "sending"]  # its worker died mid-send: WeChat may have it
+        status="sending", claimed_by=worker, claimed_at=now, attempts=table.c.attempts + 1, dispatched_at=None))
+    # Its worker died (or hung past the lease) while WeChat had it: it may have arrived.
+    abandoned = [d.id for d in batch if d.status == "sending" and d.dispatched_at is not None]
     if abandoned:
         session.connection().execute(update(table).where(table.c.id.in_(abandoned)).values(possibly_duplicated=True))
     session.commit()
     for delivery in batch:  # the rows in memory as they now are in the database
         for name, value in (("possibly_duplicated", delivery.possibly_duplicated or delivery.id in abandoned),
                             ("status", "sending"), ("claimed_by", worker), ("claimed_at", now),
-                            ("attempts", delivery.attempts + 1)):
+                            ("attempts", delivery.attempts + 1), ("dispatched_at", None)):
             set_committed_value(delivery, name, value)
     return batch
+
+
+def release_dead_claims(session, now: datetime, dead_after: float) -> int:
+    """Give the claims of dead workers back at once: those it had handed to WeChat flagged as
+    possibly duplicated, the rest as if never claimed. Returns how many were released."""
+    claimers = session.scalars(select(Delivery.claimed_by).where(Delivery.status == "sending").distinct()).all()
+    dead = [name for name in claimers if _claimer_dead(session, name, now, dead_after)]
+    released = 0
+    for name in dead:
+        mine = (_deliveries.c.status == "sending") & (_deliveries.c.claimed_by == name)
+        released += session.connection().execute(update(_deliveries).where(mine).values(
+            status="pending", claimed_by="", dispatched_at=None,
+            possibly_duplicated=_deliveries.c.possibly_duplicated | _deliveries.c.dispatched_at.is_not(None),
+            attempts=case((_deliveries.c.dispatched_at.is_(None), _deliveries.c.attempts - 1),
+                          else_=_deliveries.c.attempts))).rowcount
+        logger.warning("took over the claims of dead delivery worker %s", name)
+    session.commit()
+    return released
+
+
+def _claimer_dead(session, name: str, now: datetime, dead_after: float) -> bool:
+    """Worker names are host:pid:thread; other names (tests, tools) are left to the lease."""
+    host, _, rest = name.partition(":")
+    pid = rest.split(":", 1)[0]
+    return bool(host) and pid.isdigit() and is_dead(session, host, int(pid), now, dead_after)
 
 
 class FollowerWrites:
@@ -334,7 +390,8 @@ def mark(delivery: Delivery, outcome: Outcome, now: datetime, policy, reason: st
         delivery.last_error = reason or {"unfollowed": "43004 已取消关注", "invalid": "40003 openid 无效"}.get(kind, "")
     else:
         delivery.status, delivery.last_error = "failed", f"{outcome.code}"
-    delivery.claimed_by = ""
+    delivery.claimed_by, delivery.dispatched_at = "", None
+    DELIVERIES.labels(delivery.status, delivery.channel or "none").inc()
 
 
 def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: datetime) -> None:

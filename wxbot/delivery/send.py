@@ -10,6 +10,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from models.delivery import Campaign
 from wxbot.delivery.links import mass_link_text
+from wxbot.metrics import WECHAT_ERRORS
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ def outcome_of(call) -> Outcome:
         result = call()
     except WeChatClientException as exc:
         code = int(exc.errcode) if exc.errcode is not None else -1
+        WECHAT_ERRORS.labels(str(code)).inc()
         return Outcome(CODE_OUTCOMES.get(code, "failed"), code)
     except requests.RequestException:
+        WECHAT_ERRORS.labels("network").inc()
         return Outcome("retry", -1)
     result = result if isinstance(result, dict) else {}
     return Outcome("sent", 0, str(result.get("msgid") or result.get("msg_id") or ""))
