@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening clean
+.PHONY: run prod test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,18 @@ setup: $(VENV)/.runtime
 run: setup
 	$(FLASK) urls --host $(HOST)
 	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'wxbot.wsgi:app'
+
+# The production set on this machine: gunicorn (4 workers), one scheduler, two delivery workers, on
+# PostgreSQL and Redis (docs/部署.md). The database is created when missing; still the sandbox.
+PROD_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/wxbot_prod
+PROD_REDIS_URL ?= redis://127.0.0.1:6379/0
+prod: $(VENV)/.runtime
+	$(BIN)/python -m wxbot.prodsetup "$(PROD_DATABASE_URL)" "$(PROD_REDIS_URL)"
+	rm -rf instance/metrics/prod && mkdir -p instance/metrics/prod
+	WXBOT_DATABASE_URL="$(PROD_DATABASE_URL)" WXBOT_REDIS_URL="$(PROD_REDIS_URL)" WXBOT_REDIS_PREFIX=wxbot-prod \
+	WEB_BIND=$(HOST):$(PORT) WEB_CONCURRENCY=4 PROMETHEUS_MULTIPROC_DIR=instance/metrics/prod \
+	sh -c '$(FLASK) db upgrade && $(FLASK) demo load --if-safe && $(FLASK) urls --host $(HOST) && \
+	exec $(BIN)/honcho start -c web=1,scheduler=1,worker=2'
 
 test: $(VENV)/.dev $(BROWSER_DEPS)
 	$(BIN)/ruff check .

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,6 +21,8 @@ from wxbot.errors import report_failure
 from wxbot.heartbeat import Beater
 
 logger = logging.getLogger(__name__)
+# A job whose time passed less than this long ago still runs (a busy or restarted scheduler).
+MISFIRE_GRACE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -49,31 +53,45 @@ def build_scheduler(app: Flask, blocking: bool = False):
     settings = services.settings(app)
     cfg = settings.scheduler
     kind = BlockingScheduler if blocking else BackgroundScheduler
-    sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": 3600,
+    sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS,
                                                       "max_instances": 1})
     for job in JOBS:
         if job.enabled_setting and not _setting(settings, job.enabled_setting):
             continue
-        if job.every:
+        now = datetime.now(ZoneInfo(cfg.timezone))
+        if job.every:  # also once at start: a restarted scheduler catches up at once
             trigger = IntervalTrigger(minutes=_setting(settings, job.at_setting), timezone=cfg.timezone)
+            first = now
         else:
             hour, minute = _setting(settings, job.at_setting).split(":")
             trigger = CronTrigger(hour=int(hour), minute=int(minute), timezone=cfg.timezone)
-        sched.add_job(_traced, trigger, args=[job.id, job.func, app], id=job.id, replace_existing=True)
+            first = now if _missed_lately(now, int(hour), int(minute)) else None
+        extra = {"next_run_time": first} if first else {}
+        sched.add_job(_traced, trigger, args=[job.id, job.func, app], id=job.id, replace_existing=True, **extra)
     # The beat is a job, so that /healthz sees a scheduler that runs jobs, not merely a process.
     beater = Beater(app, "scheduler")
     beater()
     sched.add_job(beater, IntervalTrigger(seconds=settings.health.heartbeat_seconds), id="health.beat",
-                  replace_existing=True)
+                  name="heartbeat", replace_existing=True)
     sched.add_listener(_count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return sched
+
+
+def _missed_lately(now: datetime, hour: int, minute: int) -> bool:
+    """Whether today's run time passed within MISFIRE_GRACE_SECONDS: a scheduler (re)started then
+    runs the job at once (every job is safe to run twice), instead of skipping a day's push."""
+    passed = (now - now.replace(hour=hour, minute=minute, second=0, microsecond=0)).total_seconds()
+    return 0 <= passed <= MISFIRE_GRACE_SECONDS
 
 
 def _traced(job_id: str, func: Callable[[Flask], object], app: Flask):
     """A job run gets a request id of its own (job-<id>-<hex>): its log lines and the campaigns it
     creates carry it."""
-    current_request_id.set(f"job-{job_id}-{new_request_id()[:6]}")
-    return func(app)
+    token = current_request_id.set(f"job-{job_id}-{new_request_id()[:6]}")
+    try:
+        return func(app)
+    finally:  # the executor's thread runs other jobs next
+        current_request_id.reset(token)
 
 
 def _count_job_run(event) -> None:

@@ -48,6 +48,29 @@ def test_four_concurrent_deliveries_run_the_handler_once(app, phone):
     assert len(calls) == 1 and replies == ["第 1 次处理"] * 4
 
 
+def test_a_retry_takes_over_a_message_whose_first_delivery_died_with_its_process(app, phone):
+    """The first delivery's worker was killed after claiming the message and taking the sender's
+    lock: WeChat's retry 5 s later handles the message itself instead of answering nothing."""
+    from wxbot import services
+    from wxbot.pipeline import PENDING, dedup_key, user_lock
+    from wxbot.protocol import parse
+    router, calls = counting_router()
+    add_router(app, router)
+    query, body = phone.build("oOrphan", {"MsgType": "text", "Content": "慢", "MsgId": 777003})
+    key = dedup_key(parse(body.decode()))
+    store = services.store(app)
+    dead = f"{PENDING}:{time.time() - 6:.3f}:deadtoken"  # claimed 6 s ago by a process that is gone
+    store.set(key, dead, 300)
+    store.take_lock(user_lock("oOrphan"), "deadtoken", 10)
+    assert deliver(phone, query, body).text == "第 1 次处理" and calls == ["oOrphan"]
+    fresh = f"{PENDING}:{time.time():.3f}:livetoken"  # a live first delivery still working: wait for it
+    query, body = phone.build("oOrphan", {"MsgType": "text", "Content": "慢", "MsgId": 777004})
+    store.set(dedup_key(parse(body.decode())), fresh, 300)
+    started = time.monotonic()
+    assert deliver(phone, query, body).raw == "success" and calls == ["oOrphan"]
+    assert time.monotonic() - started >= app.config["WXBOT"].wechat.reply_budget - 0.5
+
+
 def test_retried_failed_binding_counts_as_one_attempt(app, phone, session):
     member = make_member(session, name="王芳")
     user = ChatUser(phone, "oRetryBind")

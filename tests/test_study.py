@@ -270,6 +270,23 @@ def test_the_scheduler_has_the_daily_push_at_the_configured_time(make_app):
         sched.shutdown(wait=False)
 
 
+def test_a_scheduler_started_within_the_hour_after_the_push_time_pushes_at_once(make_app):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from scheduler import _missed_lately, build_scheduler
+    morning = datetime(2026, 11, 26, 7, 50, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert _missed_lately(morning, 7, 30) and not _missed_lately(morning, 6, 30)
+    assert not _missed_lately(morning, 8, 0)  # still to come today: the trigger runs it
+    sched = build_scheduler(make_app())
+    sched.start(paused=True)
+    try:  # the interval jobs (event reminders) run once at start, not an interval later
+        first = sched.get_job("events.tick").next_run_time
+        assert first - datetime.now(ZoneInfo("Asia/Shanghai")) < timedelta(seconds=5)
+    finally:
+        sched.shutdown(wait=False)
+
+
 
 def test_the_demo_school_has_a_month_of_study_and_todays_push(app, session, runner):
     output = runner.invoke(args=["demo", "load"]).output

@@ -36,10 +36,15 @@ class AccessLogger(Logger):
     """gunicorn's logger with an access line built directly: `address "METHOD /path" status bytes
     NNms`. gunicorn's own formatting gathers every header and environ value of every request into a
     dict first, a few percent of the webhook's time. The path is logged without its query string:
-    WeChat puts the user's openid there, and it must not reach the log."""
+    WeChat puts the user's openid there, and it must not reach the log. Health probes that pass
+    are not logged at all."""
+
+    QUIET_PATHS = ("/healthz", "/metrics")  # probes every few seconds: logged only when they fail
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
+            return
+        if req.path in self.QUIET_PATHS and resp.status_code == 200:
             return
         millis = request_time.seconds * 1000 + request_time.microseconds // 1000
         try:

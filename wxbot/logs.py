@@ -31,8 +31,10 @@ def configure_logging(level: str, form: str) -> None:
         if isinstance(handler, _WxbotHandler):
             handler.setFormatter(_formatter(form))
     root.setLevel(level.upper())
-    # Alembic names each of its plugins on every command: noise for IT staff, not information.
+    # Alembic names each of its plugins on every command, APScheduler every run of every job (the
+    # heartbeat every few seconds): noise for IT staff, not information. Failures still show.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
 class _WxbotHandler(logging.StreamHandler):

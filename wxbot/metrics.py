@@ -22,6 +22,8 @@ bp = Blueprint("metrics", __name__)
 REQUESTS = Counter("wxbot_webhook_requests_total", "Messages and events WeChat posted, by outcome "
                    "(replied, success: answered with an empty success, refused_NNN)", ["outcome"])
 DEDUP_HITS = Counter("wxbot_dedup_hits_total", "WeChat's redeliveries answered from the first delivery's reply")
+ABANDONED = Counter("wxbot_abandoned_messages_total", "Messages whose first delivery died with its process, "
+                    "handled by WeChat's retry")
 LATE_REPLIES = Counter("wxbot_late_replies_total", "Replies sent later through customer service (budget spent)")
 REQUEST_SECONDS = Histogram("wxbot_webhook_seconds", "Time to answer WeChat",
                             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5, 10))

@@ -1,6 +1,8 @@
 """Run Alembic migrations on the app's database."""
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 
@@ -32,7 +34,6 @@ def downgrade(revision: str) -> None:
 
 def _profiles_out_of_date() -> None:
     """A migration may change what senders' profiles hold, behind the session's back."""
-    import logging
 
     from wxbot import services
     from wxbot.profiles import PROFILE_TTL, new_generation
@@ -47,8 +48,13 @@ def schema_is_current() -> bool:
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
     head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # asked by every health probe: not worth a line each
     try:
         with db.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision() == head
     except Exception:  # any driver error: not current; /healthz reports the database separately
         return False
+    finally:
+        quiet.setLevel(level)

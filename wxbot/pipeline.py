@@ -31,12 +31,19 @@ from wxbot.delivery.inbox import inbox_mark, release_on_interaction
 from wxbot.errors import report_failure
 from wxbot.logwriter import INTERACTIONS, encode_interaction
 from wxbot.logwriter import QUEUE as LOG_QUEUE
-from wxbot.metrics import APOLOGIES, DEDUP_HITS, HANDLER_SECONDS, LATE_REPLIES, handler_name
+from wxbot.metrics import ABANDONED, APOLOGIES, DEDUP_HITS, HANDLER_SECONDS, LATE_REPLIES, handler_name
 from wxbot.profiles import GENERATION, PROFILE_TTL, current_generation, profile_key, stored_profile, valid_profile
 from wxbot.router import Context, Inbound, News, read_inbound
 from wxbot.store import LockTimeout
 
 PENDING = "\x00pending"
+# Seconds past the reply budget after which a pending mark is taken for a dead process's.
+ABANDON_MARGIN = 1.5
+
+
+def pending_mark(token: str) -> str:
+    """The first delivery's mark: when it began, and its lock token (to free it if it died)."""
+    return f"{PENDING}:{time.time():.3f}:{token}"
 APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
 BUSY = "上一条消息还在处理中，请稍等几秒再发。"
 RECENT_LIMIT = 100_000  # senders remembered per process for _interaction_news
@@ -200,10 +207,14 @@ class Pipeline:
             return "success"
         token = secrets.token_hex(8)
         begun = self.store.begin_message(
-            key, PENDING, wechat.dedup_ttl, user_lock(inbound.openid), token, self.settings.conversation.lock_timeout,
+            key, pending_mark(token), wechat.dedup_ttl, user_lock(inbound.openid), token,
+            self.settings.conversation.lock_timeout,
             [conversation_key(inbound.openid), profile_key(inbound.openid), GENERATION, inbox_mark(inbound.openid)])
         if not begun.claimed:
-            return self._first_reply(key, started, begun.existing)
+            reply = self._first_reply(key, started, begun.existing, inbound.openid)
+            if reply is None:  # the first delivery's process died with it: this one handles it
+                return self.answer(message, started)
+            return reply
         if begun.values[3] and inbound.interaction and inbound.event != "unsubscribe":
             # Messages wait for this member: the window this interaction opens carries them, after the reply.
             self.pool.submit(release_on_interaction, self.app, inbound.openid, inbound.interaction, utcnow())
@@ -267,16 +278,32 @@ class Pipeline:
         self.store.set(key, "success", self.settings.wechat.dedup_ttl)  # what WeChat's retries get
         return "success"
 
-    def _first_reply(self, key: str, started: float, stored: str | None) -> str:
-        """A retry: the first delivery's reply, waited for as long as the budget allows."""
+    def _first_reply(self, key: str, started: float, stored: str | None, openid: str = "") -> str | None:
+        """A retry: the first delivery's reply, waited for as long as the budget allows; None when
+        the first delivery was abandoned (its process killed) and this one took the message over."""
         DEDUP_HITS.inc()
         deadline = started + self.settings.wechat.reply_budget
-        while stored is None or stored == PENDING:
+        while stored is None or stored.startswith(PENDING):
+            if openid and stored and self._abandoned(stored):
+                if self.store.take_over(key, stored, user_lock(openid), stored.rsplit(":", 1)[-1]):
+                    ABANDONED.inc()
+                    return None
             if time.monotonic() >= deadline:
                 return "success"
             time.sleep(0.01)
             stored = self.store.get(key)
         return stored
+
+    def _abandoned(self, pending: str) -> bool:
+        """A live first delivery replaces its pending mark within the reply budget (with its reply,
+        or with "success" when the reply goes out later): one older than that was left by a dead
+        process. The mark's time is wall-clock, so hosts must keep NTP time (as the timestamp
+        window already requires)."""
+        try:
+            since = float(pending.split(":")[1])
+        except (IndexError, ValueError):  # a plain mark (job callbacks): never abandoned
+            return False
+        return time.time() - since > self.settings.wechat.reply_budget + ABANDON_MARGIN
 
     def _run(self, inbound: Inbound, key: str, job: _Job, begun, token: str) -> str:
         """Handle one message with the sender's lock held; never raises: a failure here (even after

@@ -87,6 +87,11 @@ class Store(ABC):
         they stored (the pending mark, or their reply)."""
 
     @abstractmethod
+    def take_over(self, claim: str, stale: str, lock: str, token: str) -> bool:
+        """Drop a claim whose holder died (only if it still reads `stale`), and that holder's lock
+        (only if it still holds `token`), in one step; True when the claim was dropped."""
+
+    @abstractmethod
     def finish_message(self, sets: list[tuple[str, str, float | None]], deletes: list[str],
                        pushes: list[tuple[str, str]], unlock: tuple[str, str] | None) -> None:
         """The last step, in one round trip: set and delete keys, append to lists, free the lock."""
@@ -242,6 +247,14 @@ class MemoryStore(Store):
             locked = self._take(f"lock:{lock}", token, lock_ttl)
             return Begun(True, None, locked, tuple((self._live(k) or (None,))[0] for k in reads))
 
+    def take_over(self, claim, stale, lock, token):
+        with self._mutex:
+            if (self._live(claim) or (None,))[0] != stale:
+                return False
+            self.delete(claim)
+            self._release(f"lock:{lock}", token)
+            return True
+
     def finish_message(self, sets, deletes, pushes, unlock):
         with self._mutex:
             for key, value, ttl in sets:
@@ -310,6 +323,14 @@ class _DurableFile:
         self.db.execute("DELETE FROM items")
 
 
+# KEYS: claim, lock; ARGV: the stale claim, the dead holder's lock token.
+TAKE_OVER = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
 # Free a lock only for the token that holds it.
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -355,6 +376,7 @@ class RedisStore(Store):
         self._unlock = self.redis.register_script(UNLOCK)
         self._begin = self.redis.register_script(BEGIN)
         self._finish = self.redis.register_script(FINISH)
+        self._take_over = self.redis.register_script(TAKE_OVER)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -394,6 +416,9 @@ class RedisStore(Store):
         if not reply[0]:
             return Begun(False, reply[1])
         return Begun(True, None, bool(reply[1]), tuple(reply[2:]))
+
+    def take_over(self, claim, stale, lock, token):
+        return bool(self._take_over(keys=[self._k(claim), self._k(f"lock:{lock}")], args=[stale, token]))
 
     def finish_message(self, sets, deletes, pushes, unlock):
         keys = [self._k(k) for k, _v, _t in sets] + [self._k(k) for k in deletes] + [self._k(k) for k, _v in pushes]
