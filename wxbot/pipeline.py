@@ -284,10 +284,11 @@ class Pipeline:
         DEDUP_HITS.inc()
         deadline = started + self.settings.wechat.reply_budget
         while stored is None or stored.startswith(PENDING):
-            if openid and stored and self._abandoned(stored):
-                if self.store.take_over(key, stored, user_lock(openid), stored.rsplit(":", 1)[-1]):
-                    ABANDONED.inc()
-                    return None
+            token = stored.rsplit(":", 1)[-1] if stored else ""
+            if openid and stored and self._abandoned(stored) and self.store.take_over(key, stored, user_lock(openid),
+                                                                                      token):
+                ABANDONED.inc()
+                return None
             if time.monotonic() >= deadline:
                 return "success"
             time.sleep(0.01)
