@@ -63,16 +63,22 @@ def forget_long_dead(session, now: datetime, days: int = 7) -> None:
     session.commit()
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with this pid exists (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def is_dead(session, host: str, pid: int, now: datetime, dead_after: float) -> bool:
     """Whether the process host:pid is gone: on this host the kernel knows at once; elsewhere, its
     heartbeats have stopped (or it never beat)."""
-    if host == socket.gethostname():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # another user's process with that pid: alive
-            pass
+    if host == socket.gethostname() and not process_alive(pid):
+        return True
     newest = session.scalar(select(Heartbeat.beat_at).where(Heartbeat.host == host, Heartbeat.pid == pid)
                             .order_by(Heartbeat.beat_at.desc()).limit(1))
     if newest is None:

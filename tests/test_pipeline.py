@@ -59,16 +59,26 @@ def test_a_retry_takes_over_a_message_whose_first_delivery_died_with_its_process
     query, body = phone.build("oOrphan", {"MsgType": "text", "Content": "慢", "MsgId": 777003})
     key = dedup_key(parse(body.decode()))
     store = services.store(app)
-    dead = f"{PENDING}:{time.time() - 6:.3f}:deadtoken"  # claimed 6 s ago by a process that is gone
+    dead = f"{PENDING}:{time.time() - 6:.3f}:otherhost:1:deadtoken"  # 6 s ago, by a process on another host
     store.set(key, dead, 300)
     store.take_lock(user_lock("oOrphan"), "deadtoken", 10)
     assert deliver(phone, query, body).text == "第 1 次处理" and calls == ["oOrphan"]
-    fresh = f"{PENDING}:{time.time():.3f}:livetoken"  # a live first delivery still working: wait for it
+    fresh = f"{PENDING}:{time.time():.3f}:otherhost:1:livetoken"  # a first delivery still working: wait
     query, body = phone.build("oOrphan", {"MsgType": "text", "Content": "慢", "MsgId": 777004})
     store.set(dedup_key(parse(body.decode())), fresh, 300)
     started = time.monotonic()
     assert deliver(phone, query, body).raw == "success" and calls == ["oOrphan"]
     assert time.monotonic() - started >= app.config["WXBOT"].wechat.reply_budget - 0.5
+    import socket
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    killed = f"{PENDING}:{time.time():.3f}:{socket.gethostname()}:{gone.pid}:killedtoken"  # just now, here
+    query, body = phone.build("oOrphan", {"MsgType": "text", "Content": "慢", "MsgId": 777005})
+    store.set(dedup_key(parse(body.decode())), killed, 300)
+    store.take_lock(user_lock("oOrphan"), "killedtoken", 10)
+    started = time.monotonic()
+    assert deliver(phone, query, body).text == "第 2 次处理" and time.monotonic() - started < 2
 
 
 def test_retried_failed_binding_counts_as_one_attempt(app, phone, session):

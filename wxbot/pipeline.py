@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from wechatpy.messages import BaseMessage
 from wechatpy.replies import ArticlesReply, TextReply
 
 from models.followers import TOUCH_PRECISION, follower_for, profile_of, record_interaction, spend_window_message
+from models.heartbeats import process_alive
 from models.timeutil import utcnow
 from wxbot import services
 from wxbot.conversation import Conversation, conversation_key
@@ -41,9 +43,13 @@ PENDING = "\x00pending"
 ABANDON_MARGIN = 1.5
 
 
+HOST = socket.gethostname()
+
+
 def pending_mark(token: str) -> str:
-    """The first delivery's mark: when it began, and its lock token (to free it if it died)."""
-    return f"{PENDING}:{time.time():.3f}:{token}"
+    """The first delivery's mark: when it began, in which process, and its lock token (to free
+    the sender's lock if that process died)."""
+    return f"{PENDING}:{time.time():.3f}:{HOST}:{os.getpid()}:{token}"
 APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
 BUSY = "上一条消息还在处理中，请稍等几秒再发。"
 RECENT_LIMIT = 100_000  # senders remembered per process for _interaction_news
@@ -296,14 +302,18 @@ class Pipeline:
         return stored
 
     def _abandoned(self, pending: str) -> bool:
-        """A live first delivery replaces its pending mark within the reply budget (with its reply,
-        or with "success" when the reply goes out later): one older than that was left by a dead
-        process. The mark's time is wall-clock, so hosts must keep NTP time (as the timestamp
+        """Whether the first delivery's process died: on this host the kernel says so at once;
+        elsewhere, a live first delivery replaces its mark within the reply budget (with its reply,
+        or with "success" when the reply goes out later), so a mark older than that was left by a
+        dead process. The mark's time is wall-clock: hosts must keep NTP time (as the timestamp
         window already requires)."""
         try:
-            since = float(pending.split(":")[1])
-        except (IndexError, ValueError):  # a plain mark (job callbacks): never abandoned
+            _, since, host, pid, _token = pending.split(":")
+            since, pid = float(since), int(pid)
+        except ValueError:  # a plain mark (job callbacks): never abandoned
             return False
+        if host == HOST and not process_alive(pid):
+            return True
         return time.time() - since > self.settings.wechat.reply_budget + ABANDON_MARGIN
 
     def _run(self, inbound: Inbound, key: str, job: _Job, begun, token: str) -> str:
