@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run prod test lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening clean
+.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,10 @@ prod: $(VENV)/.runtime
 test: $(VENV)/.dev $(BROWSER_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The nightly profile of the webhook fuzz: 10,000 cases per property (make test runs 300).
+fuzz: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=nightly $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

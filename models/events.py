@@ -390,7 +390,7 @@ def read_scene(secret: str, scene: str) -> tuple[int, int] | None:
     except ValueError:
         return None
     expected = _signature(secret, event_id, slot, "scene")[:12]
-    return (event_id, slot) if hmac.compare_digest(signature, expected) else None
+    return (event_id, slot) if hmac.compare_digest(signature.encode(), expected.encode()) else None
 
 
 def slot_is_current(slot: int, at: datetime, seconds: int) -> bool:

@@ -173,7 +173,8 @@ def bind_member(session: Session, follower: Follower, student_no: str, name: str
         return BindResult(False, "not_found")
     if normalise_name(member.name) != normalise_name(name):
         return BindResult(False, "name_mismatch")
-    if require_code and not (member.bind_code and code and hmac.compare_digest(member.bind_code, code)):
+    matches = bool(member.bind_code and code) and hmac.compare_digest(member.bind_code.encode(), code.encode())
+    if require_code and not matches:
         return BindResult(False, "code_mismatch")
     holder = session.scalar(select(Follower).where(Follower.member_id == member.id))
     if holder is not None and holder.id != follower.id:

@@ -42,7 +42,7 @@ def sign(*parts: str) -> str:
 def check_signature(token: str, args: Mapping[str, str]) -> None:
     """Refuse (403) unless `signature` signs token, timestamp and nonce."""
     expected = sign(token, args.get("timestamp", ""), args.get("nonce", ""))
-    if not hmac.compare_digest(expected, args.get("signature", "")):
+    if not hmac.compare_digest(expected.encode(), args.get("signature", "").encode()):  # bytes: any text compares
         raise Refused(403, "bad signature")
 
 
@@ -85,7 +85,7 @@ def open_envelope(body: bytes, args: Mapping[str, str], wechat) -> Envelope:
         raise Refused(400, "encryption is not configured")
     cipher_text = root.findtext("Encrypt") or ""
     expected = sign(wechat.token, args.get("timestamp", ""), args.get("nonce", ""), cipher_text)
-    if not hmac.compare_digest(expected, args.get("msg_signature", "")):
+    if not hmac.compare_digest(expected.encode(), args.get("msg_signature", "").encode()):
         raise Refused(403, "bad msg_signature")
     return Envelope(decrypt(cipher_text, wechat), True)
 
@@ -152,9 +152,12 @@ def parse(xml: str) -> BaseMessage:
     """A typed wechatpy message; 400 when required fields are missing."""
     try:
         message = parse_message(xml)
-    except (KeyError, TypeError, ValueError) as exc:
+        if message is not None:  # wechatpy converts fields when read: a bad MsgId or time is refused here
+            for name in type(message)._fields:
+                getattr(message, name)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         raise Refused(400, f"not a wechat message ({exc.__class__.__name__})") from None
-    if message is None or not message.source:
+    if message is None or not isinstance(message.source, str) or not message.source:
         raise Refused(400, "not a wechat message")
     return message
 
