@@ -275,3 +275,21 @@ def test_the_points_ledger_filters_by_day_and_sums_per_member(app, admin, school
 def test_the_audit_filter_offers_study_plan_and_points(admin):
     page = text(admin.get("/admin/audit"))
     assert all(f'value="{kind}"' in page for kind in ("material", "plan", "points"))
+
+
+def test_the_overview_tells_a_secretary_how_the_system_runs_in_plain_words(app, organiser, session):
+    from models.accounts import Scope
+    from models.delivery import create_campaign
+    from models.timeutil import utcnow
+    from tests.test_operations import beat_as
+    ChatUser(phone_for(app), "oWaitsForNotice").bind(make_member(session, name="待通知"))
+    create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    page = text(organiser.get("/admin/"))
+    health = page.split('id="system-health"')[1].split("</ul>")[0]
+    assert "发送进程：已停止" in health and "消息发不出去：请联系信息中心" in health
+    assert "定时任务：已停止" in health and "今天的学习计划里没有内容" in health
+    beat_as(app, "scheduler")
+    beat_as(app, "worker")
+    health = text(organiser.get("/admin/")).split('id="system-health"')[1].split("</ul>")[0]
+    assert "发送进程：正常运行" in health and "定时任务：正常运行" in health and "请联系信息中心" not in health

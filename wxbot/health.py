@@ -2,6 +2,7 @@
 a delivery worker alive (heartbeats), how much waits in the outbox. 503 when any of that fails."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, jsonify
@@ -18,10 +19,12 @@ from wxbot.migrate import schema_is_current
 bp = Blueprint("health", __name__)
 
 
-def outbox_depth(session) -> dict[str, int]:
-    """Deliveries of sending campaigns not yet out: pending (due or retrying) and being sent."""
+def outbox_depth(session, now) -> dict[str, int]:
+    """Deliveries of campaigns whose time has come, not yet out: pending (due or retrying) and
+    being sent. A campaign scheduled for later is not a backlog."""
+    due = (Campaign.status == "sending") | ((Campaign.status == "scheduled") & (Campaign.scheduled_at <= now))
     rows = session.execute(select(Delivery.status, func.count()).join(Campaign, Campaign.id == Delivery.campaign_id)
-                           .where(Campaign.status == "sending", Delivery.status.in_(("pending", "sending")))
+                           .where(due, Delivery.status.in_(("pending", "sending")))
                            .group_by(Delivery.status)).all()
     return {"pending": 0, "sending": 0} | {status: count for status, count in rows}
 
@@ -33,6 +36,52 @@ def _process_report(entry: dict, now, dead_after: float) -> str:
         return "down: 没有运行过（启动它：见 docs/部署.md）"
     silent = int((now - entry["last_beat"]).total_seconds())
     return f"down: 最后一次心跳在 {silent} 秒前（超过 {dead_after:g} 秒即视为停止）"
+
+
+@dataclass(frozen=True)
+class HealthLine:
+    """One line of the console's 运行情况: what, how it stands, and what to do (plain words)."""
+
+    label: str
+    value: str
+    ok: bool
+    advice: str = ""
+
+
+def system_health(session, now, settings) -> list[HealthLine]:
+    """The health a branch secretary can read: the day's push, what waits to be sent, WeChat's
+    refusals in the last hour, and whether the scheduler and the sending processes run."""
+    from models.study import DailyPush, PlanEntry
+    from models.timeutil import local_date, show
+    dead_after = settings.health.dead_after_seconds
+    alive = liveness(session, now, dead_after)
+    lines = []
+    last = session.execute(select(DailyPush.created_at, DailyPush.recipients, PlanEntry.day)
+                           .join(PlanEntry, PlanEntry.id == DailyPush.plan_entry_id)
+                           .order_by(DailyPush.created_at.desc()).limit(1)).first()
+    planned_today = session.scalar(select(func.count()).select_from(PlanEntry).where(PlanEntry.day == local_date(now)))
+    if last and last.day == local_date(now):
+        lines.append(HealthLine("今日学习推送", f"{show(last.created_at, '%H:%M')} 推送给 {last.recipients} 人", True))
+    elif planned_today:
+        lines.append(HealthLine("今日学习推送", f"还没有推送（计划在 {settings.push.daily_at}）", True,
+                                "过了推送时间仍未推送，请联系信息中心检查定时任务。"))
+    else:
+        lines.append(HealthLine("今日学习推送", "今天的学习计划里没有内容", True, "在“学习计划”里安排今天的材料。"))
+    depth = outbox_depth(session, now)
+    waiting = depth["pending"] + depth["sending"]
+    stuck = waiting and not alive["worker"]["alive"]
+    lines.append(HealthLine("等待发送", f"{waiting} 条", not stuck,
+                            "发送进程没有在运行，消息发不出去：请联系信息中心。" if stuck else ""))
+    refused = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.claimed_at >= now - timedelta(hours=1), Delivery.last_error != "",
+        Delivery.status.in_(("pending", "failed")))) or 0
+    advice = "微信接口频繁出错（如配额用完、网络不通），请联系信息中心查看日志。" if refused >= 20 else ""
+    lines.append(HealthLine("近 1 小时微信接口出错", f"{refused} 次", refused < 20, advice))
+    for role, label in (("scheduler", "定时任务"), ("worker", "发送进程")):
+        running = alive[role]["alive"] > 0
+        lines.append(HealthLine(label, "正常运行" if running else "已停止", running,
+                                "" if running else "每日推送和活动提醒会停下来：请联系信息中心重启服务。"))
+    return lines
 
 
 @bp.get("/healthz")
@@ -58,7 +107,7 @@ def healthz():
                 body[role] = _process_report(alive[role], now, dead_after)
                 healthy = healthy and alive[role]["alive"] > 0
             body["workers_alive"] = alive["worker"]["alive"]
-            body["outbox"] = outbox_depth(db.session)
+            body["outbox"] = outbox_depth(db.session, now)
             oldest = db.session.scalar(select(func.min(Delivery.claimed_at)).where(Delivery.status == "sending"))
             body["oldest_claim_seconds"] = int((now - oldest).total_seconds()) if oldest else 0
             body["stuck"] = bool(oldest and now - oldest > timedelta(seconds=cfg.delivery.lease_seconds))

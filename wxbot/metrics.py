@@ -54,7 +54,7 @@ class DatabaseCollector:
         from wxbot.health import outbox_depth
         try:
             with services.sessions(self.app)() as session:
-                depth = outbox_depth(session)
+                depth = outbox_depth(session, utcnow())
                 alive = liveness(session, utcnow(), services.settings(self.app).health.dead_after_seconds)
         except Exception:  # the database is down: /healthz says so; the counters still answer
             up = GaugeMetricFamily("wxbot_database_up", "Whether the database answered the scrape")

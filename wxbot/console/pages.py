@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, case, func, select
 
@@ -62,7 +62,10 @@ def dashboard():
                              .where(MessageLog.direction == "in"), MessageLog.created_at, days)
     where = current_user.org_unit.name if current_user.org_unit else "全校"
     chart = bar_chart([d.strftime("%m-%d") for d in days], per_day, f"{where}每日收到的消息（条）")
-    return render_template("console/dashboard.html", figures=figures, chart=chart)
+    from models.timeutil import utcnow
+    from wxbot.health import system_health
+    health = system_health(session, utcnow(), current_app.config["WXBOT"])
+    return render_template("console/dashboard.html", figures=figures, chart=chart, health=health)
 
 
 def unit_in_scope(unit_id: int) -> OrgUnit:
