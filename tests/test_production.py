@@ -115,3 +115,56 @@ def test_json_logs_carry_the_request_id_from_the_message_to_the_campaign_it_send
     record = next(r for r in caplog.records if "sends campaign" in r.getMessage())
     line = json.loads(_formatter("json").format(record))
     assert line["request_id"] == campaign.request_id and line["level"] == "INFO" and "oTrace" not in str(line)
+
+
+def test_a_failed_upgrade_rolls_back_with_db_downgrade_and_forward_again(make_app, tmp_path):
+    from wxbot.db import db
+    from wxbot.migrate import schema_is_current
+    app = make_app(database_url=f"sqlite:///{tmp_path}/rollback.db")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    refused = runner.invoke(args=["db", "downgrade", "0012"], input="n\n")
+    assert refused.exit_code == 1 and "已经备份了吗" in refused.output
+    assert runner.invoke(args=["db", "downgrade", "0012", "--yes"]).exit_code == 0
+    with app.app_context():
+        assert not schema_is_current()
+        db.engine.dispose()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        assert schema_is_current()
+
+
+def test_the_guides_backup_restores_into_a_fresh_database(tmp_path):
+    """docs/部署.md's pg_dump and pg_restore, done: the restored copy is current and has the roster."""
+    from tests.conftest import POSTGRES_ADMIN_URL
+    from wxbot import create_app
+    from wxbot.db import db
+    from wxbot.migrate import schema_is_current, upgrade
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    names = [f"wxbot_backup_{os.getpid()}", f"wxbot_restore_{os.getpid()}"]
+    import psycopg
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        original = create_app({"database_url": f"{base}/{names[0]}".replace("postgresql://", "postgresql+psycopg://"),
+                               "log_level": "WARNING"})
+        with original.app_context():
+            upgrade()
+            make_member(db.session, student_no="2024999999", name="备份里的人")
+            db.engine.dispose()
+        dump = tmp_path / "wxbot.dump"
+        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), f"{base}/{names[0]}"], check=True, timeout=120)
+        subprocess.run(["pg_restore", "--no-owner", "-d", f"{base}/{names[1]}", str(dump)], check=True, timeout=120)
+        restored = create_app({"database_url": f"{base}/{names[1]}".replace("postgresql://", "postgresql+psycopg://"),
+                               "log_level": "WARNING"})
+        with restored.app_context():
+            from models.members import Member
+            assert schema_is_current()
+            assert db.session.scalar(select(Member.name).where(Member.student_no == "2024999999")) == "备份里的人"
+            db.engine.dispose()
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

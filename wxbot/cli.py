@@ -28,6 +28,18 @@ def db_upgrade(revision: str):
     click.echo("数据库已是最新结构。")
 
 
+@db_cli.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="不再确认。")
+def db_downgrade(revision: str, yes: bool):
+    """回退数据库结构到 REVISION（回滚升级时用，如 0012）：新版本加的表和列连同其中的数据会被删除，请先备份。"""
+    from wxbot.migrate import downgrade
+    if not yes:
+        click.confirm(f"回退到 {revision} 会删除之后版本加的表和列（连同数据）。已经备份了吗？继续？", abort=True)
+    downgrade(revision)
+    click.echo(f"数据库结构已回退到 {revision}。")
+
+
 @demo_cli.command("load")
 @click.option("--if-safe", is_flag=True, help="不能载入时只提示原因并正常退出（make run 用）。")
 def demo_load(if_safe: bool):
