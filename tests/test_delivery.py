@@ -4,7 +4,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from models.accounts import Scope
 from models.audience import AudienceError, count_audience
@@ -476,6 +476,60 @@ def test_a_worker_stopped_with_sigterm_finishes_its_sends_and_flags_nothing(make
     got = received(session, "customer_service")
     assert set(got) == {u.openid for u in users} and max(got.values()) == 1
     assert campaign_counts(session, campaign.id)["possibly_duplicated"] == 0
+
+
+def test_a_worker_killed_mid_broadcast_is_taken_over_at_once_and_only_its_sends_in_flight_are_flagged(
+        make_app, backend, session):
+    """The deployment report: kill -9 of the worker during a broadcast with 1.5 s API latency. Its
+    successor takes over at once (not after the lease), and only the sends WeChat had (at most
+    delivery.in_flight) are flagged: everyone else gets the notice exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from wxbot.config import ROOT
+    app = make_app()
+    phone, branch = phone_for(app), make_branch(session)
+    users = [ChatUser(phone, f"oKill{n}") for n in range(30)]
+    for user in users:
+        user.bind(make_member(session, branch=branch))
+    app.test_client().post("/sandbox/faults", json={"latency_ms": 1500})
+    campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
+    session.commit()
+    settings = backend["settings"]
+    env = {**os.environ, "WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
+           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"], "WXBOT_DELIVERY__IN_FLIGHT": "4",
+           "WXBOT_REDIS_URL": settings.get("redis_url", ""),
+           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot")}
+
+    def start_worker():
+        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start_worker()
+    assert wait_for(lambda: sum(received(session, "customer_service").values()) >= 4, 30)
+    time.sleep(0.7)  # the next sends are with "WeChat" now
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    session.expire_all()
+    claimed = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sending"))
+    assert claimed > 4  # a whole batch was claimed, more than was in flight
+    app.test_client().post("/sandbox/faults", json={"latency_ms": 0})
+    successor, restarted = start_worker(), time.monotonic()
+    try:
+        done = wait_for(lambda: campaign_counts(session, campaign.id)["sent"] == len(users), 30)
+        resumed_within = time.monotonic() - restarted
+    finally:
+        successor.send_signal(signal.SIGTERM)
+        successor.wait(30)
+    assert done and resumed_within < 15  # the old lease was 60 s: nothing moved for a minute
+    got = received(session, "customer_service")
+    counts = campaign_counts(session, campaign.id)
+    flagged = set(session.scalars(select(Delivery.openid).where(Delivery.campaign_id == campaign.id,
+                                                                Delivery.possibly_duplicated.is_(True))))
+    twice = {openid for openid, n in got.items() if n > 1}
+    assert set(got) == {u.openid for u in users}  # nobody missed
+    assert twice <= flagged and 0 < counts["possibly_duplicated"] <= 4  # only what was in flight
 
 
 def test_a_granted_subscription_is_counted_relatively_and_keeps_a_credit_spent_meanwhile(app, session):
