@@ -153,8 +153,7 @@ def parse(xml: str) -> BaseMessage:
     try:
         message = parse_message(xml)
         if message is not None:  # wechatpy converts fields when read: a bad MsgId or time is refused here
-            for name in type(message)._fields:
-                getattr(message, name)
+            _ = (message.id if message.type != "event" else None, message.time, message.create_time)
     except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
         raise Refused(400, f"not a wechat message ({exc.__class__.__name__})") from None
     if message is None or not isinstance(message.source, str) or not message.source:

@@ -38,7 +38,7 @@ def receive():
     body = _read_body(wechat.max_body_bytes)
     envelope = protocol.open_envelope(body, request.args, wechat)
     message = protocol.parse(envelope.xml)
-    if getattr(message, "id", None):  # WeChat's redeliveries of a message share its id
+    if message.type != "event" and message.id:  # WeChat's redeliveries of a message share its id
         current_request_id.set(f"wx{message.id}")
     try:
         reply = services.pipeline().answer(message, started)
