@@ -36,27 +36,18 @@ def _metrics_directory() -> None:
     environment (systemd: shared with the scheduler and workers of this host) is used as it is."""
     import shutil
 
+    from models.heartbeats import process_alive
     from wxbot.config import ROOT
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
         return
     parent = ROOT / "instance" / "metrics"
     for old in parent.glob("*"):  # counters start again with the server, as Prometheus expects
-        if old.name.isdigit() and not _alive(int(old.name)):
+        if old.name.isdigit() and not process_alive(int(old.name)):
             shutil.rmtree(old, ignore_errors=True)
     path = parent / str(os.getpid())  # one per server: tests run several from one checkout
     os.makedirs(path, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def child_exit(server, worker):

@@ -290,16 +290,20 @@ class Pipeline:
         DEDUP_HITS.inc()
         deadline = started + self.settings.wechat.reply_budget
         while stored is None or stored.startswith(PENDING):
-            token = stored.rsplit(":", 1)[-1] if stored else ""
-            if openid and stored and self._abandoned(stored) and self.store.take_over(key, stored, user_lock(openid),
-                                                                                      token):
-                ABANDONED.inc()
+            if openid and stored and self._abandoned(stored) and self._take_over(key, stored, openid):
                 return None
             if time.monotonic() >= deadline:
                 return "success"
             time.sleep(0.01)
             stored = self.store.get(key)
         return stored
+
+    def _take_over(self, key: str, pending: str, openid: str) -> bool:
+        """Drop the dead holder's mark and lock (its token ends the mark), unless another retry did."""
+        taken = self.store.take_over(key, pending, user_lock(openid), pending.rsplit(":", 1)[-1])
+        if taken:
+            ABANDONED.inc()
+        return taken
 
     def _abandoned(self, pending: str) -> bool:
         """Whether the first delivery's process died: on this host the kernel says so at once;
