@@ -1,4 +1,5 @@
-"""Process heartbeats: which web processes, schedulers and delivery workers are alive, on any host.
+"""Process heartbeats: which schedulers and delivery workers are alive, on any host (a web process
+shows it is alive by answering /healthz itself).
 
 A row per process, rewritten every few seconds. /healthz reads them (a dead scheduler or worker
 is an outage, not a quiet 200), and the delivery engine takes over the claims of a dead worker

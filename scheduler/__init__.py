@@ -55,10 +55,10 @@ def build_scheduler(app: Flask, blocking: bool = False):
     kind = BlockingScheduler if blocking else BackgroundScheduler
     sched = kind(timezone=cfg.timezone, job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS,
                                                       "max_instances": 1})
+    now = datetime.now(ZoneInfo(cfg.timezone))
     for job in JOBS:
         if job.enabled_setting and not _setting(settings, job.enabled_setting):
             continue
-        now = datetime.now(ZoneInfo(cfg.timezone))
         if job.every:  # also once at start: a restarted scheduler catches up at once
             trigger = IntervalTrigger(minutes=_setting(settings, job.at_setting), timezone=cfg.timezone)
             first = now
@@ -69,10 +69,8 @@ def build_scheduler(app: Flask, blocking: bool = False):
         extra = {"next_run_time": first} if first else {}
         sched.add_job(_traced, trigger, args=[job.id, job.func, app], id=job.id, replace_existing=True, **extra)
     # The beat is a job, so that /healthz sees a scheduler that runs jobs, not merely a process.
-    beater = Beater(app, "scheduler")
-    beater()
-    sched.add_job(beater, IntervalTrigger(seconds=settings.health.heartbeat_seconds), id="health.beat",
-                  name="heartbeat", replace_existing=True)
+    sched.add_job(Beater(app, "scheduler"), IntervalTrigger(seconds=settings.health.heartbeat_seconds),
+                  id="health.beat", name="heartbeat", replace_existing=True, next_run_time=now)
     sched.add_listener(_count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return sched
 

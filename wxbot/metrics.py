@@ -75,14 +75,14 @@ class DatabaseCollector:
         yield processes
 
 
-def _registry(app) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-        multiprocess.MultiProcessCollector(registry)
-    else:  # one process (flask run, tests): its own counters
+def _counters():
+    """Every process's counters under gunicorn (multiprocess files); this process's otherwise."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one process (flask run, tests)
         from prometheus_client import REGISTRY
-        registry = REGISTRY
+        return REGISTRY
+    from prometheus_client import multiprocess
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
     return registry
 
 
@@ -105,9 +105,7 @@ def metrics():
     from flask import current_app
     if not _allowed(services.settings()):
         abort(404)
-    registry = _registry(current_app)
-    collector = DatabaseCollector(current_app)
-    output = generate_latest(registry) + generate_latest(_OneCollector(collector))
+    output = generate_latest(_counters()) + generate_latest(_OneCollector(DatabaseCollector(current_app)))
     return Response(output, mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -41,18 +41,16 @@ from wxbot.store import LockTimeout
 PENDING = "\x00pending"
 # Seconds past the reply budget after which a pending mark is taken for a dead process's.
 ABANDON_MARGIN = 1.5
-
-
 HOST = socket.gethostname()
+APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
+BUSY = "上一条消息还在处理中，请稍等几秒再发。"
+RECENT_LIMIT = 100_000  # senders remembered per process for _interaction_news
 
 
 def pending_mark(token: str) -> str:
     """The first delivery's mark: when it began, in which process, and its lock token (to free
     the sender's lock if that process died)."""
     return f"{PENDING}:{time.time():.3f}:{HOST}:{os.getpid()}:{token}"
-APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
-BUSY = "上一条消息还在处理中，请稍等几秒再发。"
-RECENT_LIMIT = 100_000  # senders remembered per process for _interaction_news
 
 
 def mask(openid: str) -> str:
