@@ -13,5 +13,8 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
+MAX_LENGTH = 40  # as stored on campaigns
+
+
 def request_id() -> str:
-    return current_request_id.get()
+    return current_request_id.get()[:MAX_LENGTH]

@@ -168,3 +168,19 @@ def test_the_guides_backup_restores_into_a_fresh_database(tmp_path):
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
             for name in names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_400_digit_msgid_still_creates_the_campaign_it_confirms(app, session):
+    from models.delivery import Campaign
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser, make_branch
+    branch = make_branch(session, "计算机学院", "本科生第一党支部")
+    phone = phone_for(app)
+    ChatUser(phone, "oLongTarget").bind(make_member(session, branch=branch))
+    chat = ChatUser(phone, "oLongOrganiser")
+    chat.bind(make_member(session, branch=branch, role="organiser"))
+    for text in ("群发", "本支部", "今晚七点支部学习。"):
+        chat.say(text)
+    query, body = phone.build("oLongOrganiser", {"MsgType": "text", "Content": "确认", "MsgId": "9" * 400})
+    assert "已提交群发" in phone.read_reply(*phone.transport(query, body)).text
+    assert session.scalar(select(Campaign.request_id)) == "wx" + "9" * 30

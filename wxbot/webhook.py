@@ -39,7 +39,7 @@ def receive():
     envelope = protocol.open_envelope(body, request.args, wechat)
     message = protocol.parse(envelope.xml)
     if message.type != "event" and message.id:  # WeChat's redeliveries of a message share its id
-        current_request_id.set(f"wx{message.id}")
+        current_request_id.set(f"wx{message.id}"[:32])  # a 400-digit MsgId must not make a 400-character id
     try:
         reply = services.pipeline().answer(message, started)
     except Exception as exc:  # Redis or the database is down: say so rather than WeChat's error page
