@@ -5,6 +5,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 from sqlalchemy import func, select
 
@@ -81,7 +82,8 @@ def _metric(text: str, name: str) -> float:
 def test_metrics_count_replies_redeliveries_refusals_and_handlers(app, phone):
     client = app.test_client()
     before = client.get("/metrics").get_data(as_text=True)
-    query, body = phone.build("oMetrics", {"MsgType": "text", "Content": "帮助", "MsgId": 880001})
+    msg_id = int(time.time() * 1000)  # not one another test's message could have had (dedup lasts 300 s)
+    query, body = phone.build("oMetrics", {"MsgType": "text", "Content": "帮助", "MsgId": msg_id})
     first, again = phone.transport(query, body), phone.transport(query, body)  # WeChat retries the same message
     assert first == again and "可以发送" in first[1]
     client.post("/wechat?signature=forged&timestamp=1&nonce=1", data=b"<xml/>")

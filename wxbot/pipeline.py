@@ -219,19 +219,26 @@ class Pipeline:
             if reply is None:  # the first delivery's process died with it: this one handles it
                 return self.answer(message, started)
             return reply
-        if begun.values[3] and inbound.interaction and inbound.event != "unsubscribe":
-            # Messages wait for this member: the window this interaction opens carries them, after the reply.
-            self.pool.submit(release_on_interaction, self.app, inbound.openid, inbound.interaction, utcnow())
+        # Messages wait for this member: the window this interaction opens carries them, released once
+        # the handler is done (so that 通知 still lists them), after the reply.
+        releases = bool(begun.values[3]) and inbound.interaction and inbound.event != "unsubscribe"
         if begun.locked:
             reply = self._quick_reply(inbound, key, begun.values, token)
             if reply is not None:
+                if releases:
+                    self._release_waiting(inbound)
                 return reply
         job = _Job()
         future = self.pool.submit(self._run, inbound, key, job, begun, token)
+        if releases:
+            future.add_done_callback(lambda _done: self._release_waiting(inbound))
         try:
             return future.result(timeout=max(0.0, started + wechat.reply_budget - time.monotonic()))
         except FutureTimeout:
             return self._late_or_wait(key, job, future)
+
+    def _release_waiting(self, inbound: Inbound) -> None:
+        self.pool.submit(release_on_interaction, self.app, inbound.openid, inbound.interaction, utcnow())
 
     def _quick_reply(self, inbound: Inbound, key: str, values, token: str) -> str | None:
         """A known sender whose message a quick handler answers (from the profile alone): answered
