@@ -337,13 +337,26 @@ def test_broadcast_from_the_command_line_and_its_status(app, session, members, r
     assert "请指定发送对象" in runner.invoke(args=["broadcast", "send", "--text", "x", "--yes"]).output
 
 
-def test_a_worker_killed_mid_campaign_loses_nobody_and_reports_possible_duplicates(make_app, backend, session):
+def worker_process(backend, stdout=None, **settings):
+    """`flask --app wxbot worker` in a process of its own, on this backend, with extra WXBOT_ settings."""
     import os
-    import signal
     import subprocess
     import sys
 
     from wxbot.config import ROOT
+    backend_settings = backend["settings"]
+    env = {**os.environ, "WXBOT_DATABASE_URL": backend_settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
+           "WXBOT_SERVER__PUBLIC_URL": backend_settings["server.public_url"],
+           "WXBOT_REDIS_URL": backend_settings.get("redis_url", ""),
+           "WXBOT_REDIS_PREFIX": backend_settings.get("redis_prefix", "wxbot"),
+           **{f"WXBOT_{name.upper()}": value for name, value in settings.items()}}
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
+                            stdout=stdout or subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+
+
+def test_a_worker_killed_mid_campaign_loses_nobody_and_reports_possible_duplicates(make_app, backend, session):
+    import signal
+
     app = make_app()
     phone, branch = phone_for(app), make_branch(session)
     users = [ChatUser(phone, f"oKill{n}") for n in range(60)]
@@ -352,13 +365,7 @@ def test_a_worker_killed_mid_campaign_loses_nobody_and_reports_possible_duplicat
     app.test_client().post("/sandbox/faults", json={"latency_ms": 40})
     campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
     session.commit()
-    settings = backend["settings"]
-    env = {**os.environ, "WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
-           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"], "WXBOT_DELIVERY__IN_FLIGHT": "4",
-           "WXBOT_DELIVERY__BATCH_SIZE": "8", "WXBOT_REDIS_URL": settings.get("redis_url", ""),
-           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot")}
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = worker_process(backend, delivery__in_flight="4", delivery__batch_size="8")
     deadline = time.monotonic() + 30
     while sum(received(session, "customer_service").values()) < 12 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -441,12 +448,9 @@ def test_a_new_user_can_broadcast_to_the_demo_school_at_once(app, session, runne
 
 
 def test_a_worker_stopped_with_sigterm_finishes_its_sends_and_flags_nothing(make_app, backend, session):
-    import os
     import signal
     import subprocess
-    import sys
 
-    from wxbot.config import ROOT
     app = make_app()
     phone, branch = phone_for(app), make_branch(session)
     users = [ChatUser(phone, f"oTerm{n}") for n in range(40)]
@@ -455,13 +459,7 @@ def test_a_worker_stopped_with_sigterm_finishes_its_sends_and_flags_nothing(make
     app.test_client().post("/sandbox/faults", json={"latency_ms": 150})
     campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
     session.commit()
-    settings = backend["settings"]
-    env = {**os.environ, "WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
-           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"], "WXBOT_DELIVERY__IN_FLIGHT": "4",
-           "WXBOT_DELIVERY__BATCH_SIZE": "8", "WXBOT_REDIS_URL": settings.get("redis_url", ""),
-           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot")}
-    worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    worker = worker_process(backend, stdout=subprocess.PIPE, delivery__in_flight="4", delivery__batch_size="8")
     deadline = time.monotonic() + 30
     while sum(received(session, "customer_service").values()) < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -483,12 +481,8 @@ def test_a_worker_killed_mid_broadcast_is_taken_over_at_once_and_only_its_sends_
     """The deployment report: kill -9 of the worker during a broadcast with 1.5 s API latency. Its
     successor takes over at once (not after the lease), and only the sends WeChat had (at most
     delivery.in_flight) are flagged: everyone else gets the notice exactly once."""
-    import os
     import signal
-    import subprocess
-    import sys
 
-    from wxbot.config import ROOT
     app = make_app()
     phone, branch = phone_for(app), make_branch(session)
     users = [ChatUser(phone, f"oKill{n}") for n in range(30)]
@@ -497,16 +491,7 @@ def test_a_worker_killed_mid_broadcast_is_taken_over_at_once_and_only_its_sends_
     app.test_client().post("/sandbox/faults", json={"latency_ms": 1500})
     campaign = create_campaign(session, "测试", Scope(None), {"everyone": True}, {"text": "通知"}, utcnow())
     session.commit()
-    settings = backend["settings"]
-    env = {**os.environ, "WXBOT_DATABASE_URL": settings["database_url"], "WXBOT_LOG_LEVEL": "WARNING",
-           "WXBOT_SERVER__PUBLIC_URL": settings["server.public_url"], "WXBOT_DELIVERY__IN_FLIGHT": "4",
-           "WXBOT_REDIS_URL": settings.get("redis_url", ""),
-           "WXBOT_REDIS_PREFIX": settings.get("redis_prefix", "wxbot")}
-
-    def start_worker():
-        return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wxbot", "worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    worker = start_worker()
+    worker = worker_process(backend, delivery__in_flight="4")
     assert wait_for(lambda: sum(received(session, "customer_service").values()) >= 4, 30)
     time.sleep(0.7)  # the next sends are with "WeChat" now
     worker.send_signal(signal.SIGKILL)
@@ -515,7 +500,7 @@ def test_a_worker_killed_mid_broadcast_is_taken_over_at_once_and_only_its_sends_
     claimed = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.status == "sending"))
     assert claimed > 4  # a whole batch was claimed, more than was in flight
     app.test_client().post("/sandbox/faults", json={"latency_ms": 0})
-    successor, restarted = start_worker(), time.monotonic()
+    successor, restarted = worker_process(backend, delivery__in_flight="4"), time.monotonic()
     try:
         done = wait_for(lambda: campaign_counts(session, campaign.id)["sent"] == len(users), 30)
         resumed_within = time.monotonic() - restarted

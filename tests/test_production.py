@@ -96,19 +96,25 @@ def test_metrics_count_replies_redeliveries_refusals_and_handlers(app, phone):
     assert 'wxbot_processes_alive{role="worker"} 0.0' in after and "wxbot_database_up 1.0" in after
 
 
-def test_json_logs_carry_the_request_id_from_the_message_to_the_campaign_it_sends(app, session, caplog):
-    from models.delivery import Campaign
+def organiser_composing_a_broadcast(app, session, prefix: str):
+    """An organiser of a branch with one member, whose broadcast waits for 确认; (phone, organiser)."""
     from tests.conftest import phone_for
     from tests.helpers import ChatUser, make_branch
-    from wxbot.delivery.engine import DeliveryWorker
-    from wxbot.logs import _formatter
     branch = make_branch(session, "计算机学院", "本科生第一党支部")
     phone = phone_for(app)
-    ChatUser(phone, "oTraceTarget").bind(make_member(session, branch=branch))
-    chat = ChatUser(phone, "oTraceOrganiser")
+    ChatUser(phone, f"{prefix}Target").bind(make_member(session, branch=branch))
+    chat = ChatUser(phone, f"{prefix}Organiser")
     chat.bind(make_member(session, branch=branch, role="organiser"))
     for text in ("群发", "本支部", "今晚七点支部学习。"):
         chat.say(text)
+    return phone, chat
+
+
+def test_json_logs_carry_the_request_id_from_the_message_to_the_campaign_it_sends(app, session, caplog):
+    from models.delivery import Campaign
+    from wxbot.delivery.engine import DeliveryWorker
+    from wxbot.logs import _formatter
+    _phone, chat = organiser_composing_a_broadcast(app, session, "oTrace")
     assert "已提交群发" in chat.say("确认")
     campaign = session.scalar(select(Campaign))
     assert campaign.request_id.startswith("wx") and campaign.request_id[2:].isdigit()
@@ -174,15 +180,7 @@ def test_the_guides_backup_restores_into_a_fresh_database(tmp_path):
 
 def test_a_400_digit_msgid_still_creates_the_campaign_it_confirms(app, session):
     from models.delivery import Campaign
-    from tests.conftest import phone_for
-    from tests.helpers import ChatUser, make_branch
-    branch = make_branch(session, "计算机学院", "本科生第一党支部")
-    phone = phone_for(app)
-    ChatUser(phone, "oLongTarget").bind(make_member(session, branch=branch))
-    chat = ChatUser(phone, "oLongOrganiser")
-    chat.bind(make_member(session, branch=branch, role="organiser"))
-    for text in ("群发", "本支部", "今晚七点支部学习。"):
-        chat.say(text)
+    phone, _chat = organiser_composing_a_broadcast(app, session, "oLong")
     query, body = phone.build("oLongOrganiser", {"MsgType": "text", "Content": "确认", "MsgId": "9" * 400})
     assert "已提交群发" in phone.read_reply(*phone.transport(query, body)).text
     assert session.scalar(select(Campaign.request_id)) == "wx" + "9" * 30
