@@ -14,10 +14,24 @@ router = Router("broadcast")
 MAX_TEXT = 600
 
 
+def never(_text: str, _data: dict) -> bool:
+    """Any word may name an org unit: a command first, what no feature knows is the audience."""
+    return False
+
+
+def yes_or_no(text: str, _data: dict) -> bool:
+    return text in ("确认", "取消")
+
+
 class BroadcastFlow(States):
-    audience = State("waits for who: 本支部, an org unit's name, or a 政治面貌")
+    audience = State("waits for who: 本支部, an org unit's name, or a 政治面貌", takes=never,
+                     resume=lambda _data: "群发还在等你选择发送对象：回复本支部、组织名称或政治面貌"
+                                          "（回复“退出”取消）。")
+    # Free text: whatever comes is the content, a command's words too (the prompt says so).
     content = State("waits for the text to send")
-    confirm = State("waits for 确认 or 取消")
+    confirm = State("waits for 确认 or 取消", takes=yes_or_no,
+                    resume=lambda data: f"群发（共 {data.get('count', 0)} 人）还在等你确认："
+                                        "回复“确认”发送，回复“取消”放弃。")
 
 
 def member_scope(ctx: Context) -> Scope:
@@ -49,7 +63,8 @@ def choose_audience(ctx: Context):
     ctx.conversation.enter(BroadcastFlow.content, spec=spec, count=count,
                            label=describe_audience(ctx.session, spec))
     return (f"发送对象：{describe_audience(ctx.session, spec)}，共 {count} 人。\n"
-            f"请发送通知内容（文字，{MAX_TEXT} 字以内）：")
+            f"请发送通知内容（文字，{MAX_TEXT} 字以内）。这一步发来的文字都作为通知内容，“活动”这样的命令也是；"
+            "想先用别的功能，回复“退出”。")
 
 
 def audience_from_words(ctx: Context, words: str) -> dict | None:

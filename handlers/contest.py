@@ -1,9 +1,20 @@
 """竞赛: contests between branches, listed, started and ranked from the chat; answered in the quiz flow."""
 from __future__ import annotations
 
-from handlers.quiz import _rng, attempt_in_progress, enter
-from models.contest import Contest, attempts_used, branch_results, member_results, paper, refusal, visible_contests
-from models.quizplay import abandon_unfinished, new_attempt
+from handlers.quiz import _rng, closed_lines, enter, resume
+from models.contest import (
+    Contest,
+    attempts_used,
+    branch_results,
+    may_enter,
+    may_see_results,
+    member_results,
+    paper,
+    refusal,
+    visible_contests,
+)
+from models.contestreview import answer_sheet
+from models.quizplay import live_attempt, new_attempt
 from models.timeutil import show
 from wxbot.router import Context, Router
 
@@ -31,8 +42,8 @@ def contests(ctx: Context):
 def leaderboard(ctx: Context, number: str):
     """A contest's branches (by participation and average score) and its top ten members."""
     contest = ctx.session.get(Contest, int(number))
-    if contest is None or contest.state(ctx.now) == "upcoming":
-        return "没有这个竞赛，发送“竞赛”查看。"
+    if contest is None or contest.state(ctx.now) == "upcoming" or not may_see_results(ctx.session, contest, ctx.member):
+        return "没有这个竞赛，发送“竞赛”查看面向你的竞赛。"
     people = member_results(ctx.session, contest)
     branches = branch_results(ctx.session, contest, people)
     lines = [f"《{contest.title}》排行", "支部（参与率 × 平均正确率）："]
@@ -46,21 +57,39 @@ def leaderboard(ctx: Context, number: str):
     return "\n".join(lines)
 
 
+@router.regex(r"竞赛\s*#?(\d{1,9})\s*答案", who="member")
+def answers(ctx: Context, number: str):
+    """After a contest closes: the questions the member got wrong or skipped, with the right answers."""
+    contest = ctx.session.get(Contest, int(number))
+    if contest is None or not may_enter(contest, ctx.member):
+        return "没有这个竞赛，发送“竞赛”查看面向你的竞赛。"
+    if contest.state(ctx.now) != "ended":
+        return f"竞赛《{contest.title}》{show(contest.ends_at, '%m-%d %H:%M')} 结束，结束后公布正确答案和解析。"
+    return answer_sheet(ctx.session, contest, ctx.member)
+
+
 @router.regex(r"竞赛\s*#?(\d{1,9})", who="member")
 def enter_contest(ctx: Context, number: str):
-    """Start an attempt at a contest, if it is open, for the member, with attempts left."""
-    if attempt_in_progress(ctx) is not None:
-        return "你正在答题。答完（或回复“退出”）后再参加竞赛。"
+    """Start an attempt at a contest, if it is open, for the member, with attempts left; an attempt
+    of this contest in progress is resumed where it was, on its own clock."""
     contest = ctx.session.get(Contest, int(number))
     if contest is None:
         return "没有这个竞赛，发送“竞赛”查看进行中的竞赛。"
+    attempt, closed = live_attempt(ctx.session, ctx.member, ctx.now, ctx.settings)
+    before = closed_lines(ctx, closed)
+    if attempt is not None and attempt.contest_id == contest.id:
+        return before + resume(ctx, attempt)
+    if attempt is not None:
+        return f"你正在答题。答完（或回复“退出”）后再参加竞赛。\n\n{resume(ctx, attempt)}"
     reason = refusal(ctx.session, contest, ctx.member, ctx.now)
     if reason:
-        return reason
+        return before + reason
     ids = paper(ctx.session, contest, ctx.member, ctx.now, _rng)
     if not ids:
-        return "这个竞赛还没有题目，请联系组织员。"
-    abandon_unfinished(ctx.session, ctx.member, ctx.now)
+        return before + "这个竞赛还没有题目，请联系组织员。"
     attempt = new_attempt(ctx.session, ctx.member, "contest", ids, ctx.now, _rng, contest_id=contest.id)
     limit = f"，限时 {contest.time_limit_seconds // 60} 分钟" if contest.time_limit_seconds else ""
-    return enter(ctx, attempt, f"竞赛《{contest.title}》，共 {attempt.total} 题{limit}。")
+    used = attempts_used(ctx.session, contest, ctx.member)
+    return before + enter(ctx, attempt, f"竞赛《{contest.title}》，共 {attempt.total} 题{limit}，"
+                                        f"第 {used}/{contest.attempts_allowed} 次作答（中途退出也算一次）。"
+                                        "竞赛期间只告诉你对错，正确答案和解析在竞赛结束后公布。")

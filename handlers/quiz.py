@@ -1,19 +1,39 @@
 """答题 (the daily quiz), 错题 (the wrong-answer book) and 纠错, as one question-and-answer flow.
 
-The flow is one state, QuizFlow.answering, holding the attempt. Each answer is recorded once per
-position (the database decides), so WeChat's retries, a double tap or two identical quick messages
-count once. Contests (handlers/contest.py) run through the same flow.
+The flow is one state, QuizFlow.answering, pointing at an attempt; the attempt in the database is
+the truth (the conversation only remembers which one is being answered). Each answer is recorded
+once per position (the database decides), so WeChat's retries and a double tap count once. The
+flow takes only what has the shape of an answer: another feature's command runs in the middle of a
+quiz, and `答题` resumes it where it was. Contests (handlers/contest.py) run through the same flow.
 """
 from __future__ import annotations
 
 import random
 import time
-from datetime import timedelta
 
-from models.contest import Contest, time_is_up
-from models.quiz import Question, QuestionReport, QuizAttempt, question_text, read_answer, right_answer_text
-from models.quizplay import Answered, answer, book_summary, current, finish, start_daily, start_review
+from models.contest import Contest, limit_end, reveals_answers, time_is_up
+from models.quiz import (
+    Question,
+    QuestionReport,
+    QuizAttempt,
+    looks_like_answer,
+    question_text,
+    read_answer,
+    right_answer_text,
+)
+from models.quizplay import (
+    Answered,
+    Closed,
+    answer,
+    book_summary,
+    current,
+    finish,
+    live_attempt,
+    start_daily,
+    start_review,
+)
 from models.textutil import shorten
+from models.timeutil import local_date
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
 
@@ -24,40 +44,54 @@ _rng = random.SystemRandom()
 LAST_QUESTION = "quiz:last:{openid}"
 
 
-QUIZ_COMMANDS = ("答题", "错题")  # typed while answering: the member wants another quiz, not to answer
+def takes_answer(text: str, _data: dict) -> bool:
+    return looks_like_answer(text)
+
+
+def where_we_are(data: dict) -> str:
+    """答题进行到第 3/5 题，发送“答题”继续。"""
+    what = "竞赛" if data.get("kind") == "contest" else "答题"
+    return f"{what}进行到第 {data.get('position', 0) + 1}/{data.get('total', '?')} 题，发送“答题”继续。"
 
 
 class QuizFlow(States):
-    answering = State("holds the attempt; waits for the answer to its current question")
+    answering = State("holds the attempt; waits for the answer to its current question",
+                      takes=takes_answer, resume=where_we_are)
 
 
 @router.text("答题", who="member", help=("答题", "每日答题，答对得积分"))
 def start(ctx: Context):
-    """Resume the quiz in progress, or start today's (scored, or practice once done)."""
-    attempt = attempt_in_progress(ctx)
+    """Resume the quiz in progress where it was, or start today's (the first started today is
+    scored; later ones are practice)."""
+    attempt, closed = live_attempt(ctx.session, ctx.member, ctx.now, ctx.settings)
+    before = closed_lines(ctx, closed)
     if attempt is not None:
-        return f"你正在答题，已答 {attempt.position}/{attempt.total} 题，继续：\n\n{ask(ctx, attempt)}"
+        return before + resume(ctx, attempt)
     attempt = start_daily(ctx.session, ctx.member, ctx.now, ctx.settings, _rng)
     if attempt is None:
-        return "题库里还没有适合你的题目，请稍后再来，或联系组织员。"
+        return before + "题库里还没有适合你的题目，请稍后再来，或联系组织员。"
     bonus = ctx.settings.quiz.full_score_bonus
     intro = {"daily": f"今日答题，共 {attempt.total} 题：答对 1 题得 1 分，全对另加 {bonus} 分。",
-             "practice": f"今天的计分答题已完成，这次是练习（{attempt.total} 题，不计积分）。"}[attempt.kind]
-    return enter(ctx, attempt, intro)
+             "practice": f"今天的计分答题已经开始过，这次是练习（{attempt.total} 题，不计积分）。"}[attempt.kind]
+    return before + enter(ctx, attempt, intro)
 
 
 @router.text("错题", who="member", help=("错题", "复习答错的题，隔几天再考，直到记牢"))
 def review(ctx: Context):
     """Start a review of the wrong answers due today; or say how many wait and when the next is due."""
-    if attempt_in_progress(ctx) is not None:
-        return "你正在答题。答完（或回复“退出”）后再复习错题。"
+    attempt, closed = live_attempt(ctx.session, ctx.member, ctx.now, ctx.settings)
+    if attempt is not None:
+        return f"你正在答题。答完（或回复“退出”）后再复习错题。\n\n{resume(ctx, attempt)}"
+    before = closed_lines(ctx, closed)
     attempt = start_review(ctx.session, ctx.member, ctx.now, ctx.settings, _rng)
     if attempt is None:
         count, next_due = book_summary(ctx.session, ctx.member)
         if not count:
-            return "你的错题本是空的，继续保持！发送“答题”做今天的题。"
-        return f"今天没有需要复习的错题。你的错题本里有 {count} 道题，下一道在 {next_due.strftime('%m-%d')} 复习。"
-    return enter(ctx, attempt, f"错题复习，共 {attempt.total} 题：答对的隔几天再出现，直到记牢；答错的重新开始。")
+            return before + "你的错题本是空的，继续保持！发送“答题”做今天的题。"
+        return before + (f"今天没有需要复习的错题。你的错题本里有 {count} 道题，"
+                         f"下一道在 {next_due.strftime('%m-%d')} 复习。")
+    intro = f"错题复习，共 {attempt.total} 题：答对的隔几天再出现，直到记牢；答错的重新开始。"
+    return before + enter(ctx, attempt, intro)
 
 
 @router.regex(r"纠错\s*(.*)", who="member", help=("纠错 说明", "答题后发现题目有误，告诉组织员"))
@@ -71,50 +105,75 @@ def report(ctx: Context, note: str):
 
 @router.state(QuizFlow.answering, who="member")
 def take_answer(ctx: Context):
-    """Reads the answer to the current question; says right or wrong with the explanation, then asks
-    the next one, or sums up at the end. 跳过 skips; 纠错 reports; anything unclear asks again."""
-    attempt = attempt_in_progress(ctx)
+    """Reads the answer to the current question; says right or wrong (with the right answer and the
+    explanation, except in an open contest), then asks the next one, or sums up at the end.
+    跳过 skips; 纠错 reports; anything unclear asks again; a double tap counts once."""
+    attempt = flow_attempt(ctx)
     if attempt is None:
         ctx.conversation.finish()
         return "这次答题已经结束。发送“答题”重新开始。"
-    contest = ctx.session.get(Contest, attempt.contest_id) if attempt.contest_id else None
+    contest = contest_of(ctx, attempt)
     if time_is_up(contest, attempt, ctx.now):  # an answer after the contest's time limit does not count
         ctx.conversation.finish()
-        return f"这一题在时间到之后才回答，没有计入。\n\n{summary(ctx, attempt, contest)}"
+        return f"这一题在时间到之后才回答，没有计入。\n\n{summary(ctx, attempt, contest, 'time_up')}"
     text = ctx.inbound.raw_text.strip()
     if ctx.text.startswith("纠错"):
         return file_report(ctx, int(ctx.store.get(LAST_QUESTION.format(openid=ctx.openid)) or 0),
                            text[2:].strip()) + f"\n\n{ask(ctx, attempt)}"
     if is_double_tap(ctx, text):
-        return f"（和上一条相同的回答已按一次处理）\n\n{ask(ctx, attempt)}"
+        return f"（连点了两次：相同的回答只算一次）\n\n{ask(ctx, attempt)}"
     question, _order = current(ctx.session, attempt)
-    if ctx.text == "跳过":
-        shown = None
-    else:
-        shown = read_answer(text, question.kind, len(question.option_list))
-        if shown is None and (ctx.text in QUIZ_COMMANDS or ctx.text.startswith("竞赛")):
-            return f"你正在答题。答完或回复“退出”后再发“{text}”。\n\n{ask(ctx, attempt)}"
-        if shown is None:
-            return f"没看懂这个回答。\n\n{ask(ctx, attempt)}"
-    ctx.conversation.update(last_text=text, last_at=time.time())
-    return after_answer(ctx, attempt, answer(ctx.session, attempt, shown, ctx.now, ctx.settings))
+    shown = None if ctx.text == "跳过" else read_answer(text, question.kind, len(question.option_list))
+    if shown is None and ctx.text != "跳过":
+        return f"没看懂这个回答。\n\n{ask(ctx, attempt)}"
+    review_from = local_date(contest.ends_at) if contest is not None else None
+    result = answer(ctx.session, attempt, shown, ctx.now, ctx.settings, review_from)
+    reply = after_answer(ctx, attempt, contest, result)
+    if ctx.conversation.state == QuizFlow.answering.name:
+        ctx.conversation.update(last_text=text, replied_at=time.time(), position=attempt.position)
+    return reply
+
+
+@router.leave(QuizFlow.answering)
+def leave(ctx: Context):
+    """退出: the attempt ends with what was answered; a scored quiz keeps its points, and a contest
+    attempt counts against the attempts allowed and in the results."""
+    attempt = flow_attempt(ctx) if ctx.member is not None else None
+    ctx.conversation.finish()
+    if attempt is None:
+        return "已退出当前操作。"
+    return "已退出。" + summary(ctx, attempt, contest_of(ctx, attempt), "left")
 
 
 # --- the flow, shared with contests --------------------------------------------------------------------
 
-def attempt_in_progress(ctx: Context) -> QuizAttempt | None:
-    if ctx.conversation.state != QuizFlow.answering.name:
-        return None
+def flow_attempt(ctx: Context) -> QuizAttempt | None:
+    """The attempt the conversation points at, while it is the member's and still open."""
     attempt = ctx.session.get(QuizAttempt, ctx.conversation.data.get("attempt"))
     return attempt if attempt is not None and not attempt.finished and attempt.member_id == ctx.member.id else None
 
 
+def contest_of(ctx: Context, attempt: QuizAttempt) -> Contest | None:
+    return ctx.session.get(Contest, attempt.contest_id) if attempt.contest_id else None
+
+
 def enter(ctx: Context, attempt: QuizAttempt, intro: str) -> str:
-    """Start the flow on an attempt: the introduction and the first question."""
-    ctx.conversation.enter(QuizFlow.answering, ttl=ctx.settings.quiz.state_ttl, attempt=attempt.id)
-    first, _order = current(ctx.session, attempt)
-    ctx.store.set(LAST_QUESTION.format(openid=ctx.openid), str(first.id), 3600)
+    """Start (or resume) the flow on an attempt: the introduction and the current question."""
+    ctx.conversation.enter(QuizFlow.answering, ttl=ctx.settings.quiz.state_ttl, attempt=attempt.id,
+                           kind=attempt.kind, position=attempt.position, total=attempt.total)
+    question, _order = current(ctx.session, attempt)
+    ctx.store.set(LAST_QUESTION.format(openid=ctx.openid), str(question.id), 3600)
     return f"{intro}\n\n{ask(ctx, attempt)}"
+
+
+def resume(ctx: Context, attempt: QuizAttempt) -> str:
+    """Back to the attempt in progress, at its current question (a contest keeps its clock)."""
+    contest = contest_of(ctx, attempt)
+    what = f"竞赛《{contest.title}》" if contest is not None else {"review": "错题复习", "practice": "练习"}.get(
+        attempt.kind, "今日答题")
+    end = limit_end(contest, attempt)
+    left = f"，还剩 {clock(end - ctx.now)}" if end is not None else ""
+    return enter(ctx, attempt, f"{what}进行到第 {attempt.position + 1}/{attempt.total} 题{left}，继续：")
 
 
 def ask(ctx: Context, attempt: QuizAttempt) -> str:
@@ -123,24 +182,30 @@ def ask(ctx: Context, attempt: QuizAttempt) -> str:
 
 
 def is_double_tap(ctx: Context, text: str) -> bool:
-    """The same answer again within quiz.double_tap_seconds: a second tap, not an answer to the next."""
+    """The same answer as the last one, sent before the reply to it went out: a second tap, not an
+    answer to the next question (which the member had not seen yet)."""
     data = ctx.conversation.data
-    return data.get("last_text") == text and time.time() - data.get("last_at", 0) < ctx.settings.quiz.double_tap_seconds
+    return data.get("last_text") == text and ctx.inbound.received_at < data.get("replied_at", 0)
 
 
-def after_answer(ctx: Context, attempt: QuizAttempt, result: Answered) -> str:
+def after_answer(ctx: Context, attempt: QuizAttempt, contest: Contest | None, result: Answered) -> str:
     ctx.store.set(LAST_QUESTION.format(openid=ctx.openid), str(result.question.id), 3600)
-    contest = ctx.session.get(Contest, attempt.contest_id) if attempt.contest_id else None
-    parts = [verdict(result)]
+    parts = [verdict(result, reveals_answers(contest, ctx.now))]
     if attempt.position >= attempt.total or time_is_up(contest, attempt, ctx.now):
-        parts.append(summary(ctx, attempt, contest))
+        parts.append(summary(ctx, attempt, contest, "time_up" if attempt.position < attempt.total else ""))
         ctx.conversation.finish()
     else:
         parts.append(ask(ctx, attempt))
     return "\n\n".join(parts)
 
 
-def verdict(result: Answered) -> str:
+def verdict(result: Answered, reveal: bool) -> str:
+    """Right or wrong; the right answer and the explanation only when `reveal` (never while a
+    contest is open: the paper would reach the next attempt and friends)."""
+    if not reveal:
+        if result.correct and not result.skipped:
+            return "✔ 回答正确！"
+        return ("已跳过。" if result.skipped else "✘ 回答错误。") + "正确答案在竞赛结束后公布。"
     right = right_answer_text(result.question, result.order)
     if result.skipped:
         line = f"已跳过。正确答案：{right}"
@@ -155,17 +220,23 @@ def verdict(result: Answered) -> str:
     return line
 
 
-def summary(ctx: Context, attempt: QuizAttempt, contest: Contest | None) -> str:
-    late = time_is_up(contest, attempt, ctx.now)
-    # A contest attempt past its limit ends at the limit: its time is never more than the limit.
-    ended = attempt.started_at + timedelta(seconds=contest.time_limit_seconds) if late else ctx.now
-    done = finish(ctx.session, attempt, ctx.member, ended, ctx.settings)
-    score = f"答对 {done.right}/{done.total} 题"
+def summary(ctx: Context, attempt: QuizAttempt, contest: Contest | None, ended: str) -> str:
+    """Close the attempt (`ended`: "" at the last question, left, time_up) and sum it up."""
+    end = limit_end(contest, attempt)
+    at = min(ctx.now, end) if end is not None else ctx.now  # an attempt past its limit ends at the limit
+    done = finish(ctx.session, attempt, ctx.member, at, ctx.settings, ended)
+    return result_text(ctx, attempt, contest, done, ended)
+
+
+def result_text(ctx: Context, attempt: QuizAttempt, contest: Contest | None, done, ended: str) -> str:
+    answered = f"（答了 {attempt.position} 题）" if attempt.position < attempt.total else ""
+    score = f"答对 {done.right}/{done.total} 题{answered}"
     if attempt.kind == "contest":
-        minutes, seconds = divmod(int((ended - attempt.started_at).total_seconds()), 60)
-        late = "时间到，" if late else ""
-        return (f"{late}竞赛《{contest.title}》答完：{score}，用时 {minutes}:{seconds:02d}。\n"
-                f"发送“竞赛 {contest.id} 排行”查看排名。")
+        late = "时间到，" if ended == "time_up" else ""
+        used = clock(attempt.finished_at - attempt.started_at)
+        after = (f"发送“竞赛 {contest.id} 排行”查看排名" + ("" if reveals_answers(contest, ctx.now) else
+                 f"；{show_end(contest)}竞赛结束后发送“竞赛 {contest.id} 答案”看正确答案和解析") + "。")
+        return f"{late}竞赛《{contest.title}》作答结束：{score}，用时 {used}，计入成绩。\n{after}"
     if attempt.kind == "review":
         count, next_due = book_summary(ctx.session, ctx.member)
         left = f"错题本里还有 {count} 道，下一道 {next_due.strftime('%m-%d')} 复习。" if count else "错题本已经清空！"
@@ -174,8 +245,31 @@ def summary(ctx: Context, attempt: QuizAttempt, contest: Contest | None) -> str:
         return f"练习结束：{score}（练习不计积分）。发送“错题”复习答错的题。"
     place = f"\n今天支部排名：第 {done.branch_rank} 名（共 {done.branch_players} 人答题）" if done.branch_rank else ""
     capped = "（今日积分已达上限）" if done.points == 0 and done.right else ""
-    return (f"今日答题结束：{score}，获得 {done.points} 积分{capped}。{place}\n\n"
+    again = "今天再答题是练习，不计积分。" if ended else ""
+    return (f"今日答题结束：{score}，获得 {done.points} 积分{capped}。{again}{place}\n\n"
             "发送“错题”复习答错的题，发送“排行”查看积分排行。")
+
+
+def closed_lines(ctx: Context, closed: list[Closed]) -> str:
+    """What became of attempts that ended while the member was away (said once, before the reply)."""
+    lines = []
+    for item in closed:
+        attempt = item.attempt
+        what = {"daily": "今日答题", "practice": "练习", "review": "错题复习"}.get(attempt.kind, "竞赛")
+        why = "时间到" if attempt.ended == "time_up" else "长时间没有作答"
+        points = f"，获得 {item.result.points} 积分" if attempt.kind == "daily" else ""
+        lines.append(f"上次的{what}因{why}已结束：答对 {item.result.right}/{item.result.total} 题{points}。")
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+def clock(span) -> str:
+    seconds = max(0, int(span.total_seconds()))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def show_end(contest: Contest) -> str:
+    from models.timeutil import show
+    return f"{show(contest.ends_at, '%m-%d %H:%M')} "
 
 
 def file_report(ctx: Context, question_id: int, note: str) -> str:

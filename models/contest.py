@@ -63,10 +63,31 @@ def visible_contests(session: Session, member: Member, at: datetime) -> list[Con
     return [c for c in rows if may_enter(c, member)]
 
 
+def may_see_results(session: Session, contest: Contest, member: Member) -> bool:
+    """Its audience, and the organisers whose scope holds the contest (admins: every contest)."""
+    if may_enter(contest, member) or member.role == "admin":
+        return True
+    return member.role == "organiser" and member.org_unit_id is not None and contest.org_unit_id is not None \
+        and contest.org_unit_id in subtree_ids(session, member.org_unit_id)
+
+
 def attempts_used(session: Session, contest: Contest, member: Member) -> int:
+    """Every attempt started counts, however it ended (left, timed out, or in progress)."""
     return session.scalar(select(func.count()).select_from(QuizAttempt).where(
-        QuizAttempt.contest_id == contest.id, QuizAttempt.member_id == member.id,
-        QuizAttempt.kind == "contest")) or 0
+        QuizAttempt.contest_id == contest.id, QuizAttempt.member_id == member.id)) or 0
+
+
+def held_questions(session: Session, at: datetime) -> set[int]:
+    """The questions on the fixed papers of contests open now: not drawn for daily quizzes, where
+    their answers would be shown before the contest closes."""
+    papers = session.scalars(select(Contest.question_ids).where(Contest.mode == "fixed", Contest.starts_at <= at,
+                                                                 Contest.ends_at > at))
+    return {int(q) for paper_ids in papers for q in json.loads(paper_ids or "[]")}
+
+
+def reveals_answers(contest: Contest | None, at: datetime) -> bool:
+    """Right answers and explanations are shown after each answer, except in a contest still open."""
+    return contest is None or contest.state(at) == "ended"
 
 
 def paper(session: Session, contest: Contest, member: Member, at: datetime, rng: random.Random) -> list[int]:
@@ -101,9 +122,16 @@ def _when(at: datetime) -> str:
     return show(at, "%m-%d %H:%M")
 
 
+def limit_end(contest: Contest | None, attempt: QuizAttempt) -> datetime | None:
+    """When a contest attempt's time runs out (None: no time limit)."""
+    if contest is None or not contest.time_limit_seconds:
+        return None
+    return attempt.started_at + timedelta(seconds=contest.time_limit_seconds)
+
+
 def time_is_up(contest: Contest | None, attempt: QuizAttempt, at: datetime) -> bool:
-    return bool(contest and contest.time_limit_seconds
-                and at > attempt.started_at + timedelta(seconds=contest.time_limit_seconds))
+    end = limit_end(contest, attempt)
+    return end is not None and at > end
 
 
 @dataclass(frozen=True)
@@ -136,7 +164,8 @@ class BranchResult:
 
 
 def member_results(session: Session, contest: Contest) -> list[MemberResult]:
-    """Each player's best finished attempt, best first (faster first on ties)."""
+    """Each player's best finished attempt (however it ended: a left attempt counts with what it
+    scored), best first (faster first on ties)."""
     attempts = session.execute(select(QuizAttempt, Member.name, OrgUnit.id, OrgUnit.name)
                                .join(Member, Member.id == QuizAttempt.member_id)
                                .join(OrgUnit, OrgUnit.id == Member.org_unit_id)

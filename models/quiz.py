@@ -82,7 +82,12 @@ class QuizAttempt(Base):
     right_count: Mapped[int] = mapped_column(Integer, default=0)
     points: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last answer (or the start): an attempt idle longer than quiz.state_ttl has ended.
+    active_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # How it ended: "" answered to the end; left (退出); expired (idle past quiz.state_ttl);
+    # time_up (a contest's time limit). Whatever way, it counts with what was answered.
+    ended: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     @property
     def question_ids(self) -> list[int]:
@@ -99,6 +104,10 @@ class QuizAttempt(Base):
     @property
     def finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def last_active(self) -> datetime:
+        return self.active_at or self.started_at
 
 
 class AnswerRecord(Base):
@@ -146,10 +155,13 @@ def questions_for(member: Member, day: date):
     return valid_questions(day).where(Question.org_unit_id.is_(None) | Question.org_unit_id.in_(units))
 
 
-def draw(session: Session, member: Member, count: int, day: date, recent_days: int, rng: random.Random) -> list[int]:
+def draw(session: Session, member: Member, count: int, day: date, recent_days: int, rng: random.Random,
+         held: set[int] = frozenset()) -> list[int]:
     """`count` question ids for the member in random order, preferring ones they have not answered in
-    the last `recent_days`; when those run out, the ones seen longest ago."""
-    candidates = list(session.scalars(questions_for(member, day).with_only_columns(Question.id)))
+    the last `recent_days`; when those run out, the ones seen longest ago. `held`: questions that may
+    not be drawn now (the papers of open contests)."""
+    candidates = [q for q in session.scalars(questions_for(member, day).with_only_columns(Question.id))
+                  if q not in held]
     seen = dict(session.execute(
         select(AnswerRecord.question_id, func.max(AnswerRecord.answered_at))
         .where(AnswerRecord.member_id == member.id, AnswerRecord.question_id.in_(candidates))
@@ -199,6 +211,16 @@ def read_answer(text: str, kind: str, option_count: int) -> frozenset[int] | Non
     return picked
 
 
+def looks_like_answer(text: str) -> bool:
+    """Whether a message has the shape of an answer to some question (letters, a true/false word,
+    跳过, 纠错 …), without knowing the question: anything else may be another feature's command."""
+    cleaned = unicodedata.normalize("NFKC", text or "").strip().upper()
+    if cleaned in TRUE_WORDS or cleaned in FALSE_WORDS or cleaned.startswith(("跳过", "纠错")):
+        return True
+    letters = "".join(ch for ch in cleaned if ch not in SEPARATORS)
+    return 0 < len(letters) <= len(LETTERS) and all(ch in LETTERS for ch in letters)
+
+
 def to_question_options(shown: frozenset[int], order: list[int]) -> frozenset[int]:
     """Shown positions mapped back to the question's own option indexes."""
     return frozenset(order[i] for i in shown)
@@ -219,6 +241,11 @@ def question_text(question: Question, order: list[int], number: int, total: int)
 
 def right_answer_text(question: Question, order: list[int]) -> str:
     """The right answer in this attempt's letters, with the options' words."""
+    return options_text(question, order, question.right)
+
+
+def options_text(question: Question, order: list[int], chosen: frozenset[int]) -> str:
+    """Some of the question's own options, in this attempt's letters, with their words."""
     options = question.option_list
-    shown = sorted(order.index(i) for i in question.right)
+    shown = sorted(order.index(i) for i in chosen)
     return "、".join(f"{LETTERS[i]}. {options[order[i]]}" for i in shown)

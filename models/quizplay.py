@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select, update
+from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -48,23 +48,46 @@ def new_attempt(session: Session, member: Member, kind: str, question_ids: list[
 
 
 def start_daily(session: Session, member: Member, at: datetime, cfg, rng: random.Random) -> QuizAttempt | None:
-    """Today's quiz: scored while the member has not finished quiz.scored_per_day of them, then practice.
-    None when the bank has no question for the member."""
+    """Today's quiz: scored while the member has started fewer than quiz.scored_per_day scored quizzes
+    today (a quiz left half-way counts: the first started is the day's), then practice. Questions on
+    the paper of an open contest are not drawn. None when the bank has no question for the member."""
+    from models.contest import held_questions
     day = local_date(at)
-    abandon_unfinished(session, member, at)
     scored = session.scalar(select(func.count()).select_from(QuizAttempt).where(
-        QuizAttempt.member_id == member.id, QuizAttempt.day == day, QuizAttempt.kind == "daily",
-        QuizAttempt.finished_at.is_not(None))) or 0
-    ids = draw(session, member, cfg.quiz.questions_per_quiz, day, cfg.quiz.recent_days, rng)
+        QuizAttempt.member_id == member.id, QuizAttempt.day == day, QuizAttempt.kind == "daily")) or 0
+    ids = draw(session, member, cfg.quiz.questions_per_quiz, day, cfg.quiz.recent_days, rng,
+               held_questions(session, at))
     if not ids:
         return None
     return new_attempt(session, member, "daily" if scored < cfg.quiz.scored_per_day else "practice", ids, at, rng)
 
 
-def abandon_unfinished(session: Session, member: Member, at: datetime) -> None:
-    """Attempts left open (the conversation expired) are closed without points: they never count."""
-    session.execute(update(QuizAttempt).where(QuizAttempt.member_id == member.id, QuizAttempt.finished_at.is_(None))
-                    .values(finished_at=at, kind="abandoned"))
+def live_attempt(session: Session, member: Member, at: datetime, cfg) -> tuple[QuizAttempt | None, list[Closed]]:
+    """The member's attempt in progress, if any; attempts that ended meanwhile (idle past
+    quiz.state_ttl, or past their contest's time limit) are closed first and returned with it."""
+    from models.contest import Contest, limit_end
+    open_ones = session.scalars(select(QuizAttempt).where(QuizAttempt.member_id == member.id,
+                                                          QuizAttempt.finished_at.is_(None))
+                                .order_by(QuizAttempt.id.desc())).all()
+    live, closed = None, []
+    for attempt in open_ones:
+        contest = session.get(Contest, attempt.contest_id) if attempt.contest_id else None
+        limit = limit_end(contest, attempt)
+        if limit is not None and at > limit:
+            closed.append(Closed(attempt, finish(session, attempt, member, limit, cfg, "time_up")))
+        elif live is None and at - attempt.last_active <= timedelta(seconds=cfg.quiz.state_ttl):
+            live = attempt
+        else:  # idle too long, or an older one left open beside the live one
+            closed.append(Closed(attempt, finish(session, attempt, member, attempt.last_active, cfg, "expired")))
+    return live, closed
+
+
+@dataclass(frozen=True)
+class Closed:
+    """An attempt closed because it ended while the member was away, and what it came to."""
+
+    attempt: QuizAttempt
+    result: Finished
 
 
 # --- answering --------------------------------------------------------------------------------------
@@ -83,9 +106,12 @@ def current(session: Session, attempt: QuizAttempt) -> tuple[Question, list[int]
     return session.get(Question, attempt.question_ids[attempt.position]), attempt.option_orders[attempt.position]
 
 
-def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None, at: datetime, cfg) -> Answered:
+def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None, at: datetime, cfg,
+           review_from: date | None = None) -> Answered:
     """Record the answer to the current position (None: skipped) and move on. The unique key on
-    (attempt, position) makes a second delivery of the same answer a no-op."""
+    (attempt, position) makes a second delivery of the same answer a no-op. A wrong answer enters
+    the wrong-answer book, due no earlier than `review_from` (after a contest closes: a review shows
+    the right answer)."""
     question, order = current(session, attempt)
     chosen = to_question_options(shown, order) if shown is not None else frozenset()
     correct = shown is not None and chosen == question.right
@@ -98,8 +124,9 @@ def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None,
         return Answered(question, order, correct, shown is None, recorded=False)
     attempt.position += 1
     attempt.right_count += int(correct)
+    attempt.active_at = at
     update_card(session, attempt.member_id, question.id, correct, attempt.kind == "review", local_date(at),
-                cfg.quiz.review_intervals)
+                cfg.quiz.review_intervals, review_from)
     return Answered(question, order, correct, shown is None, recorded=True)
 
 
@@ -115,10 +142,11 @@ class Finished:
     branch_players: int
 
 
-def finish(session: Session, attempt: QuizAttempt, member: Member, at: datetime, cfg) -> Finished:
-    """Close the attempt; a scored daily quiz earns a point per right answer and the full-score
-    bonus, once a day, through the ledger (a finished daily quiz is also a day of study)."""
-    attempt.finished_at = at
+def finish(session: Session, attempt: QuizAttempt, member: Member, at: datetime, cfg, ended: str = "") -> Finished:
+    """Close the attempt, however it ended (`ended`: "" to the last question, left, expired,
+    time_up): it counts with what was answered. A scored daily quiz earns a point per right answer
+    and the full-score bonus, once a day, through the ledger (it is also a day of study)."""
+    attempt.finished_at, attempt.ended = at, ended
     points = 0
     if attempt.kind == "daily":
         bonus = cfg.quiz.full_score_bonus if attempt.right_count == attempt.total else 0
@@ -143,17 +171,18 @@ def branch_place(session: Session, attempt: QuizAttempt, member: Member) -> tupl
 # --- the wrong-answer book ----------------------------------------------------------------------------
 
 def update_card(session: Session, member_id: int, question_id: int, correct: bool, in_review: bool,
-                day: date, intervals: list[int]) -> None:
-    """A wrong answer (anywhere) puts the question in the book, due after the first interval; a right
-    answer in a review moves it to the next interval, or out of the book after the longest."""
+                day: date, intervals: list[int], review_from: date | None = None) -> None:
+    """A wrong answer (anywhere) puts the question in the book, due after the first interval (and
+    not before `review_from`); a right answer in a review moves it to the next interval, or out of
+    the book after the longest."""
     card = session.scalar(select(ReviewCard).where(ReviewCard.member_id == member_id,
                                                    ReviewCard.question_id == question_id))
     if not correct:
+        due = max(day + timedelta(days=intervals[0]), review_from or day)
         if card is None:
-            session.add(ReviewCard(member_id=member_id, question_id=question_id, stage=0,
-                                   due=day + timedelta(days=intervals[0])))
+            session.add(ReviewCard(member_id=member_id, question_id=question_id, stage=0, due=due))
         else:
-            card.stage, card.due = 0, day + timedelta(days=intervals[0])
+            card.stage, card.due = 0, due
     elif card is not None and in_review:
         if card.stage >= len(intervals) - 1:
             session.delete(card)
@@ -181,7 +210,6 @@ def start_review(session: Session, member: Member, at: datetime, cfg, rng: rando
     ids = due_cards(session, member, local_date(at), cfg.quiz.review_size)
     if not ids:
         return None
-    abandon_unfinished(session, member, at)
     return new_attempt(session, member, "review", ids, at, rng)
 
 
@@ -199,8 +227,7 @@ def remind_quiz(session: Session, day: date, now: datetime, count: int) -> int:
     from models.delivery import create_campaign
     from models.followers import Follower
     from models.jobs import claim_once
-    answered = select(QuizAttempt.member_id).where(QuizAttempt.day == day, QuizAttempt.kind == "daily",
-                                                   QuizAttempt.finished_at.is_not(None))
+    answered = select(QuizAttempt.member_id).where(QuizAttempt.day == day, QuizAttempt.kind == "daily")
     recipients = session.execute(select(Follower.openid, Follower.member_id).where(
         Follower.subscribed.is_(True), Follower.member_id.is_not(None), Follower.member_id.not_in(answered))).all()
     if not recipients or not claim_once(session, f"quiz-reminder:{day.isoformat()}", now):

@@ -167,7 +167,7 @@ def test_statistics_list_hard_questions_and_chart_branches_and_days(make_app, se
     from tests.conftest import phone_for
     from tests.helpers import ChatUser, make_account, make_branch, make_member
     from tests.quizhelp import wrong_letter
-    app = make_app(quiz__double_tap_seconds=0, quiz__hard_question_min_answers=3)
+    app = make_app(quiz__hard_question_min_answers=3)
     branch = make_branch(session)
     hard = make_question(session, stem="很难的题", options=("错的选项甲", "对的选项", "错的选项乙"))
     make_account(session, "admin", "admin")

@@ -17,12 +17,7 @@ from models.quiz import QuizAttempt
 from models.timeutil import show, utcnow
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, csrf_token, make_branch, make_member, signed_in
-from tests.quizhelp import bank, letter_of, wrong_letter
-
-
-@pytest.fixture
-def app(make_app, app):
-    return make_app(quiz__double_tap_seconds=0)
+from tests.quizhelp import bank, letter_of, make_question, wrong_letter
 
 
 def make_contest(session, questions, starts=-1, ends=24, **kw) -> Contest:
@@ -84,10 +79,10 @@ def test_a_contest_is_played_in_the_quiz_flow_within_its_attempts(app, session, 
     listing = chat.say("竞赛")
     assert f"#{contest.id} 党史知识竞赛" in listing and "已答 0/1 次" in listing
     reply = chat.say(f"竞赛 {contest.id}")
-    assert "竞赛《党史知识竞赛》，共 3 题" in reply and "第 1/3 题" in reply
-    assert "你正在答题。答完或回复“退出”后再发“错题”" in chat.say("错题") and "第 1/3 题" in chat.last.text
+    assert "竞赛《党史知识竞赛》，共 3 题" in reply and "第 1/3 题" in reply and "第 1/1 次作答" in reply
+    assert "你正在答题。答完（或回复“退出”）后再复习错题" in chat.say("错题") and "第 1/3 题" in chat.last.text
     reply = play_rest(chat, reply, right=2, total=3)
-    assert "竞赛《党史知识竞赛》答完：答对 2/3 题" in reply and f"竞赛 {contest.id} 排行" in reply
+    assert "竞赛《党史知识竞赛》作答结束：答对 2/3 题" in reply and f"竞赛 {contest.id} 排行" in reply
     assert "次数已用完" in chat.say(f"竞赛 {contest.id}")
     assert "已答 1/1 次" in chat.say("竞赛")
 
@@ -107,7 +102,7 @@ def test_an_answer_after_the_time_limit_does_not_count(app, session, players):
     late = utcnow() + timedelta(seconds=90)
     with mock.patch("wxbot.pipeline.utcnow", return_value=late):
         reply = chat.say(letter_of(reply, "对的选项"))
-    assert "时间到之后才回答，没有计入" in reply and "答对 1/3 题" in reply and "用时 1:00" in reply
+    assert "时间到之后才回答，没有计入" in reply and "答对 1/3 题（答了 1 题）" in reply and "用时 1:00" in reply
     attempt = session.scalars(select(QuizAttempt).where(QuizAttempt.member_id == member.id)).one()
     assert attempt.right_count == 1 and attempt.finished_at is not None
 
@@ -131,6 +126,84 @@ def test_branches_are_ranked_by_participation_and_average_not_by_size(app, sessi
     # 教工党支部: everyone played (1/1) at 50%: 50.0; 本科生第一党支部: 2 of 8 played at 100%: 25.0.
     assert first_branch.startswith("1. 教工党支部 50.0") and "2. 本科生第一党支部 25.0" in board
     assert "个人前十" in board and "你：第 " in board
+
+
+def test_an_attempt_left_half_way_counts_against_the_limit_and_stays_in_the_results(app, session, players):
+    chat, member = players[0]
+    contest = make_contest(session, bank(session, 3), attempts_allowed=1, time_limit_seconds=600)
+    reply = chat.say(f"竞赛 {contest.id}")
+    reply = chat.say(letter_of(reply, "对的选项"))
+    skipped = chat.say("跳过")
+    assert "已跳过。正确答案在竞赛结束后公布" in skipped and "对的选项\n解析" not in skipped
+    assert "对的选项" not in skipped.split("\n\n")[0]  # nothing of the right answer before the next question
+    assert "作答结束：答对 1/3 题（答了 2 题）" in chat.say("退出") and "计入成绩" in chat.last.text
+    chat.say("答题")
+    chat.say("退出")
+    assert "次数已用完" in chat.say(f"竞赛 {contest.id}")  # the reported loop: no new attempt, no new clock
+    attempts = select(func.count()).select_from(QuizAttempt).where(QuizAttempt.contest_id == contest.id)
+    assert session.scalar(attempts) == 1
+    board = chat.say(f"竞赛 {contest.id} 排行")
+    assert f"1. {member.name}（本科生第一党支部） 1/3" in board and "你：第 1 名" in board
+
+
+def test_a_wrong_answer_in_an_open_contest_hides_the_right_one_until_it_closes(app, session, players):
+    from unittest import mock
+
+    from models.quizplay import ReviewCard
+    from models.timeutil import local_date
+    chat, member = players[0]
+    contest = make_contest(session, bank(session, 2), ends=48)
+    reply = chat.say(f"竞赛 {contest.id}")
+    assert "竞赛期间只告诉你对错" in reply
+    reply = chat.say(wrong_letter(reply))
+    assert reply.startswith("✘ 回答错误。正确答案在竞赛结束后公布。") and "解析" not in reply
+    chat.say(letter_of(reply, "对的选项"))
+    assert "结束后公布正确答案" in chat.say(f"竞赛 {contest.id} 答案")
+    card = session.scalars(select(ReviewCard).where(ReviewCard.member_id == member.id)).one()
+    assert card.due >= local_date(contest.ends_at)  # 错题 would show the answer: not before the contest closes
+    assert "今天没有需要复习的错题" in chat.say("错题")
+    with mock.patch("wxbot.pipeline.utcnow", return_value=contest.ends_at + timedelta(minutes=1)):
+        sheet = chat.say(f"竞赛 {contest.id} 答案")
+    assert "答对 1/2 题" in sheet and "1. 第" in sheet and "正确答案：" in sheet and "对的选项" in sheet
+
+
+def test_an_open_contests_paper_is_not_drawn_for_the_daily_quiz(app, session, players):
+    chat, _member = players[0]
+    on_paper = bank(session, 2)
+    make_contest(session, on_paper)
+    make_question(session, stem="平常的一道题")
+    reply = chat.say("答题")
+    assert "共 1 题" in reply and "平常的一道题" in reply
+
+
+def test_a_contest_attempt_keeps_its_clock_when_other_commands_come_between(app, session, players):
+    from unittest import mock
+    chat, _member = players[0]
+    contest = make_contest(session, bank(session, 3), attempts_allowed=2, time_limit_seconds=300)
+    reply = chat.say(letter_of(chat.say(f"竞赛 {contest.id}"), "对的选项"))
+    assert reply.endswith("（回复一个字母作答，如 A；跳过、退出、纠错 说明）")
+    assert chat.say("活动").endswith("竞赛进行到第 2/3 题，发送“答题”继续。")
+    later = utcnow() + timedelta(seconds=120)
+    with mock.patch("wxbot.pipeline.utcnow", return_value=later):
+        resumed = chat.say(f"竞赛 {contest.id}")
+    assert "竞赛《党史知识竞赛》进行到第 2/3 题，还剩 2:5" in resumed or "还剩 3:0" in resumed, resumed
+    with mock.patch("wxbot.pipeline.utcnow", return_value=utcnow() + timedelta(seconds=400)):
+        reply = chat.say(f"竞赛 {contest.id}")  # its time ran out meanwhile: closed at the limit, a new attempt
+    assert "上次的竞赛因时间到已结束：答对 1/3 题" in reply and "第 2/2 次作答" in reply
+    attempts = session.scalars(select(QuizAttempt).where(QuizAttempt.contest_id == contest.id)
+                               .order_by(QuizAttempt.id)).all()
+    assert attempts[0].ended == "time_up" and (attempts[0].finished_at - attempts[0].started_at).seconds == 300
+
+
+def test_a_contests_leaderboard_is_for_its_audience_only(app, session, players):
+    chat, _member = players[0]
+    other = make_branch(session, "马克思主义学院", "教工党支部")
+    outsider = ChatUser(phone_for(app), "oContestOutsider")
+    outsider.bind(make_member(session, branch=other, name="外院成员"))
+    contest = make_contest(session, bank(session, 2), audience=json.dumps({"units": [other.id]}))
+    play(outsider, contest, 2, 2)
+    assert "没有这个竞赛" in chat.say(f"竞赛 {contest.id} 排行") and "外院成员" not in chat.last.text
+    assert "外院成员" in outsider.say(f"竞赛 {contest.id} 排行")
 
 
 # --- the console ------------------------------------------------------------------------------------

@@ -432,6 +432,21 @@ def test_cancel_and_exit_leave_the_broadcast_flow_without_sending(app, session, 
     assert session.scalars(select(Campaign)).all() == []
 
 
+def test_commands_run_in_the_broadcast_flow_except_where_it_takes_free_text(app, session, organiser_chat):
+    chat = organiser_chat
+    chat.say("群发")
+    reply = chat.say("积分")  # not an audience any feature knows: the command runs, the flow waits
+    assert "积分" in reply
+    assert reply.endswith("群发还在等你选择发送对象：回复本支部、组织名称或政治面貌（回复“退出”取消）。")
+    assert "“活动”这样的命令也是" in chat.say("本支部")
+    preview = chat.say("活动")  # the content step takes any text, as its prompt said
+    assert "预览：\n————\n活动\n————" in preview
+    reply = chat.say("我的")
+    assert "张明" in reply and reply.endswith("群发（共 3 人）还在等你确认：回复“确认”发送，回复“取消”放弃。")
+    assert "已提交群发" in chat.say("确认")
+    assert session.scalars(select(Campaign.text)).all() == ["活动"]
+
+
 def test_members_are_refused_the_broadcast_flow(app, session, members):
     assert "仅限组织员" in members[0].say("群发")
 

@@ -220,6 +220,20 @@ def test_the_six_digit_code_checks_in(app, session, school):
         assert "签到码不对" in chat_of(app, school, "oB").say(f"签到 {code}")
 
 
+def test_a_member_in_the_middle_of_a_quiz_checks_in_by_code_and_the_quiz_keeps_its_place(app, session, school):
+    from tests.quizhelp import bank, letter_of
+    event = started_event(session)
+    bank(session, 3)
+    chat = chat_of(app, school, "oA")
+    chat.say(letter_of(chat.say("答题"), "对的选项"))
+    now = utcnow()
+    with clock(now):
+        reply = chat.say(f"签到 {code_for(secret(app), event.id, slot_of(now, ROTATE))}")
+    assert "签到成功" in reply and reply.endswith("答题进行到第 2/3 题，发送“答题”继续。")
+    assert session.scalar(select(func.count()).select_from(CheckIn)) == 1
+    assert "今日答题进行到第 2/3 题" in chat.say("答题")
+
+
 def test_check_in_outside_its_window_is_refused(app, session, school):
     early = make_event(session, starts=timedelta(hours=2))
     over = make_event(session, starts=timedelta(hours=-3))

@@ -1,5 +1,7 @@
 """The daily quiz as a member plays it, through the real webhook: question by question, every answer
-form, hints, skipping, leaving, resuming, expiry, the daily limit, and answers counted once."""
+form, hints, skipping, leaving, resuming, expiry, the daily limit, answers counted once, and other
+features' commands in the middle of a quiz."""
+import threading
 import time
 from datetime import timedelta
 
@@ -11,13 +13,6 @@ from models.quiz import AnswerRecord
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, make_branch, make_member
 from tests.quizhelp import bank, latest_attempt, letter_of, make_question, wrong_letter
-
-
-@pytest.fixture
-def app(make_app, app):
-    """Answers typed back to back by a test come faster than any person types: the double-tap guard
-    (quiz.double_tap_seconds) is off here, and tested on its own below."""
-    return make_app(quiz__double_tap_seconds=0)
 
 
 @pytest.fixture
@@ -89,8 +84,25 @@ def test_skip_and_leave_work_in_every_question(app, session, player):
     chat.say("答题")
     reply = chat.say("跳过")
     assert "已跳过。正确答案：" in reply and "第 2/3 题" in reply
-    assert "已退出" in chat.say("退出")
+    left = chat.say("退出")
+    assert "已退出。今日答题结束：答对 0/3 题（答了 1 题），获得 0 积分。今天再答题是练习" in left
     assert "没有找到" in chat.say("B")  # no quiz waiting for an answer any more
+
+
+def test_leaving_ends_the_scored_quiz_with_what_was_answered_and_later_quizzes_are_practice(app, session, player):
+    chat, member = player
+    bank(session, 5)
+    reply = chat.say("答题")
+    reply = chat.say(letter_of(reply, "对的选项"))
+    assert "第 3/5 题" in chat.say("跳过")  # the right answer is shown: a re-roll would be a free pass
+    assert "答对 1/5 题（答了 2 题），获得 1 积分" in chat.say("退出")
+    reply = chat.say("答题")
+    assert "这次是练习" in reply
+    assert "练习" in chat.say("退出")
+    assert "这次是练习" in chat.say("答题")
+    points = session.scalars(select(PointEntry.delta).where(PointEntry.member_id == member.id,
+                                                            PointEntry.rule == "quiz")).all()
+    assert points == [1]
 
 
 def test_coming_back_resumes_and_the_quiz_expires_after_its_ttl(make_app, session):
@@ -100,10 +112,12 @@ def test_coming_back_resumes_and_the_quiz_expires_after_its_ttl(make_app, sessio
     bank(session, 3)
     reply = chat.say("答题")
     chat.say(letter_of(reply, "对的选项"))
-    assert "你正在答题，已答 1/3 题" in chat.click("答题") and "第 2/3 题" in chat.last.text  # the menu too
+    assert "今日答题进行到第 2/3 题，继续" in chat.click("答题")  # the menu too
+    assert "第 2/3 题（单选）" in chat.last.text
     time.sleep(1.2)
     assert "没有找到" in chat.say("A")  # expired: "A" is no longer an answer
-    assert "今日答题" in chat.say("答题")  # a fresh start; the abandoned attempt earned nothing
+    reply = chat.say("答题")  # the expired quiz ended with what was answered; it was the day's scored one
+    assert "上次的今日答题因长时间没有作答已结束：答对 1/3 题，获得 1 积分" in reply and "这次是练习" in reply
 
 
 def test_one_scored_quiz_a_day_then_practice_without_points(app, session, player):
@@ -120,19 +134,62 @@ def test_one_scored_quiz_a_day_then_practice_without_points(app, session, player
     assert session.scalar(select(func.count()).select_from(PointEntry).where(PointEntry.rule == "quiz")) == 1
 
 
-def test_an_answer_delivered_twice_counts_once(make_app, session):
-    chat = ChatUser(phone_for(make_app()), "oQuizTwice")  # the default double-tap guard
-    chat.bind(make_member(session, branch=make_branch(session)))
+def test_an_answer_delivered_twice_by_wechat_counts_once(app, session, player):
+    chat, _member = player
     bank(session, 3)
     reply = chat.say("答题")
     right = letter_of(reply, "对的选项")
     query, body = chat.phone.build(chat.openid, {"MsgType": "text", "Content": right, "MsgId": 990001})
     replies = [chat.phone.read_reply(*chat.phone.transport(query, body)).text for _ in range(3)]  # WeChat's retries
     assert len(set(replies)) == 1 and "第 2/3 题" in replies[0]
-    again = chat.say(right)  # a double tap: the same answer again at once
-    assert "已按一次处理" in again and "第 2/3 题" in again
     assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 1
     assert latest_attempt(session).position == 1
+
+
+def test_a_double_tap_sent_before_the_first_reply_counts_once(app, session, player):
+    chat, _member = player
+    bank(session, 3)
+    right = letter_of(chat.say("答题"), "对的选项")
+    replies = []
+    taps = [threading.Thread(target=lambda: replies.append(chat.phone.text(chat.openid, right).text)) for _ in range(2)]
+    for tap in taps:
+        tap.start()
+    for tap in taps:
+        tap.join()
+    assert any("相同的回答只算一次" in r for r in replies) and all("第 2/3 题" in r for r in replies), replies
+    assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 1
+
+
+@pytest.mark.parametrize("same", ["A", "错"])
+def test_the_same_answer_to_the_next_question_after_its_reply_is_a_new_answer(app, session, player, same):
+    chat, _member = player
+    kind = "judge" if same == "错" else "single"
+    for n in range(3):
+        make_question(session, stem=f"同样的回答{n}", kind=kind, options=PLAIN if kind == "single" else (), answer="1")
+    chat.say("答题")
+    first = chat.say(same)
+    assert "第 2/3 题" in first
+    second = chat.say(same)  # a second after the verdict arrived: the answer to question 2
+    assert "只算一次" not in second and "第 3/3 题" in second
+    assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 2
+
+
+PLAIN = ("甲", "乙", "丙", "丁")  # judge questions ignore options; single ones shuffle them
+
+
+def test_commands_of_other_features_run_in_the_middle_of_a_quiz_and_it_keeps_its_place(app, session, player):
+    chat, _member = player
+    bank(session, 3)
+    reply = chat.say(letter_of(chat.say("答题"), "对的选项"))
+    assert "第 2/3 题" in reply
+    for command in ("活动", "报名 3", "竞赛 1 排行", "积分", "帮助"):
+        reply = chat.say(command)
+        assert "没看懂" not in reply and reply.endswith("答题进行到第 2/3 题，发送“答题”继续。"), (command, reply)
+    assert "没看懂这个回答" in chat.say("嗯嗯")  # what no feature knows is still an unclear answer
+    reply = chat.say("答题")
+    assert "今日答题进行到第 2/3 题，继续" in reply
+    reply = chat.say(letter_of(reply, "对的选项"))
+    assert "✔ 回答正确" in reply and "第 3/3 题" in reply
 
 
 def test_a_stale_question_is_never_drawn(app, session, player):
@@ -213,7 +270,7 @@ def test_the_optional_reminder_reaches_those_who_have_not_answered_once_a_day(ma
     from scheduler.jobs import quiz_reminder_job
     from wxbot.delivery.engine import DeliveryWorker
     assert "quiz.reminder" not in {job.id for job in build_scheduler(make_app()).get_jobs()}  # off by default
-    app = make_app(quiz__double_tap_seconds=0, quiz__reminder_enabled=True, quiz__reminder_at="20:30")
+    app = make_app(quiz__reminder_enabled=True, quiz__reminder_at="20:30")
     jobs = {job.id: job for job in build_scheduler(app).get_jobs()}
     assert {f.name: str(f) for f in jobs["quiz.reminder"].trigger.fields}["hour"] == "20"
     bank(session, 1)

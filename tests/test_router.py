@@ -70,7 +70,53 @@ def survey_router():
     return router
 
 
-def test_in_a_state_its_handlers_come_before_keywords(app, phone):
+class Vote(States):
+    choosing = State("waits for 1, 2 or 3", takes=lambda text, _data: text in ("1", "2", "3"),
+                     resume=lambda data: f"投票还在等你选择（第 {data['round']} 轮）。")
+
+
+def vote_router():
+    router = Router("vote")
+
+    @router.text("投票")
+    def start(ctx):
+        ctx.conversation.enter(Vote.choosing, round=1)
+        return "请选择 1、2 或 3"
+
+    @router.state(Vote.choosing)
+    def choose(ctx):
+        if ctx.text not in ("1", "2", "3"):
+            return "请回复 1、2 或 3"
+        ctx.conversation.finish()
+        return f"已投 {ctx.text}"
+
+    @router.leave(Vote.choosing)
+    def leave(ctx):
+        ctx.conversation.finish()
+        return "投票已放弃，没有记录"
+    return router
+
+
+def test_a_flow_takes_only_its_answers_and_other_commands_run_with_where_it_stands(app, phone):
+    add_router(app, vote_router())
+    user = ChatUser(phone, "oVote")
+    user.say("投票")
+    reply = user.say("帮助")
+    assert "可以发送" in reply and reply.endswith("投票还在等你选择（第 1 轮）。")
+    assert user.click("帮助").endswith("投票还在等你选择（第 1 轮）。")  # a menu click too
+    assert user.say("随便说说") == "请回复 1、2 或 3"  # no feature knows it: the flow says what it expects
+    assert user.say("2") == "已投 2"
+
+
+def test_exit_runs_the_flows_own_leave_handler(app, phone):
+    add_router(app, vote_router())
+    user = ChatUser(phone, "oVoteExit")
+    user.say("投票")
+    assert user.say("退出") == "投票已放弃，没有记录"
+    assert "没有进行中的操作" in user.say("退出")
+
+
+def test_in_a_free_text_state_its_handlers_come_before_keywords(app, phone):
     add_router(app, survey_router())
     user = ChatUser(phone, "oSurvey")
     assert user.say("调查") == "请打分 1-5"

@@ -3,25 +3,42 @@
 A flow declares its states as a table:
 
     class QuizState(States):
-        answering = State()
+        answering = State("waits for the answer", takes=looks_like_answer, resume=where_we_are)
 
-and handlers match them with `@router.state(QuizState.answering)`. The per-user lock is taken by
-the dispatcher around every message, so one user's messages never race each other.
+and handlers match them with `@router.state(QuizState.answering)`. A state says which messages are
+its answers (`takes`); anything else another feature recognises as a command runs as usual, and
+the flow keeps its place and says how to go on (`resume`). A state without `takes` reads any text
+as its answer (free text, like a broadcast's content) and its prompt says so. The per-user lock is
+taken by the dispatcher around every message, so one user's messages never race each other.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from wxbot.store import Store
 
 
 class State:
-    """One named step; its name is 'Group:attribute', set when the group class is built."""
+    """One named step; its name is 'Group:attribute', set when the group class is built.
 
-    def __init__(self, description: str = ""):
+    `takes(text, data)`: whether a typed text (normalised) is an answer of this step; None: any text
+    is. `resume(data)`: one line saying where the flow stands and how to go on, shown after another
+    feature's command ran in the middle of it. Both read only the conversation's data (no database:
+    they run on the quick path too)."""
+
+    def __init__(self, description: str = "", takes: Callable[[str, dict], bool] | None = None,
+                 resume: Callable[[dict], str] | None = None):
         self.description = description
+        self.takes, self.resume = takes, resume
         self.name = ""
+
+    def is_answer(self, text: str | None, data: dict) -> bool:
+        return text is not None and (self.takes is None or self.takes(text, data))
+
+    def where_we_are(self, data: dict) -> str:
+        return self.resume(data) if self.resume is not None else ""
 
     def __set_name__(self, owner, attr: str) -> None:
         self.name = f"{owner.__name__}:{attr}"

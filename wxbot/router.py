@@ -1,16 +1,20 @@
 """Routers and the dispatcher: decorated plain-function handlers, first match wins.
 
 Dispatch order, written down once:
-  1. "退出" ends any conversation flow.
-  2. While the user is in a conversation state, that state's handlers, in the routers' order, for
-     what the user types (a menu click works as usual and leaves the flow open).
-  3. Every other handler, in the routers' order (handlers/__init__.py); the help fallback is last.
+  1. "退出" ends any conversation flow (through the flow's own leave handler when it has one).
+  2. While the user is in a conversation state and types what the state takes as an answer, that
+     state's handlers, in the routers' order.
+  3. While in a state, for anything else: a command of another feature (any handler but the
+     fallback) runs as usual and the flow keeps its place, its reply ending with where the flow
+     stands; what no feature recognises goes to the state's handlers (which say what they expected).
+  4. Every other handler, in the routers' order (handlers/__init__.py); the help fallback is last.
 A handler receives the Context and its match results (regex groups, a QR scene) as arguments, and
 returns a reply (str or News) or None.
 """
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,6 +68,9 @@ class Inbound:
     raw_text: str = ""  # as the user wrote it (trimmed), for content such as 留言
     click_key: str = ""
     scene: str | None = None  # QR scene of SCAN or of a subscribe by QR ("qrscene_" removed)
+    # When it reached us (wall clock): a message that came before the reply to the previous one
+    # went out was sent without seeing that reply (a double tap).
+    received_at: float = field(default_factory=time.time)
 
     @property
     def is_callback(self) -> bool:
@@ -169,18 +176,28 @@ class Handler:
     # Answers from the sender's profile, the conversation and the settings alone (no database, no
     # network): runs in the request thread, with no handoff to the handler pool.
     quick: bool = False
+    router: str = ""
+    flow: State | None = None  # the state this handler answers in (state and leave handlers)
+    leaves: bool = False  # the state's handler for 退出
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
 class Route:
-    """What the dispatcher will run for a message: a handler and its match results."""
+    """What the dispatcher will run for a message: a handler and its match results; `keeps` the
+    flow a command interrupted, whose place is told after the command's reply."""
 
     func: Callable[..., Any]
     args: tuple = ()
     quick: bool = False
+    keeps: State | None = None
 
     def run(self, ctx: Context):
-        return self.func(ctx, *self.args)
+        reply = self.func(ctx, *self.args)
+        if self.keeps is None or ctx.conversation.state != self.keeps.name or not isinstance(reply, str):
+            return reply
+        where = self.keeps.where_we_are(ctx.conversation.data)
+        return f"{reply}\n\n{where}" if where else reply
 
 
 @dataclass
@@ -190,13 +207,14 @@ class Router:
     name: str
     handlers: list[Handler] = field(default_factory=list)
 
-    def _add(self, match, state=None, who="all", help=None, quick=False):
+    def _add(self, match, state=None, who="all", help=None, quick=False, leaves=False, fallback=False):
         if who not in AUDIENCES:
             raise ValueError(f"unknown audience {who!r}")
         usage, summary = help or ("", "")
 
         def decorate(func):
-            self.handlers.append(Handler(func, match, state and state.name, who, usage, summary, quick))
+            self.handlers.append(Handler(func, match, state and state.name, who, usage, summary, quick, self.name,
+                                         state, leaves, fallback))
             return func
         return decorate
 
@@ -235,9 +253,15 @@ class Router:
         """Match anything typed (not a menu click) while the user is in `state`."""
         return self._add(lambda i: () if i.text is not None and i.event != "click" else None, state=state, who=who)
 
+    def leave(self, state: State, who="all"):
+        """Handle 退出 in `state` (the flow closes what it holds and says so); without one, 退出
+        simply ends the flow."""
+        return self._add(lambda i: (), state=state, who=who, leaves=True)
+
     def fallback(self, quick=False):
         """Match anything a user typed or clicked, or sent as a message; for the last router."""
-        return self._add(lambda i: () if i.text is not None or i.msgtype != "event" else None, quick=quick)
+        return self._add(lambda i: () if i.text is not None or i.msgtype != "event" else None, quick=quick,
+                         fallback=True)
 
 
 def _say(_ctx: Context, text: str) -> str:
@@ -250,8 +274,15 @@ class Dispatcher:
     def __init__(self, routers: Iterable[Router]):
         self.routers = list(routers)
         handlers = [h for r in self.routers for h in r.handlers]
-        self.state_handlers = [h for h in handlers if h.state]
         self.handlers = [h for h in handlers if not h.state]
+        self.commands = [h for h in self.handlers if not h.fallback]
+        self.fallbacks = [h for h in self.handlers if h.fallback]
+        self.flows = {h.state: h.flow for h in handlers if h.state}
+        self.answers = {name: [h for h in handlers if h.state == name and not h.leaves] for name in self.flows}
+        self.leaving = {h.state: h for h in reversed(handlers) if h.leaves}
+        # The routers that run a flow: their commands are part of it (答题 resumes the quiz) and
+        # get no "where the flow stands" line.
+        self.owners = {name: {h.router for h in handlers if h.state == name} for name in self.flows}
 
     def dispatch(self, ctx: Context):
         """Run the first matching handler and return its reply."""
@@ -260,17 +291,28 @@ class Dispatcher:
 
     def route(self, ctx: Context) -> Route | None:
         """The first matching handler (or its refusal), without running it."""
-        if ctx.inbound.text == CANCEL_WORD:
-            return Route(self._cancel, quick=True)
         state = ctx.conversation.state
-        candidates = [h for h in self.state_handlers if h.state == state] if state else []
-        for handler in candidates + self.handlers:
+        flow = self.flows.get(state) if state else None
+        if ctx.inbound.text == CANCEL_WORD:
+            leave = self.leaving.get(state) if flow is not None else None
+            return self._first([leave], ctx) if leave is not None else Route(self._cancel, quick=True)
+        if flow is None:
+            return self._first(self.handlers, ctx)
+        typed = ctx.inbound.text if ctx.inbound.event != "click" else None
+        if flow.is_answer(typed, ctx.conversation.data):
+            return self._first(self.answers[state] + self.handlers, ctx)
+        return self._first(self.commands, ctx, keeps=flow) or self._first(self.answers[state] + self.fallbacks, ctx)
+
+    def _first(self, handlers: list[Handler], ctx: Context, keeps: State | None = None) -> Route | None:
+        for handler in handlers:
             args = handler.match(ctx.inbound)
-            if args is not None:
-                refusal = self._refusal(handler, ctx)
-                if refusal:
-                    return Route(_say, (refusal,), quick=True)
-                return Route(handler.func, args, handler.quick)
+            if args is None:
+                continue
+            kept = keeps if keeps is not None and handler.router not in self.owners[keeps.name] else None
+            refusal = self._refusal(handler, ctx)
+            if refusal:
+                return Route(_say, (refusal,), quick=True, keeps=kept)
+            return Route(handler.func, args, handler.quick, kept)
         return None
 
     def commands_for(self, audiences: set[str]) -> list[tuple[str, str]]:
