@@ -5,7 +5,14 @@ from sqlalchemy import select
 
 from models.accounts import Scope, scope_of
 from models.audience import AudienceError, count_audience, describe_audience
-from models.delivery import CAMPAIGN_STATUSES, Campaign, audit_campaign, campaigns_counts, create_campaign
+from models.delivery import (
+    BROADCAST,
+    CAMPAIGN_STATUSES,
+    Campaign,
+    audit_campaign,
+    campaigns_counts,
+    create_campaign,
+)
 from models.members import STAGES, OrgUnit
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
@@ -102,7 +109,8 @@ def confirm(ctx: Context):
         return "请回复“确认”发送，或回复“取消”放弃。"
     try:
         campaign = create_campaign(ctx.session, creator_name(ctx), member_scope(ctx), data["spec"],
-                                   {"text": data["text"]}, ctx.now, ctx.member.org_unit_id, ctx.member.id)
+                                   {"text": data["text"]}, ctx.now, ctx.member.org_unit_id, ctx.member.id,
+                                   excluded=BROADCAST)
     except AudienceError as exc:
         ctx.conversation.finish()
         return f"没有发送：{exc}"

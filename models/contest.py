@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Integer, String, Text, func, select
@@ -143,6 +143,15 @@ class MemberResult:
     best: int  # right answers of the best attempt
     total: int
     seconds: int  # time of that attempt (ties go to the faster)
+    ended: str = ""  # how that attempt ended (ENDINGS)
+    attempts: int = 1  # attempts finished, however they ended
+
+    @property
+    def ending(self) -> str:
+        return ENDINGS.get(self.ended, self.ended)
+
+
+ENDINGS = {"": "答完", "left": "中途退出", "expired": "超时未答完", "time_up": "时间到"}
 
 
 @dataclass(frozen=True)
@@ -172,12 +181,16 @@ def member_results(session: Session, contest: Contest) -> list[MemberResult]:
                                .where(QuizAttempt.contest_id == contest.id, QuizAttempt.kind == "contest",
                                       QuizAttempt.finished_at.is_not(None))).all()
     best: dict[int, MemberResult] = {}
+    tries: dict[int, int] = {}
     for attempt, name, unit_id, branch in attempts:
+        tries[attempt.member_id] = tries.get(attempt.member_id, 0) + 1
         seconds = int((attempt.finished_at - attempt.started_at).total_seconds())
-        mine = MemberResult(attempt.member_id, name, unit_id, branch, attempt.right_count, attempt.total, seconds)
+        mine = MemberResult(attempt.member_id, name, unit_id, branch, attempt.right_count, attempt.total, seconds,
+                            attempt.ended)
         held = best.get(attempt.member_id)
         if held is None or (mine.best, -mine.seconds) > (held.best, -held.seconds):
             best[attempt.member_id] = mine
+    best = {m: replace(r, attempts=tries[m]) for m, r in best.items()}
     return sorted(best.values(), key=lambda r: (-r.best, r.seconds, r.member_id))
 
 

@@ -37,7 +37,7 @@ CAMPAIGN_STATUSES = {"scheduled": "待发送", "sending": "发送中", "paused":
                      "done": "已完成", "cancelled": "已取消"}
 DELIVERY_STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "已送达", "failed": "失败",
                      "waiting": "等成员下次互动", "expired": "过期未送达", "unreachable": "无法触达",
-                     "cancelled": "已取消"}
+                     "cancelled": "已取消", "unknown": "结果未知"}
 OPEN = ("pending", "sending")
 
 
@@ -194,6 +194,24 @@ def campaign_counts(session: Session, campaign_id: int) -> dict:
     return campaigns_counts(session, [campaign_id])[campaign_id]
 
 
+def unknown_count(session: Session, campaign_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == "unknown")) or 0
+
+
+def resend_unknown(session: Session, campaign: Campaign, actor) -> int:
+    """An organiser's choice: send again to those whose send's outcome is unknown, flagged as possibly
+    duplicated (some of them may have it already). Returns how many."""
+    count = session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id, Delivery.status == "unknown")
+                            .values(status="pending", next_attempt_at=None, possibly_duplicated=True,
+                                    last_error="结果未知，组织员确认后重发")).rowcount or 0
+    if count and campaign.status == "done":
+        campaign.status, campaign.finished_at = "sending", None
+    audit(session, actor, "resend", "campaign", campaign.id, f"重发群发 #{campaign.id} 结果未知的 {count} 人",
+          after={"人数": count}, org_unit_id=campaign.org_unit_id)
+    return count
+
+
 def check_content(content: dict) -> None:
     """AudienceError unless there is something to send: a text, or an article's title and link."""
     linked = content.get("url") or content.get("link_kind")
@@ -201,14 +219,24 @@ def check_content(content: dict) -> None:
         raise AudienceError("内容不能为空：发送文字，或标题加链接的图文")
 
 
+# Channels a campaign may not use. A member receives at most 4 mass sends a month (service
+# accounts): only a broadcast to many may spend one; a notice to one member (an event reminder, an
+# answer, a decision) or a reminder must never take the slot a school-wide broadcast needs.
+NOTICE = ("mass",)
+BROADCAST: tuple[str, ...] = ()
+# A message worth sending only in the window open now (the inbox's "still waiting" note).
+ONLY_NOW = ("subscribe", "template", "mass", "inbox")
+
+
 def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,
                     scheduled_at: datetime, org_unit_id: int | None = None,
                     creator_member_id: int | None = None,
                     recipients: list[tuple[str, int | None]] | None = None, expires_at: datetime | None = None,
-                    excluded: tuple[str, ...] = ()) -> Campaign:
+                    excluded: tuple[str, ...] = NOTICE) -> Campaign:
     """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected.
     The recipients are those the spec selects within the scope, or `recipients` (openid, member id)
-    when the caller has chosen them already (the daily push)."""
+    when the caller has chosen them already (the daily push). It may not use the `excluded`
+    channels: by default a notice's (no mass send); a broadcast passes BROADCAST."""
     check_content(content)
     linked = content.get("url") or content.get("link_kind")
     campaign = Campaign(creator=creator, creator_member_id=creator_member_id, org_unit_id=org_unit_id,

@@ -34,6 +34,9 @@ class Follower(Base):
     # Customer-service window, as opened by the follower's last interactions.
     cs_window_until: Mapped[datetime | None]
     cs_window_left: Mapped[int] = mapped_column(Integer, default=0)
+    # When a window message was last spent: an interaction older than that (two messages at once, one
+    # recorded late) already had those sends counted against its grant and gives nothing back.
+    cs_window_spent_at: Mapped[datetime | None]
     # Mass messages received this month ("YYYY-MM" Beijing time), for the per-follower monthly limit.
     mass_month: Mapped[str] = mapped_column(String(7), default="")
     mass_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -121,17 +124,19 @@ def window_rule(kind: str, wechat) -> tuple[int, int] | None:
 
 
 def widened_window(until: datetime | None, left: int, rule: tuple[int, int], at: datetime,
-                   precision: timedelta = timedelta(0)) -> tuple[datetime | None, int]:
+                   precision: timedelta = timedelta(0),
+                   spent_at: datetime | None = None) -> tuple[datetime | None, int]:
     """The window after an interaction: a fresh one when it was closed or had fewer messages left,
     else the same count for longer (not rewritten for less than `precision`). An interaction that
-    is not newer than the window (one recorded late, or twice) never gives back messages spent."""
+    is not newer than the window (one recorded late, or twice), or older than the last message
+    spent (whose send WeChat counted against this interaction's grant), never gives back messages."""
     seconds, count = rule
     fresh = at + timedelta(seconds=seconds)
     if until is None or until < at:
         return fresh, count
     if fresh <= until:
         return until, left
-    if count > left:
+    if count > left and (spent_at is None or spent_at <= at):
         return fresh, count
     return (fresh if fresh - until > precision else until), left
 
@@ -144,15 +149,16 @@ def record_interaction(follower: Follower, kind: str, at: datetime, wechat) -> N
         follower.last_interaction_at = at
     rule = window_rule(kind, wechat)
     if rule is not None:
-        until, left = widened_window(follower.cs_window_until, follower.cs_window_left, rule, at, TOUCH_PRECISION)
+        until, left = widened_window(follower.cs_window_until, follower.cs_window_left, rule, at, TOUCH_PRECISION,
+                                     follower.cs_window_spent_at)
         if (until, left) != (follower.cs_window_until, follower.cs_window_left):
             follower.cs_window_until, follower.cs_window_left = until, left
 
 
-def spend_window_message(session: Session, openid: str) -> None:
+def spend_window_message(session: Session, openid: str, at: datetime) -> None:
     """One customer-service message sent outside the engine (a late reply) uses the window too."""
     session.execute(update(Follower).where(Follower.openid == openid, Follower.cs_window_left > 0)
-                    .values(cs_window_left=Follower.cs_window_left - 1))
+                    .values(cs_window_left=Follower.cs_window_left - 1, cs_window_spent_at=at))
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,15 @@ from models.delivery import Campaign, Delivery
 
 WAITING = "waiting"
 EXPIRED = "有效期内成员没有再与公众号互动"
+# The creator of the "你还有 N 条未读通知" note: a message about the notices, never one of them.
+NOTE_CREATOR = "未读通知"
 
 
 def waiting_items(session: Session, openid: str) -> list[tuple[Delivery, Campaign]]:
     """The member's waiting messages, most urgent first (soonest to expire, then oldest)."""
     rows = session.execute(select(Delivery, Campaign).join(Campaign, Campaign.id == Delivery.campaign_id)
-                           .where(Delivery.openid == openid, Delivery.status == WAITING)
+                           .where(Delivery.openid == openid, Delivery.status == WAITING,
+                                  Campaign.creator != NOTE_CREATOR)
                            .order_by(Campaign.expires_at.is_(None), Campaign.expires_at, Delivery.id)).all()
     return [(d, c) for d, c in rows]
 
@@ -53,15 +56,17 @@ class Released:
 
 def release(session: Session, openid: str, room: int, now: datetime, default_days: float) -> Released:
     """Hand up to `room` of the member's waiting messages back to the engine (most urgent first);
-    their campaigns send again. A message another interaction released meanwhile is not counted."""
+    their campaigns send again. Each is due a millisecond after the one before: the engine sends a
+    member's messages in that order. A message another interaction released meanwhile is not counted."""
     expire_waiting(session, now, default_days, openid)
     items = waiting_items(session, openid)
     chosen = [d.id for d, _c in items[:max(room, 0)]]
     released = 0
+    for order, delivery_id in enumerate(chosen):
+        released += session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == WAITING)
+                                    .values(status="pending", channel="", claimed_by="", last_error="",
+                                            next_attempt_at=now + timedelta(milliseconds=order))).rowcount or 0
     if chosen:
-        released = session.execute(update(Delivery).where(Delivery.id.in_(chosen), Delivery.status == WAITING)
-                                   .values(status="pending", channel="", next_attempt_at=None, claimed_by="",
-                                           last_error="")).rowcount or 0
         campaigns = {c.id for d, c in items[:max(room, 0)]}
         session.execute(update(Campaign).where(Campaign.id.in_(campaigns), Campaign.status == "done")
                         .values(status="sending", finished_at=None))
@@ -69,5 +74,13 @@ def release(session: Session, openid: str, room: int, now: datetime, default_day
 
 
 def waiting_count(session: Session, openid: str) -> int:
+    return session.scalar(select(func.count()).select_from(Delivery).join(Campaign, Campaign.id == Delivery.campaign_id)
+                          .where(Delivery.openid == openid, Delivery.status == WAITING,
+                                 Campaign.creator != NOTE_CREATOR)) or 0
+
+
+def open_count(session: Session, openid: str) -> int:
+    """The member's messages on their way (released, or queued by a campaign): each will take one
+    of the window's messages."""
     return session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.openid == openid, Delivery.status == WAITING)) or 0
+        Delivery.openid == openid, Delivery.status.in_(("pending", "sending")))) or 0

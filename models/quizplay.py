@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select
+from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -80,6 +80,34 @@ def live_attempt(session: Session, member: Member, at: datetime, cfg) -> tuple[Q
         else:  # idle too long, or an older one left open beside the live one
             closed.append(Closed(attempt, finish(session, attempt, member, attempt.last_active, cfg, "expired")))
     return live, closed
+
+
+def close_stale_attempts(session: Session, at: datetime, cfg) -> int:
+    """Close every attempt that ended while its member was away (idle past quiz.state_ttl, or past
+    its contest's time limit), so that scores, points and rankings are true without waiting for the
+    member's next message. Safe to run twice at once: each close is a guarded update."""
+    from models.contest import Contest, limit_end
+    idle_since = at - timedelta(seconds=cfg.quiz.state_ttl)
+    stale = session.execute(select(QuizAttempt, Contest).outerjoin(Contest, Contest.id == QuizAttempt.contest_id)
+                            .where(QuizAttempt.finished_at.is_(None))).all()
+    closed = 0
+    for attempt, contest in stale:
+        limit = limit_end(contest, attempt)
+        if limit is not None and at > limit:
+            ended, end = "time_up", limit
+        elif attempt.last_active < idle_since:
+            ended, end = "expired", attempt.last_active
+        else:
+            continue
+        claimed = session.execute(update(QuizAttempt).where(QuizAttempt.id == attempt.id,
+                                                            QuizAttempt.finished_at.is_(None))
+                                  .values(finished_at=end, ended=ended)).rowcount
+        if claimed:
+            session.refresh(attempt)
+            finish(session, attempt, session.get(Member, attempt.member_id), end, cfg, ended)
+            closed += 1
+    session.commit()
+    return closed
 
 
 @dataclass(frozen=True)

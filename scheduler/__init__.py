@@ -15,7 +15,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from models.tracing import current_request_id, new_request_id
-from scheduler.jobs import daily_push_job, events_job, feedback_reminder_job, purge_message_log, quiz_reminder_job
+from scheduler.jobs import (
+    daily_push_job,
+    events_job,
+    feedback_reminder_job,
+    purge_message_log,
+    quiz_reminder_job,
+    quiz_sweep_job,
+)
 from wxbot import services
 from wxbot.errors import report_failure
 from wxbot.heartbeat import Beater
@@ -39,6 +46,7 @@ JOBS = [
     JobSpec("study.daily_push", daily_push_job, "push.daily_at"),
     JobSpec("quiz.reminder", quiz_reminder_job, "quiz.reminder_at", "quiz.reminder_enabled"),
     JobSpec("events.tick", events_job, "events.job_every_minutes", every=True),
+    JobSpec("quiz.sweep", quiz_sweep_job, "quiz.sweep_every_minutes", every=True),
     JobSpec("feedback.reminder", feedback_reminder_job, "feedback.remind_at"),
 ]
 

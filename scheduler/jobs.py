@@ -46,6 +46,17 @@ def quiz_reminder_job(app: Flask) -> int:
     return sent
 
 
+def quiz_sweep_job(app: Flask) -> int:
+    """Close quizzes and contest attempts that ended while their members were away (points credited
+    once, results true); safe to run twice."""
+    from models.quizplay import close_stale_attempts
+    with app.app_context():
+        closed = close_stale_attempts(db.session, utcnow(), services.settings(app))
+    if closed:
+        logger.info("quiz sweep closed %d attempts", closed)
+    return closed
+
+
 def events_job(app: Flask) -> dict:
     """Event reminders due, offers of freed places that lapsed, and location reports past retention;
     each safe to run twice and from two schedulers (reminders are claimed once per event and hour)."""

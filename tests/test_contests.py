@@ -16,7 +16,7 @@ from models.delivery import Campaign, Delivery
 from models.quiz import QuizAttempt
 from models.timeutil import show, utcnow
 from tests.conftest import phone_for
-from tests.helpers import ChatUser, csrf_token, make_branch, make_member, signed_in
+from tests.helpers import ChatUser, csrf_token, make_account, make_branch, make_member, signed_in
 from tests.quizhelp import bank, letter_of, make_question, wrong_letter
 
 
@@ -144,6 +144,9 @@ def test_an_attempt_left_half_way_counts_against_the_limit_and_stays_in_the_resu
     assert session.scalar(attempts) == 1
     board = chat.say(f"竞赛 {contest.id} 排行")
     assert f"1. {member.name}（本科生第一党支部） 1/3" in board and "你：第 1 名" in board
+    make_account(session, "admin", "admin")
+    page = signed_in(app, "admin").get(f"/admin/contests/{contest.id}").get_data(as_text=True)
+    assert member.name in page and "中途退出（共 1 次）" in page
 
 
 def test_a_wrong_answer_in_an_open_contest_hides_the_right_one_until_it_closes(app, session, players):

@@ -4,16 +4,25 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from sqlalchemy import func, select, update
 
 from models.accounts import Scope
 from models.audience import AudienceError, count_audience
-from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit, campaign_counts, create_campaign
+from models.delivery import (
+    BROADCAST,
+    Campaign,
+    Delivery,
+    MassJob,
+    SubscriptionCredit,
+    campaign_counts,
+    create_campaign,
+)
 from models.followers import Follower
 from models.sandbox import SandboxMessage
 from models.timeutil import next_wechat_midnight, utcnow
 from tests.conftest import phone_for
-from tests.helpers import ChatUser, make_branch, make_member, wait_for
+from tests.helpers import ChatUser, csrf_token, free_port, make_account, make_branch, make_member, signed_in, wait_for
 from wxbot.config import load_settings
 from wxbot.delivery.channels import Reach, choose_channel
 from wxbot.delivery.engine import DeliveryWorker
@@ -67,8 +76,9 @@ def members(app, session):
 
 
 def send_all(app, session, spec=None, content=None, worker=None, rounds=20, now=None):
+    """A broadcast (it may use mass sends), sent to the end."""
     campaign = create_campaign(session, "测试", Scope(None), spec or {"everyone": True},
-                               content or {"text": "今晚七点主题党日"}, utcnow())
+                               content or {"text": "今晚七点主题党日"}, utcnow(), excluded=BROADCAST)
     session.commit()
     worker = worker or DeliveryWorker(app, "test-worker")
     for _ in range(rounds):
@@ -556,3 +566,69 @@ def test_an_organiser_renamed_on_the_roster_still_sees_their_broadcasts(app, ses
     member.name = "张明明"
     session.commit()
     assert "周五开会" in organiser_chat.say("群发进度")
+
+
+def test_a_send_whose_answer_never_came_is_flagged_and_not_repeated(make_app, session, members, runner):
+    from wxbot.outbound import wechat_client
+    app = make_app(wechat__api_timeout=0.3, delivery__retry_base_seconds=0)
+    with app.app_context():
+        assert wechat_client().access_token  # fetched before WeChat slows down
+    client = app.test_client()
+    client.post("/sandbox/faults", json={"latency_ms": 900})  # WeChat answers after our timeout
+    campaign = send_all(app, session, rounds=6)
+    time.sleep(1.2)  # the last calls finish on WeChat's side
+    assert received(session, "customer_service") == Counter({m.openid: 1 for m in members})  # each once
+    counts = campaign_counts(session, campaign.id)
+    assert counts["unknown"] == 5 and counts["sent"] == 0 and session.get(Campaign, campaign.id).status == "done"
+    status = runner.invoke(args=["broadcast", "status", str(campaign.id)]).output
+    assert "结果未知 5" in status and "没有自动重发" in status
+    client.post("/sandbox/faults", json={"latency_ms": 0})
+    make_account(session, "admin", "admin")
+    admin = signed_in(app, "admin")
+    page = admin.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "有 5 人的发送结果未知" in page
+    path = f"/admin/campaigns/{campaign.id}/resend-unknown"
+    asked = admin.post(path, data={"csrf_token": csrf_token(admin, f"/admin/campaigns/{campaign.id}")})
+    assert "确认再发给结果未知的 5 人" in asked.get_data(as_text=True)  # asks once, sends nothing yet
+    assert campaign_counts(session, campaign.id)["unknown"] == 5
+    admin.post(path, data={"csrf_token": csrf_token(admin, f"/admin/campaigns/{campaign.id}"), "confirmed": "1"})
+    for _ in range(3):
+        DeliveryWorker(app, "after").step()
+    counts = campaign_counts(session, campaign.id)
+    assert counts["sent"] == 5 and counts["possibly_duplicated"] == 5
+
+
+def test_a_send_that_never_left_is_retried(make_app, session, members):
+    from wxbot.client import TokenUnavailable
+    from wxbot.delivery.send import nothing_sent
+    assert nothing_sent(TokenUnavailable("no token: the send itself was never made"))
+    closed = free_port()  # nobody listens: the connection is refused before anything is sent
+    try:
+        requests.post(f"http://127.0.0.1:{closed}/cgi-bin/message/custom/send", timeout=1)
+    except requests.RequestException as exc:
+        assert nothing_sent(exc)
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the request, never answers
+        try:
+            requests.post(f"http://127.0.0.1:{silent.getsockname()[1]}/x", data=b"{}", timeout=0.3)
+        except requests.RequestException as exc:
+            assert not nothing_sent(exc)
+
+
+def test_broadcast_status_on_the_command_line_counts_what_waits_and_what_expired(app, session, members, runner):
+    from models.timeutil import wechat_month
+    session.execute(update(Follower).where(Follower.openid == members[0].openid).values(  # only the inbox left
+        cs_window_until=utcnow() - timedelta(minutes=1), cs_window_left=0, mass_month=wechat_month(utcnow()),
+        mass_count=4))
+    session.commit()
+    result = runner.invoke(args=["broadcast", "send", "--text", "周末志愿服务", "--all", "--yes"])
+    assert result.exit_code == 0
+    campaign_id = session.scalars(select(Campaign.id)).one()
+    for _ in range(3):
+        DeliveryWorker(app, "cli-worker").step()
+    status = runner.invoke(args=["broadcast", "status", str(campaign_id)]).output
+    assert "已送达 4" in status and "等下次互动 1" in status and "过期未送达 0" in status
+    later = utcnow() + timedelta(days=8)  # past delivery.inbox_days
+    DeliveryWorker(app, "cli-worker").step(later)
+    status = runner.invoke(args=["broadcast", "status", str(campaign_id)]).output
+    assert "等下次互动 0" in status and "过期未送达 1" in status

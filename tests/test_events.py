@@ -141,6 +141,28 @@ def test_leave_is_asked_approved_and_refused_from_the_console(app, session, scho
     assert told.count(f"《{event.title}》请假审批") == 2
 
 
+def test_a_leave_decision_never_spends_one_of_the_members_monthly_mass_sends(app, session, school):
+    from models.followers import Follower
+    from tests.helpers import csrf_token, signed_in
+    from wxbot.delivery.engine import DeliveryWorker
+    event = make_event(session, signup_required=False, audience={"units": [school["cs"].id]})
+    a = chat_of(app, school, "oA")
+    a.say(f"请假 {event.id} 与专业课考试冲突")
+    session.execute(Follower.__table__.update().where(Follower.openid == "oA").values(
+        cs_window_until=utcnow() - timedelta(minutes=1), cs_window_left=0))  # only a mass send could reach now
+    session.commit()
+    organiser, page = signed_in(app, "cs"), f"/admin/events/{event.id}"
+    leave = session.scalars(select(LeaveRequest)).one()
+    organiser.post(f"{page}/leaves/{leave.id}", data={"verdict": "approve",
+                                                      "csrf_token": csrf_token(organiser, page)})
+    DeliveryWorker(app, "leave-notice").step()
+    session.expire_all()
+    notice = session.scalars(select(Delivery).where(Delivery.openid == "oA")).one()
+    assert notice.status == "waiting" and notice.channel == "inbox"  # not the mass send a broadcast needs
+    assert session.scalar(select(Follower.mass_count).where(Follower.openid == "oA")) == 0
+    assert "有 1 条通知等待送达" in a.say("通知") and event.title in a.last.text
+
+
 def test_reminders_go_once_whatever_runs_them(app, session, school):
     from scheduler.jobs import events_job
     event = make_event(session, starts=timedelta(hours=20))

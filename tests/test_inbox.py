@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from models.accounts import Scope
-from models.delivery import Campaign, Delivery, create_campaign
+from models.delivery import BROADCAST, Campaign, Delivery, create_campaign
 from models.followers import Follower
 from models.sandbox import SandboxMessage
 from models.timeutil import utcnow, wechat_month
@@ -16,6 +16,7 @@ from tests.conftest import phone_for
 from tests.helpers import ChatUser, make_branch, make_member, wait_for
 from wxbot import services
 from wxbot.delivery.engine import DeliveryWorker
+from wxbot.delivery.inbox import inbox_mark
 from wxbot.delivery.reach import forecast
 
 
@@ -60,18 +61,24 @@ def run_worker(app, session, until):
     return wait_for(lambda: worker.step() >= 0 and until())
 
 
-def test_a_click_opens_three_messages_and_the_rest_keep_waiting_with_a_note(app, session):
+def with_waiting_notices(app, session, count):
+    """A member out of reach with `count` notices waiting, 通知0 the soonest to expire."""
     user = bound_user(app, session)
     out_of_reach(session, user.openid)
-    for n in range(6):
+    for n in range(count):
         campaign_to(session, user.openid, f"通知{n}", expires_at=utcnow() + timedelta(hours=n + 1))
     DeliveryWorker(app, "w").step()
-    assert statuses(session)["waiting"] == 6
+    assert statuses(session)["waiting"] == count
+    return user
+
+
+def test_a_click_opens_three_messages_and_the_rest_keep_waiting_with_a_note(app, session):
+    user = with_waiting_notices(app, session, 6)
     before = len(customer_service(session, user.openid))
     user.click("我的")  # a menu click: 3 messages within a minute
     assert run_worker(app, session, lambda: len(customer_service(session, user.openid)) - before == 3)
     got = customer_service(session, user.openid)[before:]
-    assert set(got[:2]) == {"通知0", "通知1"}  # the soonest to expire
+    assert got[:2] == ["通知0", "通知1"]  # the soonest to expire, in that order
     assert "你还有 4 条未读通知" in got[2]  # last: sent a moment after the window's other messages
     assert statuses(session)["waiting"] == 4
     DeliveryWorker(app, "w").step()
@@ -136,7 +143,7 @@ def test_the_forecast_is_what_then_happens(make_app, session):
     assert predicted.channels == expected and sum(predicted.unreachable.values()) == 1
     assert "下次互动时：1 人" in predicted.text() and "每人用掉本月 1 次群发" in predicted.text()
     member_ids = dict(session.execute(select(Follower.openid, Follower.member_id)).all())
-    campaign = create_campaign(session, "测试", Scope(None), {}, {"text": "预测"}, utcnow(),
+    campaign = create_campaign(session, "测试", Scope(None), {}, {"text": "预测"}, utcnow(), excluded=BROADCAST,
                                recipients=[(o, member_ids.get(o)) for o in openids if o in member_ids])
     session.commit()
     DeliveryWorker(app, "w").step()
@@ -276,3 +283,108 @@ def test_the_console_and_the_command_line_show_the_forecast_before_sending(app, 
     result = runner.invoke(args=["broadcast", "send", "--text", "周五开会", "--unit", "计算机学院"], input="n\n")
     assert "预计送达方式" in result.output and "下次互动时：1 人" in result.output
     assert session.scalar(select(Campaign.id)) is None  # nothing was sent
+
+
+def test_two_messages_at_once_share_one_window_and_what_is_left_comes_next_time_in_order(app, session):
+    user = with_waiting_notices(app, session, 7)
+    threads = [threading.Thread(target=user.say, args=(text,), kwargs={"late_within": 0}) for text in ("我的", "积分")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert run_worker(app, session, lambda: len(customer_service(session, user.openid)) == 5)
+    for _ in range(3):
+        DeliveryWorker(app, "w").step()
+    got = customer_service(session, user.openid)
+    assert got[:4] == ["通知0", "通知1", "通知2", "通知3"]  # soonest to expire first, in order
+    assert len(got) == 5 and "你还有 3 条未读通知" in got[4]  # the window holds five: never a sixth
+    session.expire_all()
+    assert all("customer_service" not in d.refused() for d in session.scalars(select(Delivery)))
+    assert statuses(session)["waiting"] == 3 and statuses(session)["failed"] == 0
+    listing = user.say("通知")
+    assert "有 3 条通知等待送达" in listing and "未读通知" not in listing
+    assert run_worker(app, session, lambda: len(customer_service(session, user.openid)) == 8)
+    assert customer_service(session, user.openid)[5:] == ["通知4", "通知5", "通知6"]
+    assert statuses(session)["waiting"] == 0
+
+
+def test_a_refusal_for_a_spent_window_leaves_the_message_waiting_for_the_next_one(app, session):
+    user = bound_user(app, session)
+    user.say("我的")  # the window is open, as the account believes
+    app.test_client().post("/sandbox/faults", json={"inject": {"message/custom/send": [45047]}})
+    campaign_to(session, user.openid, "窗口用完")
+    DeliveryWorker(app, "w").step()
+    DeliveryWorker(app, "w").step()
+    session.expire_all()
+    delivery = session.scalars(select(Delivery)).one()
+    assert delivery.status == "waiting" and "customer_service" not in delivery.refused()
+    user.say("积分")
+    assert run_worker(app, session, lambda: customer_service(session, user.openid) == ["窗口用完"])
+
+
+def test_waiting_notices_are_released_after_a_restart_that_lost_the_store(make_app, backend, session):
+    app = make_app()
+    user = bound_user(app, session)
+    out_of_reach(session, user.openid)
+    campaign_to(session, user.openid, "重启之前排队的通知")
+    DeliveryWorker(app, "w").step()
+    assert statuses(session)["waiting"] == 1
+    app.extensions["wxbot.store"].clear()  # Redis without persistence restarted; the embedded store died
+    restarted = make_app()  # a new process
+    stop = threading.Event()
+    worker = threading.Thread(target=DeliveryWorker(restarted, "after-restart").run, args=(stop,))
+    worker.start()
+    try:
+        store = restarted.extensions["wxbot.store"]
+        assert wait_for(lambda: store.get(inbox_mark(user.openid)))  # rebuilt from the database at start
+        ChatUser(phone_for(restarted), user.openid).say("我的")
+        assert wait_for(lambda: customer_service(session, user.openid) == ["重启之前排队的通知"])
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_a_store_flushed_while_running_gets_its_marks_back_from_the_worker(make_app, session):
+    app = make_app(delivery__inbox_marks_every_seconds=0.2)
+    user = bound_user(app, session)
+    out_of_reach(session, user.openid)
+    stop = threading.Event()
+    worker = threading.Thread(target=DeliveryWorker(app, "running").run, args=(stop,))
+    worker.start()
+    try:
+        campaign_to(session, user.openid, "刷新之后也送达")
+        assert wait_for(lambda: statuses(session)["waiting"] == 1)
+        store = app.extensions["wxbot.store"]
+        store.delete(inbox_mark(user.openid))  # FLUSHALL, an eviction, a worker killed before the mark
+        assert wait_for(lambda: store.get(inbox_mark(user.openid)))
+        user.say("我的")
+        assert wait_for(lambda: customer_service(session, user.openid) == ["刷新之后也送达"])
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_a_worker_dying_between_the_mark_and_the_commit_leaves_only_a_mark_one_message_clears(app, session):
+    from unittest import mock
+
+    import pytest
+
+    from tests.helpers import statements
+    from wxbot.delivery import engine
+    user = bound_user(app, session)
+    out_of_reach(session, user.openid)
+    campaign_to(session, user.openid, "没来得及提交")
+
+    def mark_then_die(store, openids):
+        engine_note(store, openids)
+        raise SystemExit("killed")
+    engine_note = engine.note_waiting
+    with mock.patch.object(engine, "note_waiting", mark_then_die), pytest.raises(SystemExit):
+        DeliveryWorker(app, "dies").step()
+    store = app.extensions["wxbot.store"]
+    assert store.get(inbox_mark(user.openid)) and statuses(session)["waiting"] == 0  # a mark, nothing behind
+    user.say("帮助")
+    assert wait_for(lambda: store.get(inbox_mark(user.openid)) is None)
+    with statements(app) as seen:
+        user.say("帮助")
+    assert not any("deliveries" in s for s in seen)  # nothing waits: the hot path asks no database again

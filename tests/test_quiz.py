@@ -120,6 +120,25 @@ def test_coming_back_resumes_and_the_quiz_expires_after_its_ttl(make_app, sessio
     assert "上次的今日答题因长时间没有作答已结束：答对 1/3 题，获得 1 积分" in reply and "这次是练习" in reply
 
 
+def test_a_quiz_left_idle_is_closed_by_the_sweep_with_its_points(make_app, session):
+    from scheduler import build_scheduler
+    from scheduler.jobs import quiz_sweep_job
+    app = make_app(quiz__state_ttl=1)
+    assert "quiz.sweep" in {job.id for job in build_scheduler(app).get_jobs()}
+    chat = ChatUser(phone_for(app), "oQuizSwept")
+    member = make_member(session, branch=make_branch(session))
+    chat.bind(member)
+    bank(session, 3)
+    chat.say(letter_of(chat.say("答题"), "对的选项"))
+    assert quiz_sweep_job(app) == 0  # still within its time
+    time.sleep(1.2)
+    assert quiz_sweep_job(app) == 1 and quiz_sweep_job(app) == 0  # closed once
+    attempt = latest_attempt(session)
+    assert attempt.ended == "expired" and attempt.finished_at is not None and attempt.right_count == 1
+    assert session.scalar(select(func.sum(PointEntry.delta)).where(PointEntry.member_id == member.id)) == 1
+    assert "这次是练习" in chat.say("答题")
+
+
 def test_one_scored_quiz_a_day_then_practice_without_points(app, session, player):
     chat, member = player
     bank(session, 2)

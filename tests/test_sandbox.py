@@ -235,3 +235,43 @@ def test_the_terminal_chat_finds_the_server_make_run_started(make_app, backend, 
     assert running_at in result.output and "欢迎关注" in result.output
     refused = app.test_cli_runner().invoke(args=["chat", "--url", "http://127.0.0.1:1/wechat"], input="帮助\n")
     assert "http://127.0.0.1:1/wechat" in refused.output and "--url" in refused.output
+
+
+def test_message_ids_made_by_processes_forked_from_one_parent_never_collide():
+    import os
+
+    from wxbot.sandbox.phone import new_msg_id
+    new_msg_id()  # the parent made ids before forking, as gunicorn's master imports the phone
+    reader, writer = os.pipe()
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            os.close(reader)
+            os.write(writer, (",".join(str(new_msg_id()) for _ in range(200)) + ";").encode())
+            os._exit(0)
+        children.append(pid)
+    os.close(writer)
+    for pid in children:
+        os.waitpid(pid, 0)
+    data = b""
+    while chunk := os.read(reader, 65536):
+        data += chunk
+    os.close(reader)
+    ids = [int(i) for part in data.decode().strip(";").split(";") for i in part.split(",")]
+    assert len(ids) == 600 and len(set(ids)) == 600 and all(0 < i < 2 ** 63 for i in ids)
+
+
+def test_two_users_may_send_the_same_msgid_and_each_gets_their_own_reply(app, session):
+    from tests.helpers import ChatUser, make_branch, make_member
+    from wxbot.sandbox.phone import wsgi_transport
+    phone = phone_for(app)
+    branch = make_branch(session)
+    for openid, name in (("oSameIdA", "王一"), ("oSameIdB", "王三")):
+        ChatUser(phone, openid).bind(make_member(session, branch=branch, name=name))
+    transport = wsgi_transport(app.test_client())
+    shown = {}
+    for openid in ("oSameIdA", "oSameIdB"):  # WeChat promises a MsgId unique per user, not across users
+        query, body = phone.build(openid, {"MsgType": "text", "Content": "我的", "MsgId": 777000111})
+        shown[openid] = phone.read_reply(*transport(query, body)).text
+    assert "王一" in shown["oSameIdA"] and "王三" in shown["oSameIdB"]

@@ -56,6 +56,13 @@ def test_delete_and_clear(store):
     assert store.get("b") is None
 
 
+def test_delete_if_deletes_only_the_value_that_was_read(store):
+    store.set("mark", "written-1")
+    assert store.delete_if("mark", "written-0") is False and store.get("mark") == "written-1"
+    assert store.delete_if("mark", "written-1") is True and store.get("mark") is None
+    assert store.delete_if("mark", "written-1") is False
+
+
 def test_a_lock_is_held_by_one_thread_at_a_time(store):
     inside, overlaps = [], []
 

@@ -405,7 +405,7 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
     """创建一次群发：先显示人数，确认后交给发送队列。"""
     from models.accounts import Scope
     from models.audience import AudienceError, count_audience
-    from models.delivery import create_campaign
+    from models.delivery import BROADCAST, create_campaign
     from models.members import STAGES
     from models.timeutil import utcnow
     bad = [s for s in stages if s not in STAGES]
@@ -423,7 +423,8 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
         click.confirm(f"将发送给 {count} 人，确认？", abort=True)
     try:
         campaign = create_campaign(db.session, "命令行", scope, spec, {"text": text, "title": title,
-                                   "description": description, "url": url, "cover": cover}, when)
+                                   "description": description, "url": url, "cover": cover}, when,
+                                   excluded=BROADCAST)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
@@ -451,9 +452,33 @@ def broadcast_status(campaign_id: int):
     c = campaign_counts(db.session, campaign_id)
     channels = "、".join(f"{CHANNEL_LABELS.get(k, k)} {v}" for k, v in c["by_channel"].items()) or "无"
     click.echo(f"#{campaign.id} {campaign.label}（{campaign.audience_label}）：{CAMPAIGN_STATUSES[campaign.status]}\n"
-               f"共 {c['total']} 人：已送达 {c['sent']}，待发送 {c['pending'] + c['sending']}，失败 {c['failed']}，"
-               f"无法触达 {c['unreachable']}，已读 {c['read']}，可能重复 {c['possibly_duplicated']}\n"
+               f"共 {c['total']} 人：已送达 {c['sent']}，待发送 {c['pending'] + c['sending']}，"
+               f"等下次互动 {c['waiting']}，过期未送达 {c['expired']}，失败 {c['failed']}，"
+               f"无法触达 {c['unreachable']}，结果未知 {c['unknown']}，已取消 {c['cancelled']}，"
+               f"已读 {c['read']}，可能重复 {c['possibly_duplicated']}\n"
                f"按渠道：{channels}")
+    if c["unknown"]:
+        click.echo(f"结果未知的 {c['unknown']} 人：请求已发出但微信没有应答，可能已经收到，没有自动重发。"
+                   f"确认要再发：flask --app wxbot broadcast resend-unknown {campaign.id}")
+
+
+@broadcast_cli.command("resend-unknown")
+@click.argument("campaign_id", type=int)
+@click.option("--yes", is_flag=True, help="不再询问。")
+def broadcast_resend_unknown(campaign_id: int, yes: bool):
+    """再发一次结果未知的（他们可能收到两次，记为“可能重复”）。"""
+    from models.delivery import Campaign, resend_unknown, unknown_count
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise click.ClickException(f"没有群发 #{campaign_id}")
+    count = unknown_count(db.session, campaign_id)
+    if not count:
+        raise click.ClickException("这次群发没有结果未知的收件人。")
+    if not yes:
+        click.confirm(f"再发给结果未知的 {count} 人？其中可能有人已经收到，会收到两次。", abort=True)
+    resend_unknown(db.session, campaign, "命令行")
+    db.session.commit()
+    click.echo(f"已重新排队 {count} 人，标记为“可能重复”。")
 
 
 @click.command("worker")

@@ -24,6 +24,10 @@ TOKEN_ERRORS = (40001, 40014, 42001)
 TOKEN_CACHE_SECONDS = 60
 
 
+class TokenUnavailable(requests.ConnectionError):
+    """The access token could not be fetched: the call that needed it was never made."""
+
+
 class StoreSession(SessionStorage):
     """wechatpy session storage on top of our Store."""
 
@@ -74,8 +78,11 @@ class SharedTokenClient(WeChatClient):
             current = self.session.get(self.access_token_key)
             if current and current != stale:
                 return current
-            result = self._fetch_access_token(self.API_BASE_URL + "token", {
-                "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+            try:
+                result = self._fetch_access_token(self.API_BASE_URL + "token", {
+                    "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
+            except requests.RequestException as exc:
+                raise TokenUnavailable(f"access token fetch failed: {exc.__class__.__name__}") from exc
             lifetime = int(result.get("expires_in", 7200))
             token = result["access_token"]
             # Renew ahead of expiry: both tokens work for about 5 minutes after a fetch.

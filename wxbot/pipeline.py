@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import datetime, timedelta
 
 from flask import Flask, g
 from wechatpy.messages import BaseMessage
@@ -59,9 +60,10 @@ def mask(openid: str) -> str:
 
 
 def dedup_key(message: BaseMessage) -> str:
-    """MsgId for messages; sender + time + event + key for events (CreateTime has 1 s resolution)."""
+    """Sender + MsgId for messages (WeChat does not promise a MsgId unique across users); sender +
+    time + event + key for events (CreateTime has 1 s resolution)."""
     if message.type != "event" and message.id:
-        return f"dedup:m:{message.id}"
+        return f"dedup:m:{message.source}:{message.id}"
     data = message._data
     parts = (message.source, data.get("CreateTime", ""), data.get("Event", ""), data.get("EventKey") or "",
              data.get("MsgID", ""))
@@ -166,6 +168,12 @@ class TracedPool(ThreadPoolExecutor):
         return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
+def arrival(inbound: Inbound, now: datetime) -> datetime:
+    """When the message reached us, on the clock that gave `now`: the window it opened starts then,
+    however long it waited for the sender's previous message."""
+    return now - timedelta(seconds=max(0.0, time.time() - inbound.received_at))
+
+
 def user_lock(openid: str) -> str:
     return f"user:{openid}"
 
@@ -221,24 +229,26 @@ class Pipeline:
             return reply
         # Messages wait for this member: the window this interaction opens carries them, released once
         # the handler is done (so that 通知 still lists them), after the reply.
-        releases = bool(begun.values[3]) and inbound.interaction and inbound.event != "unsubscribe"
+        mark = begun.values[3]
+        releases = bool(mark) and inbound.interaction and inbound.event != "unsubscribe"
         if begun.locked:
             reply = self._quick_reply(inbound, key, begun.values, token)
             if reply is not None:
                 if releases:
-                    self._release_waiting(inbound)
+                    self._release_waiting(inbound, mark)
                 return reply
         job = _Job()
         future = self.pool.submit(self._run, inbound, key, job, begun, token)
         if releases:
-            future.add_done_callback(lambda _done: self._release_waiting(inbound))
+            future.add_done_callback(lambda _done: self._release_waiting(inbound, mark))
         try:
             return future.result(timeout=max(0.0, started + wechat.reply_budget - time.monotonic()))
         except FutureTimeout:
             return self._late_or_wait(key, job, future)
 
-    def _release_waiting(self, inbound: Inbound) -> None:
-        self.pool.submit(release_on_interaction, self.app, inbound.openid, inbound.interaction, utcnow())
+    def _release_waiting(self, inbound: Inbound, mark: str) -> None:
+        self.pool.submit(release_on_interaction, self.app, inbound.openid, inbound.interaction,
+                         arrival(inbound, utcnow()), mark)
 
     def _quick_reply(self, inbound: Inbound, key: str, values, token: str) -> str | None:
         """A known sender whose message a quick handler answers (from the profile alone): answered
@@ -262,7 +272,7 @@ class Pipeline:
             APOLOGIES.inc()
             conversation.pending, reply = None, APOLOGY
         writes = _Writes()
-        self._note_interaction(inbound, now, writes)
+        self._note_interaction(inbound, arrival(inbound, now), writes)
         _conversation_writes(conversation, writes)
         self._log(inbound, profile, reply, now, writes)
         rendered = render(reply, inbound.message, self.settings.wechat.text_reply_max_bytes)
@@ -363,10 +373,10 @@ class Pipeline:
         profile = valid_profile(saved_profile, generation)
         known = _known(profile, inbound)
         if known:
-            self._note_interaction(inbound, now, writes)
+            self._note_interaction(inbound, arrival(inbound, now), writes)
             follower = None
         else:  # first contact, a follow or unfollow, or a profile out of date: the database
-            follower = self._touch(inbound, db.session, now)
+            follower = self._touch(inbound, db.session, arrival(inbound, now))
             profile = profile_of(follower)
         conversation = self._conversation(inbound, saved_conversation)
         reply = self._handle(inbound, profile, follower, conversation, now)
@@ -398,7 +408,7 @@ class Pipeline:
                 db.session.rollback()
             conversation.pending = None
             if follower is not None:  # the interaction is recorded all the same
-                self._touch(inbound, db.session, now)
+                self._touch(inbound, db.session, arrival(inbound, now))
             APOLOGIES.inc()
             reply = APOLOGY
         return reply
@@ -464,7 +474,7 @@ class Pipeline:
         if channel == "customer_service":  # the engine counts on the same window: never a 6th message
             # The window this message opened is recorded first (the queued record may not be applied
             # yet); applied again later, it no longer gives back the message spent here.
-            self._touch(inbound, db.session, now)
-            spend_window_message(db.session, inbound.openid)
+            self._touch(inbound, db.session, arrival(inbound, now))
+            spend_window_message(db.session, inbound.openid, utcnow())
             db.session.commit()
         self._log(None, profile, reply, utcnow(), channel=channel)

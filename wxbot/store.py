@@ -46,6 +46,10 @@ class Store(ABC):
     def delete(self, *keys: str) -> None: ...
 
     @abstractmethod
+    def delete_if(self, key: str, value: str) -> bool:
+        """Delete `key` only while it still holds `value` (nobody wrote it since it was read)."""
+
+    @abstractmethod
     def incr(self, key: str, ttl: float) -> int:
         """Add one; the TTL starts when the key is created and is not extended."""
 
@@ -219,6 +223,13 @@ class MemoryStore(Store):
                 return None
             return max(0.0, item[1] - time.monotonic())
 
+    def delete_if(self, key, value):
+        with self._mutex:
+            if (self._live(key) or (None,))[0] != value:
+                return False
+            self.delete(key)
+            return True
+
     def take_lock(self, name, token, timeout):
         with self._mutex:
             return self._take(f"lock:{name}", token, timeout)
@@ -331,9 +342,10 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
-# Free a lock only for the token that holds it.
+# Free a lock only for the token that holds it; delete a key only while it holds the value.
 UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # KEYS: claim, lock, reads...; ARGV: pending, claim ttl ms, token, lock ttl ms.
@@ -403,6 +415,9 @@ class RedisStore(Store):
     def ttl(self, key):
         millis = self.redis.pttl(self._k(key))
         return None if millis < 0 else millis / 1000.0
+
+    def delete_if(self, key, value):
+        return bool(self._unlock(keys=[self._k(key)], args=[value]))
 
     def take_lock(self, name, token, timeout):
         return bool(self.redis.set(self._k(f"lock:{name}"), token, px=int(timeout * 1000), nx=True))

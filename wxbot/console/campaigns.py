@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from models.accounts import audit
 from models.audience import AudienceError, count_audience, describe_audience
 from models.delivery import (
+    BROADCAST,
     CAMPAIGN_STATUSES,
     Campaign,
     Delivery,
@@ -19,6 +20,8 @@ from models.delivery import (
     campaigns_counts,
     check_content,
     create_campaign,
+    resend_unknown,
+    unknown_count,
 )
 from models.members import ROLES, STAGES
 from models.textutil import shorten
@@ -114,7 +117,7 @@ def campaign_create():
             return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}\n{reach}", "确认发送",
                        url_for("console.campaign_new"), count)
         campaign = create_campaign(db.session, current_user.username, g.scope, spec, content, when,
-                                   current_user.org_unit_id)
+                                   current_user.org_unit_id, excluded=BROADCAST)
     except (AudienceError, ValueError) as exc:
         db.session.rollback()
         flash(str(exc), "danger")
@@ -160,7 +163,8 @@ def _scheduled_time(text: str) -> datetime:
 @login_required
 def campaign_detail(campaign_id: int):
     campaign = campaign_in_scope(campaign_id)
-    return render_template("console/campaign.html", campaign=campaign, statuses=CAMPAIGN_STATUSES)
+    return render_template("console/campaign.html", campaign=campaign, statuses=CAMPAIGN_STATUSES,
+                           unknown=unknown_count(db.session, campaign.id))
 
 
 @bp.get("/campaigns/<int:campaign_id>/progress")
@@ -173,6 +177,25 @@ def campaign_progress(campaign_id: int):
     return jsonify({"status": CAMPAIGN_STATUSES[campaign.status], **counts})
 
 
+@bp.post("/campaigns/<int:campaign_id>/resend-unknown")
+@login_required
+def campaign_resend_unknown(campaign_id: int):
+    """Send again to those whose outcome is unknown, after asking once (they may get it twice)."""
+    campaign = campaign_in_scope(campaign_id)
+    count = unknown_count(db.session, campaign.id)
+    back = url_for("console.campaign_detail", campaign_id=campaign_id)
+    if not count:
+        flash("没有结果未知的收件人。", "info")
+        return redirect(back)
+    if not confirmed():
+        return ask(f"确认再发给结果未知的 {count} 人", "他们的请求已经发到微信但没有应答，可能已经收到；再发一次，"
+                   "已经收到的人会收到两次，这些人会标记为“可能重复”。", "确认再发", back, count)
+    resend_unknown(db.session, campaign, current_user)
+    db.session.commit()
+    flash(f"已重新排队 {count} 人，标记为“可能重复”。", "success")
+    return redirect(back)
+
+
 @bp.post("/campaigns/<int:campaign_id>/cancel")
 @login_required
 def campaign_cancel(campaign_id: int):
@@ -182,13 +205,14 @@ def campaign_cancel(campaign_id: int):
         flash("这次群发已经结束。", "warning")
         return redirect(url_for("console.campaign_detail", campaign_id=campaign_id))
     if not confirmed():
-        waiting = campaign_counts(db.session, campaign.id)["pending"]
+        counts = campaign_counts(db.session, campaign.id)
+        waiting = counts["pending"] + counts["waiting"]
         return ask(f"确认取消群发 #{campaign.id}", f"尚未发出的 {waiting} 人将不再收到；已发出的无法收回。", "确认取消",
                    url_for("console.campaign_detail", campaign_id=campaign_id))
     before = {"状态": CAMPAIGN_STATUSES[campaign.status]}
     campaign.status, campaign.finished_at = "cancelled", utcnow()
-    db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.status == "pending")
-                       .values(status="cancelled"))
+    db.session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id,
+                                              Delivery.status.in_(("pending", "waiting"))).values(status="cancelled"))
     audit(db.session, current_user, "cancel", "campaign", campaign_id, f"取消群发 #{campaign_id}", before,
           {"状态": "已取消"}, org_unit_id=campaign.org_unit_id)
     db.session.commit()

@@ -21,7 +21,7 @@ from models.contest import (
     contest_form_values,
     member_results,
 )
-from models.delivery import audit_campaign, create_campaign
+from models.delivery import BROADCAST, audit_campaign, create_campaign
 from models.members import STAGES
 from models.quiz import Question
 from models.tables import xlsx_sheets
@@ -131,8 +131,8 @@ def contest_export(contest_id: int):
     """Results as a workbook: one sheet of members, one of branches."""
     contest = contest_in_scope(contest_id)
     people, branches = scoped_results(contest)
-    members = [["名次", "姓名", "支部", "答对", "题数", "用时（秒）"]] + [
-        [n, r.name, r.branch, r.best, r.total, r.seconds] for n, r in enumerate(people, 1)]
+    members = [["名次", "姓名", "支部", "答对", "题数", "用时（秒）", "这次作答", "作答次数"]] + [
+        [n, r.name, r.branch, r.best, r.total, r.seconds, r.ending, r.attempts] for n, r in enumerate(people, 1)]
     units = [["名次", "支部", "应参加人数", "参加人数", "参与率", "平均正确率", "得分"]] + [
         [n, b.name, b.audience, b.players, f"{round(100 * b.participation)}%", f"{round(100 * b.average)}%", b.score]
         for n, b in enumerate(branches, 1)]
@@ -162,7 +162,7 @@ def contest_announce(contest_id: int):
                    count_audience(db.session, spec, g.scope))
     try:
         campaign = create_campaign(db.session, current_user.username, g.scope, spec, {"text": text}, utcnow(),
-                                   current_user.org_unit_id)
+                                   current_user.org_unit_id, excluded=BROADCAST)
     except AudienceError as exc:
         db.session.rollback()
         flash(str(exc), "warning")

@@ -39,12 +39,13 @@ def choose_channel(reach: Reach, policy, account_type: str, now: datetime, refus
     return Choice(None, "客服窗口已关闭，且没有订阅通知额度、模板消息或群发次数可用")
 
 
-def reach_of(follower, credits: int) -> Reach:
-    """What a follower row (or None: not following) says about reaching them."""
+def reach_of(follower, credits: int, window_taken: int = 0) -> Reach:
+    """What a follower row (or None: not following) says about reaching them; `window_taken`:
+    window messages already planned for other sends."""
     if follower is None:
         return Reach(False, None, 0, 0, "", 0)
-    return Reach(follower.subscribed, follower.cs_window_until, follower.cs_window_left, credits,
-                 follower.mass_month, follower.mass_count)
+    return Reach(follower.subscribed, follower.cs_window_until, max(0, follower.cs_window_left - window_taken),
+                 credits, follower.mass_month, follower.mass_count)
 
 
 def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> bool:

@@ -32,7 +32,7 @@ from models.privacy import forget_openid
 from models.timeutil import next_wechat_midnight, utcnow, wechat_month
 from wxbot import services
 from wxbot.delivery.channels import choose_channel, reach_of
-from wxbot.delivery.inbox import note_waiting
+from wxbot.delivery.inbox import note_waiting, rebuild_marks
 from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
 from wxbot.errors import report_failure
 from wxbot.heartbeat import Beater
@@ -50,6 +50,7 @@ MARK_DELIVERIES = (update(_deliveries).where(_deliveries.c.id == bindparam("deli
 
 
 RECEIPT_PURPOSE = "receipt"
+UNKNOWN_NOTE = "请求已发出但微信没有应答：可能已送达，没有自动重发"
 
 
 def read_link(app: Flask, campaign: Campaign, delivery: Delivery) -> str:
@@ -68,6 +69,12 @@ class Task:
     channel: str
     campaign: Campaign
     link: str
+
+
+def in_recipients_order(delivery: Delivery) -> tuple:
+    """A recipient's messages in the order they should arrive: as released from the inbox (most
+    urgent first, the "still waiting" note last), then as created."""
+    return (delivery.openid, delivery.next_attempt_at is None, delivery.next_attempt_at or datetime.min, delivery.id)
 
 
 class DeliveryWorker:
@@ -93,10 +100,15 @@ class DeliveryWorker:
         self.dead_after = settings.health.dead_after_seconds
 
     def run(self, stop: threading.Event) -> None:
-        """Work until `stop` is set; idle rounds wait poll_seconds."""
+        """Work until `stop` is set; idle rounds wait poll_seconds. The inbox marks are rebuilt from
+        the database at start and every delivery.inbox_marks_every_seconds."""
         logger.info("delivery worker %s started", self.name)
+        rebuilt = None
         while not stop.is_set():
             self.beat()
+            if rebuilt is None or time.monotonic() - rebuilt > self.policy.inbox_marks_every_seconds:
+                self.rebuild_marks()
+                rebuilt = time.monotonic()
             try:
                 busy = self.step(batches=None, stop=stop)
             except Exception as exc:  # a database hiccup must not end the worker; the next round retries
@@ -104,6 +116,16 @@ class DeliveryWorker:
                 busy = 0
             if not busy:
                 stop.wait(self.policy.poll_seconds)
+
+    def rebuild_marks(self) -> int:
+        """The store's inbox marks, written again from the database (a store restarted or flushed
+        loses them; a member owed a message must not wait for its expiry)."""
+        try:
+            with self.sessions() as session:
+                return rebuild_marks(session, services.store(self.app))
+        except Exception as exc:  # the next round tries again
+            report_failure("rebuilding the inbox marks", exc)
+            return 0
 
     def step(self, now: datetime | None = None, batches: int | None = 1, stop: threading.Event | None = None) -> int:
         """Start due campaigns, then claim up to `batches` batches (None: while any is due), send
@@ -125,6 +147,7 @@ class DeliveryWorker:
         outcomes: queue.Queue = queue.Queue()
         waiting: dict[int, tuple[Delivery, Follower | None]] = {}  # claimed, not yet marked
         ready: deque[Task] = deque()  # claimed and planned, not yet handed to the senders
+        busy: set[str] = set()  # recipients with a send out: one at a time each, in their order
         campaigns: dict[int, Campaign] = {}
         handled, claims, exhausted, housekept = 0, 0, False, time.monotonic()
         while True:
@@ -140,9 +163,9 @@ class DeliveryWorker:
                 session.commit()
                 return handled
             if len(waiting) > len(ready):  # sends are out: mark what came back
-                self._mark_outcomes(session, outcomes, waiting, campaigns, clock())
+                self._mark_outcomes(session, outcomes, waiting, campaigns, clock(), busy)
             self._dispatch(session, client, ready, outcomes, self.policy.in_flight - (len(waiting) - len(ready)),
-                           clock())
+                           clock(), busy)
             if time.monotonic() - housekept > self.HOUSEKEEPING_SECONDS:
                 finish_campaigns(session, clock(), self.policy.inbox_days)  # shown done as soon as it is
                 start_due_campaigns(session, clock())
@@ -150,10 +173,21 @@ class DeliveryWorker:
                 self.beat(session)
                 housekept = time.monotonic()
 
-    def _dispatch(self, session, client, ready: deque, outcomes: queue.Queue, free: int, now: datetime) -> None:
+    def _dispatch(self, session, client, ready: deque, outcomes: queue.Queue, free: int, now: datetime,
+                  busy: set[str]) -> None:
         """Hand up to `free` ready sends to the senders, after committing (with the marks gathered
-        before) that they are about to reach WeChat: a crash then flags exactly these."""
-        tasks = [ready.popleft() for _ in range(min(free, len(ready)))]
+        before) that they are about to reach WeChat: a crash then flags exactly these. A recipient
+        has one send out at a time, so that their messages arrive in the order planned (the most
+        urgent first) and each send sees the window the one before left."""
+        tasks, held = [], deque()
+        while ready and len(tasks) < free:
+            task = ready.popleft()
+            if task.openid in busy:
+                held.append(task)
+            else:
+                busy.add(task.openid)
+                tasks.append(task)
+        ready.extendleft(reversed(held))
         if tasks:
             session.connection().execute(update(_deliveries).where(_deliveries.c.id.in_([t.delivery_id for t in tasks]))
                                          .values(dispatched_at=now))
@@ -177,12 +211,13 @@ class DeliveryWorker:
             select(Follower).where(Follower.openid.in_(openids)).execution_options(populate_existing=True))}
         credits = self._credits(session, openids)
         account_type = self.policy.account_type
-        mass, waiting = {}, set()
-        for delivery in batch:
+        mass, waiting, planned = {}, set(), {}
+        for delivery in sorted(batch, key=in_recipients_order):
             follower = followers.get(delivery.openid)
             campaign = campaigns[delivery.campaign_id]
-            choice = choose_channel(reach_of(follower, credits.get(delivery.openid, 0)), self.policy,
-                                    account_type, now, delivery.refused() | campaign.excluded())
+            # The window's messages this batch already plans to use are not there for the next one.
+            reach = reach_of(follower, credits.get(delivery.openid, 0), planned.get(delivery.openid, 0))
+            choice = choose_channel(reach, self.policy, account_type, now, delivery.refused() | campaign.excluded())
             if choice.channel is None:
                 mark(delivery, Outcome("unreachable"), now, self.policy, reason=choice.reason)
             elif choice.channel == "inbox":
@@ -194,12 +229,15 @@ class DeliveryWorker:
                 mass.setdefault(delivery.campaign_id, []).append(delivery)
             else:
                 delivery.channel = choice.channel
-                campaign = campaigns[delivery.campaign_id]
+                if choice.channel == "customer_service":
+                    planned[delivery.openid] = planned.get(delivery.openid, 0) + 1
                 link = read_link(self.app, campaign, delivery)
                 yield Task(delivery.id, delivery.openid, choice.channel, campaign, link), delivery, follower
         self._send_mass(session, mass, campaigns, followers, now)
-        session.commit()
+        # The mark first: a crash between the two leaves at worst a mark with nothing behind it
+        # (one query at the member's next message), never a waiting message nobody releases.
         note_waiting(services.store(self.app), waiting)
+        session.commit()
 
     def _send(self, client, task: Task, outcomes: queue.Queue) -> None:
         try:
@@ -210,7 +248,8 @@ class DeliveryWorker:
             outcome = Outcome("retry", -1)
         outcomes.put((task.delivery_id, outcome))
 
-    def _mark_outcomes(self, session, outcomes: queue.Queue, waiting: dict, campaigns: dict, now: datetime) -> None:
+    def _mark_outcomes(self, session, outcomes: queue.Queue, waiting: dict, campaigns: dict, now: datetime,
+                       busy: set[str]) -> None:
         """Wait for the next outcome, and those arriving within MARK_GATHER_SECONDS; one commit for all."""
         arrived, writes = [outcomes.get()], FollowerWrites()
         until = time.monotonic() + self.MARK_GATHER_SECONDS
@@ -222,6 +261,7 @@ class DeliveryWorker:
         rows = []
         for delivery_id, outcome in arrived:
             delivery, follower = waiting.pop(delivery_id)
+            busy.discard(delivery.openid)
             # Marked outside the session's tracking and written as one executemany: the unit of work
             # costs more than the send itself, and a long campaign must not pile its rows up in the session.
             session.expunge(delivery)
@@ -246,6 +286,8 @@ class DeliveryWorker:
                     outcome = send_mass(client, campaigns[campaign_id], openids, clientmsgid)
                 else:
                     outcome, tag_id = send_mass_by_tag(client, campaigns[campaign_id], openids, clientmsgid)
+                if outcome.kind == "unknown":  # the same clientmsgid again is answered 45065, never sent twice
+                    outcome = Outcome("retry", outcome.code)
                 known = session.scalar(select(MassJob).where(MassJob.clientmsgid == clientmsgid))
                 if outcome.kind == "sent" and known is None:
                     session.add(MassJob(campaign_id=campaign_id, clientmsgid=clientmsgid, msg_id=outcome.msgid,
@@ -334,12 +376,17 @@ class FollowerWrites:
     _followers = Follower.__table__
     SPEND_WINDOW = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
                     .values(cs_window_left=case((_followers.c.cs_window_left > 0, _followers.c.cs_window_left - 1),
-                                                else_=0)))
+                                                else_=0), cs_window_spent_at=bindparam("spent_at")))
     COUNT_MASS = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
                   .values(mass_count=case((_followers.c.mass_month == bindparam("month"), _followers.c.mass_count + 1),
                                           else_=1), mass_month=bindparam("month")))
+    # WeChat says the window is spent (45047) or closed (45015): unless the member opened a new one since.
+    CLOSE_WINDOW = (update(_followers).where(_followers.c.openid == bindparam("f_openid"),
+                                             _followers.c.cs_window_until <= bindparam("seen_until"))
+                    .values(cs_window_left=0))
+
     def __init__(self):
-        self.rows: dict = {self.SPEND_WINDOW: [], self.COUNT_MASS: []}
+        self.rows: dict = {self.SPEND_WINDOW: [], self.COUNT_MASS: [], self.CLOSE_WINDOW: []}
         self.gone: set[str] = set()  # WeChat says they do not follow (43004) or are unknown (40003)
 
     def add(self, statement, **params) -> None:
@@ -358,9 +405,12 @@ class FollowerWrites:
 def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campaigns, now, policy,
                   writes: FollowerWrites) -> None:
     """Mark one delivery by what WeChat answered, and note what it tells about the follower."""
-    if outcome.kind == "sent" and follower is not None:
+    if outcome.kind in ("sent", "unknown") and follower is not None:  # an unknown send may have used it
         _count_use(writes, follower, delivery.channel, now)
         _spend_credit(session, delivery, policy)
+    if outcome.kind == "window_spent" and follower is not None and follower.cs_window_until is not None:
+        writes.add(writes.CLOSE_WINDOW, f_openid=follower.openid, seen_until=follower.cs_window_until)
+        set_committed_value(follower, "cs_window_left", 0)
     if outcome.kind in ("unfollowed", "invalid") and follower is not None:
         writes.gone.add(follower.openid)
         set_committed_value(follower, "subscribed", False)
@@ -382,6 +432,12 @@ def mark(delivery: Delivery, outcome: Outcome, now: datetime, policy, reason: st
         delivery.refused_channels = ",".join(sorted(delivery.refused() | {delivery.channel}))
         delivery.status, delivery.last_error, delivery.next_attempt_at = "pending", f"{outcome.code}", None
         delivery.attempts -= 1  # not a failure of the recipient: try the next channel at once
+    elif kind == "window_spent":  # the channel is not barred: the member's next message opens it again
+        delivery.status, delivery.next_attempt_at = "pending", None
+        delivery.last_error = f"{outcome.code} 客服窗口已用完，改走其他渠道"
+        delivery.attempts -= 1
+    elif kind == "unknown":  # never sent again on its own: it may have arrived
+        delivery.status, delivery.last_error = "unknown", UNKNOWN_NOTE
     elif kind == "quota":
         delivery.status, delivery.last_error = "pending", "45009 今日配额已用完"
         delivery.attempts -= 1
@@ -398,7 +454,7 @@ def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: da
     """Count a message against the follower's window or monthly mass limit (in memory too, for the
     channel choices of later batches of this round)."""
     if channel == "customer_service":
-        writes.add(writes.SPEND_WINDOW, f_openid=follower.openid)
+        writes.add(writes.SPEND_WINDOW, f_openid=follower.openid, spent_at=now)
         set_committed_value(follower, "cs_window_left", max(0, follower.cs_window_left - 1))
     elif channel == "mass":
         month = wechat_month(now)

@@ -6,16 +6,19 @@ import time
 from dataclasses import dataclass
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from wechatpy.exceptions import WeChatClientException
 
 from models.delivery import Campaign
+from wxbot.client import TokenUnavailable
 from wxbot.delivery.links import mass_link_text
 from wxbot.metrics import WECHAT_ERRORS
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """sent | retry | next_channel | unreachable | quota | failed, with WeChat's code."""
+    """sent | retry | next_channel | window_spent | unknown | unreachable | quota | failed, with
+    WeChat's code. `unknown`: the request left and no answer came; it may have arrived."""
 
     kind: str
     code: int = 0
@@ -23,8 +26,10 @@ class Outcome:
 
 
 # What an error code means for one recipient (wechat-platform.md).
+# 45015 and 45047 say the recipient's window is closed or spent: not a refusal of the channel, which
+# their next message opens again.
 CODE_OUTCOMES = {-1: "retry", 40001: "retry", 40014: "retry", 42001: "retry", 45009: "quota",
-                 43004: "unfollowed", 40003: "invalid", 45015: "next_channel", 45047: "next_channel",
+                 43004: "unfollowed", 40003: "invalid", 45015: "window_spent", 45047: "window_spent",
                  43101: "next_channel", 40130: "next_channel", 45065: "sent", 48001: "failed",
                  45028: "quota"}
 
@@ -37,11 +42,20 @@ def outcome_of(call) -> Outcome:
         code = int(exc.errcode) if exc.errcode is not None else -1
         WECHAT_ERRORS.labels(str(code)).inc()
         return Outcome(CODE_OUTCOMES.get(code, "failed"), code)
-    except requests.RequestException:
+    except requests.RequestException as exc:
         WECHAT_ERRORS.labels("network").inc()
-        return Outcome("retry", -1)
+        return Outcome("retry" if nothing_sent(exc) else "unknown", -1)
     result = result if isinstance(result, dict) else {}
     return Outcome("sent", 0, str(result.get("msgid") or result.get("msg_id") or ""))
+
+
+def nothing_sent(exc: requests.RequestException) -> bool:
+    """Whether a failed call is known never to have reached WeChat (no connection was made); a
+    read timeout or a connection dropped after the request left may have been a send."""
+    if isinstance(exc, (requests.ConnectTimeout, TokenUnavailable)):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if isinstance(exc, requests.ConnectionError) and exc.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def message_text(campaign: Campaign, link: str) -> str:

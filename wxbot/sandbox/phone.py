@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -24,7 +25,18 @@ from wxbot.protocol import aes_key_bytes, sign
 from wxbot.sandbox import world
 
 Transport = Callable[[str, bytes], tuple[int, str]]  # (query string, body) -> (status, text)
-_msg_ids = itertools.count(int(time.time() * 1000) * 1000)
+_sequence = itertools.count()
+_process: tuple[int, int] = (0, 0)  # (pid, its salt), drawn again in each process after a fork
+
+
+def new_msg_id() -> int:
+    """A 64-bit MsgId no other process makes, however the processes were forked (gunicorn's master
+    imports this module before it forks its workers): milliseconds, a salt of this process's own, and
+    a counter."""
+    global _process
+    if _process[0] != os.getpid():
+        _process = (os.getpid(), (os.getpid() ^ secrets.randbits(10)) & 0x3FF)
+    return (int(time.time() * 1000) << 22) | (_process[1] << 12) | (next(_sequence) & 0xFFF)
 
 
 @dataclass
@@ -78,17 +90,17 @@ class Phone:
 
     # -- what a user does -------------------------------------------------------------------
     def text(self, openid: str, content: str) -> PhoneReply:
-        fields = {"MsgType": "text", "Content": content, "MsgId": next(_msg_ids)}
+        fields = {"MsgType": "text", "Content": content, "MsgId": new_msg_id()}
         return self.send_as_follower(openid, fields, "message")
 
     def voice(self, openid: str, recognition: str) -> PhoneReply:
         fields = {"MsgType": "voice", "MediaId": "media_" + random_string(8), "Format": "amr",
-                  "Recognition": recognition, "MsgId": next(_msg_ids)}
+                  "Recognition": recognition, "MsgId": new_msg_id()}
         return self.send_as_follower(openid, fields, "message")
 
     def image(self, openid: str) -> PhoneReply:
         fields = {"MsgType": "image", "PicUrl": "http://mmbiz.example/pic.jpg",
-                  "MediaId": "media_" + random_string(8), "MsgId": next(_msg_ids)}
+                  "MediaId": "media_" + random_string(8), "MsgId": new_msg_id()}
         return self.send_as_follower(openid, fields, "message")
 
     def click(self, openid: str, key: str) -> PhoneReply:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from models.accounts import Scope
 from models.audience import audience_query
-from models.delivery import Campaign, Delivery, create_campaign
+from models.delivery import BROADCAST, NOTICE, Campaign, Delivery, create_campaign
 from models.study import DailyPush, Material, PlanEntry
 from models.timeutil import local_midnight
 from wxbot import services
@@ -106,7 +106,7 @@ def _campaign(session: Session, day: date, entries: list[PlanEntry], recipients,
                                {"title": title, "description": description, "link_kind": STUDY_LINK,
                                 "link_ref": first.id, "cover": first.cover}, now, recipients=recipients,
                                expires_at=local_midnight(day + timedelta(days=1)),
-                               excluded=() if by_mass else ("mass",))
+                               excluded=BROADCAST if by_mass else NOTICE)
     campaign.push_day, campaign.audience_label = day, f"每日学习（{day.strftime('%m-%d')}）"
 
 

@@ -1,4 +1,5 @@
-"""quiz attempts keep their kind however they end: how they ended and when they were last active
+"""quiz attempts keep their kind however they end (how they ended, when last active); followers
+record when a window message was last spent
 
 Revision ID: 0014
 Revises: 0013
@@ -24,9 +25,13 @@ def upgrade() -> None:
     # others the kind is lost, they stay as they are.
     op.execute("UPDATE quiz_attempts SET ended = 'expired' WHERE kind = 'abandoned'")
     op.execute("UPDATE quiz_attempts SET kind = 'contest' WHERE kind = 'abandoned' AND contest_id IS NOT NULL")
+    with op.batch_alter_table('followers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('cs_window_spent_at', models.base.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('followers', schema=None) as batch_op:
+        batch_op.drop_column('cs_window_spent_at')
     with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
         batch_op.drop_column('ended')
         batch_op.drop_column('active_at')
