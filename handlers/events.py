@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from handlers import members
 from models.eventnotices import offer_places
 from models.events import (
@@ -36,6 +38,7 @@ from wxbot.router import Context, Router
 router = Router("events")
 # An unbound member who scanned: checked in automatically if they bind before check-in closes.
 PENDING_CHECKIN = "checkin:pending:{openid}"
+WRONG_CODES = "checkin:wrong:{member_id}"  # wrong 6-digit codes in the current minute
 
 
 @router.text("活动", who="member", help=("活动", "近期活动与我的报名、签到情况"))
@@ -112,16 +115,23 @@ def leave(ctx: Context, number: str, reason: str):
     return f"已提交《{event.title}》的请假（理由：{request.reason}），组织员审批后会通知你。"
 
 
-@router.regex(r"签到\s*(\d{6})", who="member", help=("签到 六位数字", "用现场屏幕上的数字签到"))
+@router.regex(r"签到\s*(\d(?:\s*\d){5})", who="member", help=("签到 六位数字", "用现场屏幕上的数字签到"))
 def checkin_by_code(ctx: Context, code: str):
-    """The code shown on an event's screen: good in its own period and the next one."""
+    """The code shown on an event's screen: good in its own period and the next one. Wrong codes are
+    limited per member (events.code_tries_per_minute): a million codes cannot be tried one by one.
+    The scan is not limited (its code is signed and cannot be guessed)."""
     cfg = ctx.settings.events
+    tries = WRONG_CODES.format(member_id=ctx.member.id)
+    if int(ctx.store.get(tries) or 0) >= cfg.code_tries_per_minute:
+        wait = max(1, round(ctx.store.ttl(tries) or 60))
+        return (f"签到码错误次数太多，请 {wait} 秒后再试。扫描屏幕上的二维码签到不受影响。")
+    code = "".join(code.split())
     slot = slot_of(ctx.now, cfg.code_rotate_seconds)
-    for event in _checkin_candidates(ctx):
+    for event in _checkin_open(ctx):
         if code in (code_for(_secret(ctx), event.id, slot), code_for(_secret(ctx), event.id, slot - 1)):
             return _check_in(ctx, event, "code")
-    return "签到码不对或已过期（每 15 秒更换一次）。请看屏幕上最新的六位数字再发一次。".replace(
-        "15", str(cfg.code_rotate_seconds))
+    ctx.store.incr(tries, 60)
+    return f"签到码不对或已过期（每 {cfg.code_rotate_seconds} 秒更换一次）。请看屏幕上最新的六位数字再发一次。"
 
 
 @router.regex(r"(取消报名|报名|请假)(.*)", who="member")
@@ -210,10 +220,13 @@ def _check_in(ctx: Context, event: Event, method: str, member: Member | None = N
     return f"签到成功{late}：{member.name}\n《{event.title}》 {show(row.at, '%H:%M:%S')}{earned}{hours}"
 
 
-def _checkin_candidates(ctx: Context) -> list[Event]:
-    """Events of this member whose check-in is open now."""
-    return [e for e in upcoming_events(ctx.session, ctx.member, ctx.now - timedelta(hours=12), 2)
-            if e.checkin_opens <= ctx.now <= e.checkin_closes and e.status == "active"]
+def _checkin_open(ctx: Context) -> list[Event]:
+    """Events whose check-in is open now, whoever they are for: a valid code of another organisation's
+    event gets the same answer as a scan of it (not for your organisation), not "wrong code"."""
+    near = ctx.session.scalars(select(Event).where(Event.status == "active",
+                                                   Event.starts_at.between(ctx.now - timedelta(hours=13),
+                                                                           ctx.now + timedelta(hours=13))))
+    return [e for e in near if e.checkin_opens <= ctx.now <= e.checkin_closes]
 
 
 def _event(ctx: Context, number: str) -> Event | str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.feedback import STATES, STATUSES, Topic, may_join, my_posts, open_topics, submit
+from models.feedback import STATES, STATUSES, Topic, may_join, my_posts, open_topics, recent_posts, submit
 from models.timeutil import show
 from wxbot.metrics import SCREENING_HITS
 from wxbot.router import Context, Router
@@ -54,10 +54,12 @@ def _post(ctx: Context, text: str, topic: Topic | None = None):
     waited = _rate_limited(ctx)
     if waited:
         return waited
-    verdict = current_screener().screen(text)
+    cfg = ctx.settings.feedback
+    before = recent_posts(ctx.session, ctx.member, ctx.now, cfg.screen_together - 1, cfg.screen_together_minutes)
+    verdict = current_screener().screen_joined(text, [p.text for p in before])
     if verdict.action != "pass":
         SCREENING_HITS.labels(verdict.action).inc()
-    return submit(ctx.session, ctx.member, text, verdict, ctx.now, topic)
+    return submit(ctx.session, ctx.member, text, verdict, ctx.now, topic, [p.id for p in before])
 
 
 def _rate_limited(ctx: Context) -> str | None:

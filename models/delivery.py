@@ -29,6 +29,7 @@ from models.accounts import Scope, audit
 from models.audience import AudienceError, audience_query, describe_audience
 from models.base import Base
 from models.members import Member
+from models.screening import screener_of
 from models.textutil import shorten
 from models.timeutil import utcnow
 from models.tracing import request_id as traced_request_id
@@ -212,6 +213,29 @@ def resend_unknown(session: Session, campaign: Campaign, actor) -> int:
     return count
 
 
+class ContentRefused(AudienceError):
+    """What organisers send matched the word lists: nothing is sent unless an admin passes it."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        super().__init__(f"内容中有词表里的词：【{'】【'.join(words)}】。请修改后再发；"
+                         "确需发送的，由管理员在后台勾选“仍然发布”（记入操作日志）")
+
+
+def screen_content(session: Session, content: dict, passed_by=None) -> None:
+    """Everything organisers send passes the word lists here, whatever the path (console, chat,
+    command line, a notice quoting an organiser's words); ContentRefused on a hit, unless an admin
+    (`passed_by`, checked by the caller) lets it through, on the record."""
+    text = "\n".join(str(content.get(k, "")) for k in ("title", "description", "text"))
+    words = screener_of(session).screen(text).words
+    if not words:
+        return
+    if passed_by is None:
+        raise ContentRefused(words)
+    audit(session, passed_by, "override", "screening", None, f"放行命中词表的内容：{'、'.join(words)}",
+          after={"内容": text[:200]})
+
+
 def check_content(content: dict) -> None:
     """AudienceError unless there is something to send: a text, or an article's title and link."""
     linked = content.get("url") or content.get("link_kind")
@@ -232,12 +256,14 @@ def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, co
                     scheduled_at: datetime, org_unit_id: int | None = None,
                     creator_member_id: int | None = None,
                     recipients: list[tuple[str, int | None]] | None = None, expires_at: datetime | None = None,
-                    excluded: tuple[str, ...] = NOTICE) -> Campaign:
+                    excluded: tuple[str, ...] = NOTICE, passed_by=None) -> Campaign:
     """A campaign with one pending delivery per recipient, fixed now; refused when nobody is selected.
     The recipients are those the spec selects within the scope, or `recipients` (openid, member id)
     when the caller has chosen them already (the daily push). It may not use the `excluded`
-    channels: by default a notice's (no mass send); a broadcast passes BROADCAST."""
+    channels: by default a notice's (no mass send); a broadcast passes BROADCAST. The content is
+    screened (screen_content); `passed_by` is the admin who let a hit through."""
     check_content(content)
+    screen_content(session, content, passed_by)
     linked = content.get("url") or content.get("link_kind")
     campaign = Campaign(creator=creator, creator_member_id=creator_member_id, org_unit_id=org_unit_id,
                         kind="article" if linked else "text",

@@ -332,16 +332,19 @@ class Geofence:
     flag: str = ""
 
 
+UNVERIFIED = "位置未核实"  # no recent location report: let in, flagged for the organiser
+
+
 def geofence(session: Session, event: Event, openid: str, at: datetime, max_age_minutes: int) -> Geofence:
-    """Where the member is, for an event with coordinates: inside the radius by a recent report; a
-    member who never shared a location is let in with a flag for the organiser."""
+    """Where the member is, for an event with coordinates. One rule: a recent report (within
+    events.location_max_age_minutes) must lie inside the radius; without one, whether the member never
+    shared a location or shared it too long ago, they are let in and flagged 位置未核实 for the
+    organiser (a phone that stopped reporting is not proof of absence, and sharing stays voluntary)."""
     if not event.geofenced:
         return Geofence()
     report = session.get(LocationReport, openid)
-    if report is None:
-        return Geofence(flag="未共享位置")
-    if at - report.at > timedelta(minutes=max_age_minutes):
-        return Geofence("没有收到你最近的位置。请退出公众号对话再进入（允许获取位置），然后重新扫码签到。")
+    if report is None or at - report.at > timedelta(minutes=max_age_minutes):
+        return Geofence(flag=UNVERIFIED)
     far = distance_m(report.latitude, report.longitude, event.latitude, event.longitude)
     if far > event.radius_m:
         return Geofence(f"你的位置离活动地点约 {round(far)} 米，超出签到范围（{event.radius_m} 米），请到现场再签。")
@@ -581,6 +584,12 @@ def import_events(session: Session, rows: list[EventRow], bad: list[tuple[int, s
             bad.append((row.line, f"组织“{row.unit_name}”不在你的管理范围内"))
         else:
             units[row.line] = found[0].id
+    from models.screening import screener_of
+    screener = screener_of(session)  # the titles and places reach members in every reminder
+    for row in rows:
+        words = screener.screen(f"{row.fields['title']}\n{row.fields['place']}\n{row.fields.get('topic', '')}").words
+        if words:
+            bad.append((row.line, f"内容中有词表里的词：【{'】【'.join(words)}】"))
     if bad:
         return 0
     for row in rows:

@@ -8,7 +8,7 @@ Its `state` says where the conversation is: new, answered, closed.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -68,16 +68,29 @@ class Post(Base):
         return json.loads(self.screening or "[]")
 
 
+def recent_posts(session: Session, member: Member, at: datetime, count: int, minutes: float) -> list[Post]:
+    """The member's last `count` posts within `minutes` before `at`, oldest first: screened together
+    with the next one (a word split across posts)."""
+    if count <= 0:
+        return []
+    rows = session.scalars(select(Post).where(Post.member_id == member.id,
+                                              Post.created_at >= at - timedelta(minutes=minutes))
+                           .order_by(Post.id.desc()).limit(count)).all()
+    return list(reversed(rows))
+
+
 def submit(session: Session, member: Member, text: str, verdict: Verdict, at: datetime,
-           topic: Topic | None = None) -> Post:
-    """Record a post with what screening found; blocked posts are kept (for the record) but never shown."""
+           topic: Topic | None = None, joined: list[int] = ()) -> Post:
+    """Record a post with what screening found (a hit across the author's consecutive posts names
+    those posts, `joined`); blocked posts are kept (for the record) but never shown."""
     shown, kinds = mask_personal(text)
     status = {"block": "blocked", "hold": "held"}.get(verdict.action, "visible")
+    hits = [{"category": h.category, "action": h.action, "word": h.word, "how": h.how}
+            | ({"with": list(joined)} if h.how == "连续发言" else {}) for h in verdict.hits]
     post = Post(topic_id=topic.id if topic else None, member_id=member.id, org_unit_id=member.org_unit_id,
                 text=text[:2000], shown_text=shown[:2000],
                 personal="、".join(kinds), status=status, flagged=verdict.action == "flag",
-                screening=json.dumps([{"category": h.category, "action": h.action, "word": h.word}
-                                      for h in verdict.hits], ensure_ascii=False), created_at=at)
+                screening=json.dumps(hits, ensure_ascii=False), created_at=at)
     session.add(post)
     session.flush()
     return post

@@ -9,6 +9,7 @@ from sqlalchemy import String, cast, delete, literal, select, update
 from sqlalchemy.orm import Session
 
 from models.delivery import Delivery, SubscriptionCredit
+from models.events import LocationReport
 from models.followers import Follower
 from models.messagelog import erase_messages
 
@@ -17,9 +18,11 @@ def forget_follower(session: Session, follower: Follower) -> None:
     """Unfollow: WeChat (and PIPL) require the user's information to be deleted. The follower row
     goes with its times, counters and binding; the message log and subscription credits go; past
     deliveries stay counted in their campaigns but lose the openid, the member and the read time.
-    The roster and what belongs to the member (points, readings) stay: they are the organisation's."""
+    Location reports go at once (not at their retention's end). The roster and what belongs to the
+    member (points, readings) stay: they are the organisation's."""
     openid = follower.openid
     erase_messages(session, openid)
+    session.execute(delete(LocationReport).where(LocationReport.openid == openid))
     session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.openid == openid))
     session.execute(update(Delivery).where(Delivery.openid == openid).values(
         openid=literal("erased-", String) + cast(Delivery.id, String), member_id=None, read_at=None, wechat_msgid="",

@@ -3,18 +3,40 @@
 Reads .xlsx, and .csv in UTF-8 (with or without BOM) or GBK/GB18030, as Excel and WPS save them on
 Chinese Windows; an unreadable file is one clear sentence. Writes .xlsx and .csv so that no cell is
 ever run as a formula by the spreadsheet that opens it.
+
+What one import may read is capped (LIMITS), and a file over a cap is refused at once with a sentence
+naming it: an .xlsx is a zip whose sheet may declare a million rows of 16,384 columns in a few bytes,
+so the reader never trusts the sheet's declared size and reads only the cells the file holds.
 """
 from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.worksheet._reader import WorkSheetParser
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one import reads at most (a university's roster fits in one file; a term's plan in far less)."""
+
+    rows: int = 50_000  # data rows, the header not counted
+    columns: int = 60
+    file_bytes: int = 32 * 1024 * 1024  # the file as uploaded or read from disk
+    unpacked_bytes: int = 64 * 1024 * 1024  # an .xlsx's parts once unzipped
+    sheets: int = 20
+    parts: int = 1000  # files inside an .xlsx
+
+
+LIMITS = Limits()
 
 
 class TableError(Exception):
@@ -35,7 +57,9 @@ def read_table(path: Path | str, content: bytes | None = None, required: Iterabl
                columns: Iterable[str] = ()) -> list[dict[str, str]]:
     """Rows of a .csv or .xlsx file as dicts keyed by the header (values trimmed strings; dates as
     YYYY-MM-DD); TableError when the file cannot be read or lacks a `required` column."""
-    data = content if content is not None else Path(path).read_bytes()
+    data = content if content is not None else _read_file(Path(path))
+    if len(data) > LIMITS.file_bytes:
+        raise TableError(f"文件太大：每次最多导入 {LIMITS.file_bytes // 2**20} MB，请分成几个文件")
     rows = _raw_rows(Path(path).suffix.lower(), data)
     if not rows:
         raise TableError("文件是空的")
@@ -59,19 +83,80 @@ def _row_dict(header: list[str], row: list[str]) -> dict[str, str]:
     return cells
 
 
+def _read_file(path: Path) -> bytes:
+    if path.stat().st_size > LIMITS.file_bytes:
+        raise TableError(f"文件太大：每次最多导入 {LIMITS.file_bytes // 2**20} MB，请分成几个文件")
+    return path.read_bytes()
+
+
 def _raw_rows(suffix: str, data: bytes) -> list[list[str]]:
     if suffix == ".csv":
-        try:
-            return [[_from_text_cell(v) for v in row] for row in csv.reader(io.StringIO(decode_text(data)))]
-        except csv.Error:
-            raise TableError("CSV 文件格式不对，请在 Excel 中另存为 .xlsx 后重新上传") from None
+        return _csv_rows(data)
     if suffix == ".xlsx":
+        _check_package(data)
         try:
-            sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).active
-            return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            if len(book.sheetnames) > LIMITS.sheets:
+                raise TableError(f"工作簿有 {len(book.sheetnames)} 张工作表，最多 {LIMITS.sheets} 张；"
+                                 "只有第一张会被导入，请删去其余的")
+            return _sheet_rows(book.active)
+        except TableError:
+            raise
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
             raise TableError(f"无法读取 Excel 文件（{exc.__class__.__name__}），请确认是 .xlsx 格式") from None
     raise TableError("只支持 .xlsx 或 .csv 文件")
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(decode_text(data))):
+            if any(v.strip() for v in row):
+                _within_limits(len(rows) + 1, len(row))
+            rows.append([_from_text_cell(v) for v in row])
+    except csv.Error:
+        raise TableError("CSV 文件格式不对，请在 Excel 中另存为 .xlsx 后重新上传") from None
+    return rows
+
+
+def _check_package(data: bytes) -> None:
+    """Refuse an .xlsx whose parts unzip to more than the limit, before anything is unzipped."""
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except zipfile.BadZipFile:
+        raise TableError("无法读取 Excel 文件（不是有效的 .xlsx），请确认是 .xlsx 格式") from None
+    if len(parts) > LIMITS.parts:
+        raise TableError(f"Excel 文件里有 {len(parts)} 个部件，超过 {LIMITS.parts} 个，不像是一张普通的表格")
+    if sum(p.file_size for p in parts) > LIMITS.unpacked_bytes:
+        raise TableError(f"Excel 文件解压后超过 {LIMITS.unpacked_bytes // 2**20} MB，请删去不需要的内容或分成几个文件")
+
+
+def _sheet_rows(sheet) -> list[list[str]]:
+    """The cells the sheet's XML holds, row by row (a row it skips reads as empty). Its declared
+    dimension is never used to pad rows or columns: only what is there is read, up to the limits.
+    Uses openpyxl's own row parser (pinned version) under its read-only worksheet."""
+    rows: list[list[str]] = []
+    with sheet._get_source() as source:
+        parser = WorkSheetParser(source, sheet._shared_strings, data_only=True, epoch=sheet.parent.epoch,
+                                 date_formats=sheet.parent._date_formats,
+                                 timedelta_formats=sheet.parent._timedelta_formats)
+        for number, cells in parser.parse():
+            values = {c["column"]: c["value"] for c in cells if c["value"] not in (None, "")}
+            if not values:
+                continue
+            _within_limits(number, max(values))
+            rows.extend([] for _ in range(number - 1 - len(rows)))
+            rows.append([_cell_text(values.get(column)) for column in range(1, max(values) + 1)])
+    return rows
+
+
+def _within_limits(row_number: int, columns: int) -> None:
+    """Row `row_number` (1 is the header) holds something in `columns` columns."""
+    if row_number > LIMITS.rows + 1:
+        raise TableError(f"表格超过 {LIMITS.rows} 行（不含表头），每次最多导入 {LIMITS.rows} 行，请分成几个文件")
+    if columns > LIMITS.columns:
+        raise TableError(f"第 {row_number} 行有内容写到了第 {columns} 列，每行最多读 {LIMITS.columns} 列，"
+                         "请删去多余的列")
 
 
 def _cell_text(value) -> str:

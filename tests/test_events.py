@@ -302,18 +302,62 @@ def send_location(app, openid, latitude, longitude):
 
 
 def test_the_geofence_with_and_without_consent(app, session, school):
-    event = started_event(session, latitude=26.5783, longitude=106.7135, radius_m=200)
+    event = started_event(session, latitude=26.5783, longitude=106.7135, radius_m=200,
+                          audience={"units": [school["cs"].id, school["marx"].id]})
+    extra = make_member(session, branch=school["cs"], name="位置过时")
+    ChatUser(phone_for(app), "oStale").bind(extra)
     now = utcnow()
     scene = scene_for(secret(app), event.id, slot_of(now, ROTATE))
     assert send_location(app, "oA", 26.6783, 106.7135).raw == "success"  # about 11 km away
     send_location(app, "oB", 26.5785, 106.7136)  # in the room
+    send_location(app, "oStale", 26.5785, 106.7136)  # in the room, but 20 minutes ago by the time it scans
     with clock(now):
         far = chat_of(app, school, "oA").scan(scene)
         assert "超出签到范围" in far
         assert "签到成功" in chat_of(app, school, "oB").scan(scene)
         assert "签到成功" in chat_of(app, school, "oC").scan(scene)  # never shared a location
+    later = now + timedelta(minutes=20)  # past events.location_max_age_minutes, within the check-in
+    with clock(later):
+        assert "签到成功" in ChatUser(phone_for(app), "oStale").scan(scene_for(secret(app), event.id,
+                                                                             slot_of(later, ROTATE)))
     flags = dict(session.execute(select(CheckIn.member_id, CheckIn.flag)).all())
-    assert flags == {school["oB"].id: "", school["oC"].id: "未共享位置"}
+    # One rule for no recent location, whether never shared or shared too long ago: in, flagged.
+    assert flags == {school["oB"].id: "", school["oC"].id: "位置未核实", extra.id: "位置未核实"}
+
+
+def test_a_members_location_is_erased_when_they_unfollow(app, session, school):
+    send_location(app, "oA", 26.5, 106.7)
+    assert session.scalar(select(func.count()).select_from(LocationReport)) == 1
+    chat_of(app, school, "oA").unfollow()
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(LocationReport)) == 0
+
+
+def test_wrong_codes_are_limited_per_member_and_the_scan_still_works(app, session, school):
+    event = started_event(session)
+    now = utcnow()
+    right = code_for(secret(app), event.id, slot_of(now, ROTATE))
+    wrong = [f"{n:06d}" for n in range(20) if f"{n:06d}" != right][:6]
+    chat = chat_of(app, school, "oA")
+    with clock(now):
+        for code in wrong[:5]:
+            assert "签到码不对" in chat.say(f"签到 {code}")
+        refused = chat.say(f"签到 {right}")  # the right one, after five wrong: refused until the minute ends
+        assert "签到码错误次数太多，请" in refused and "秒后再试" in refused and "扫描屏幕上的二维码" in refused
+        assert session.scalar(select(func.count()).select_from(CheckIn)) == 0
+        assert "签到成功" in chat.scan(scene_for(secret(app), event.id, slot_of(now, ROTATE)))
+        assert "签到成功" in chat_of(app, school, "oB").say(f"签到 {right}")  # others are not held back
+
+
+def test_a_valid_code_of_another_organisations_event_says_so_and_spaces_are_accepted(app, session, school):
+    event = started_event(session, audience={"units": [school["marx"].id]})
+    now = utcnow()
+    code = code_for(secret(app), event.id, slot_of(now, ROTATE))
+    with clock(now):
+        by_code = chat_of(app, school, "oA").say(f"签到 {code}")
+        by_scan = chat_of(app, school, "oA").scan(scene_for(secret(app), event.id, slot_of(now, ROTATE)))
+        assert by_code == by_scan and "不面向你所在的组织" in by_code
+        assert "签到成功" in chat_of(app, school, "oC").say("签到 " + " ".join(code))
 
 
 def test_location_reports_are_deleted_after_retention(app, session, school):

@@ -167,7 +167,8 @@ def test_an_organisers_topic_is_screened_and_only_an_admin_may_override(lists, s
 
 
 @pytest.mark.parametrize("evasion", ["违禁示例词", "违 禁 示 例 词", "違禁示例詞", "违*禁-示例词", "违😀禁示例词",
-                                     "违\u3000禁示例词", "ＷＥＩ违禁示例词"])
+                                     "违\u3000禁示例词", "ＷＥＩ违禁示例词", "违禁⽰例词", "违禁示\uf9b5词",
+                                     "违ー禁示例词", "wei jin shi li ci"])
 def test_each_evasion_is_caught_through_the_webhook(lists, school, evasion):
     assert "不适合发布" in ChatUser(phone_for(lists), "oA").say(f"留言 {evasion}")
 
@@ -221,3 +222,70 @@ def test_organisers_are_reminded_of_posts_unanswered_for_days(lists, session, sc
     session.expire_all()
     assert session.scalar(select(Campaign.audience_label).where(Campaign.audience_label == "留言未回复提醒"))
     assert session.get(Member, organiser.id) is not None
+
+
+def test_a_word_split_across_two_posts_is_caught_and_the_console_names_both(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    first = chat.say("留言 违禁示")
+    assert "已收到你的留言" in first
+    assert "不适合发布" in chat.say("留言 例词")
+    posts = session.scalars(select(Post).order_by(Post.id)).all()
+    assert [p.status for p in posts] == ["visible", "blocked"]
+    assert posts[1].hits()[0]["how"] == "连续发言" and posts[1].hits()[0]["with"] == [posts[0].id]
+    page = signed_in(lists, "cs").get("/admin/feedback?show=blocked").get_data(as_text=True)
+    assert f"（与 #{posts[0].id} 连起来）" in page
+
+
+def test_phone_and_id_numbers_in_every_common_format_are_masked_for_others(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    chat.say("留言 我的电话 138-1234-5679，备用 +86 139 8765 4321，身份证 110101 19900307 1234")
+    shown = session.scalar(select(Post.shown_text))
+    assert "138-****-5679" in shown and "+86 139 **** 4321" in shown and "110101 ******** 1234" in shown
+    assert "1234-5679" not in shown and "8765" not in shown and "19900307" not in shown
+
+
+def test_every_path_an_organiser_sends_by_is_screened(lists, session, school):
+    """Chat 群发, the command line and an answer to a 留言 pass the same lists as the console's 群发."""
+    from models.delivery import Campaign
+    from models.members import Member
+    organiser = session.scalar(select(Member).where(Member.student_no == "2024001"))
+    organiser.role = "organiser"
+    session.commit()
+    chat = ChatUser(phone_for(lists), "oA")
+    chat.say("群发")
+    chat.say("本支部")
+    chat.say("周五讨论 违 禁 示 例 词")
+    reply = chat.say("确认")
+    assert "没有发送：内容中有词表里的词：【违禁示例词】" in reply
+    runner = lists.test_cli_runner()
+    refused = runner.invoke(args=["broadcast", "send", "--text", "wei jin shi li ci", "--all", "--yes"])
+    assert refused.exit_code != 0 and "【违禁示例词】" in refused.output
+    assert session.scalar(select(Campaign.id)) is None
+    passed = runner.invoke(args=["broadcast", "send", "--text", "违禁示例词（已核实）", "--all", "--yes", "--override"])
+    assert passed.exit_code == 0
+    assert session.scalar(select(AuditLog.actor).where(AuditLog.object_type == "screening")) == "命令行"
+
+
+def test_an_answer_to_a_post_that_matches_the_lists_is_refused_and_not_kept(lists, session, school):
+    from models.delivery import Campaign
+    ChatUser(phone_for(lists), "oB").say("留言 食堂太挤了")
+    post_id = session.scalar(select(Post.id))
+    page = act(signed_in(lists, "cs"), post_id, "answer", answer="请看违禁示例词").get_data(as_text=True)
+    assert "没有发送：内容中有词表里的词：【违禁示例词】" in page
+    assert post(session, post_id).answer == "" and session.scalar(select(Campaign.id)) is None
+
+
+def test_an_event_titled_with_a_listed_word_is_refused_in_the_form_and_the_import(lists, session, school):
+    from models.events import Event
+    from tests.helpers import csrf_token as token_of
+    organiser = signed_in(lists, "cs")
+    page = organiser.post("/admin/events/new", data={
+        "title": "违禁示例词座谈", "kind": "主题党日", "place": "302", "starts_at": "2031-01-01T14:00",
+        "ends_at": "2031-01-01T16:00", "csrf_token": token_of(organiser, "/admin/events/new")}).get_data(as_text=True)
+    assert "【违禁示例词】" in page and session.scalar(select(Event.id)) is None
+    import io
+    csv = "标题,类型,开始时间,结束时间,地点\n违禁示例词讲座,讲座,2031-01-02 14:00,2031-01-02 16:00,302\n".encode()
+    page = organiser.post("/admin/events/import", data={"file": (io.BytesIO(csv), "活动.csv"),
+                                                        "csrf_token": token_of(organiser, "/admin/events/import")},
+                          content_type="multipart/form-data").get_data(as_text=True)
+    assert "【违禁示例词】" in page and session.scalar(select(Event.id)) is None

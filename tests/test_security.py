@@ -453,6 +453,21 @@ def test_sandbox_pages_need_a_sign_in_when_the_server_listens_beyond_loopback(ap
     assert app.test_client().get("/sandbox/users").status_code == 401
 
 
+def test_the_sandbox_api_gives_no_token_for_the_public_secret_where_its_pages_need_a_sign_in(app, school):
+    from wxbot.outbound import wechat_client
+    cfg = app.config["WXBOT"]
+    query = {"grant_type": "client_credential", "appid": cfg.wechat.appid, "secret": cfg.sandbox.secret}
+    remote = {"REMOTE_ADDR": "192.0.2.10"}
+    refused = app.test_client().get("/sandbox/cgi-bin/token", query_string=query, environ_base=remote).get_json()
+    assert refused["errcode"] == 40125  # someone on the network who read config.yaml
+    assert "access_token" in app.test_client().get("/sandbox/cgi-bin/token", query_string=query).get_json()
+    app.config["WXBOT_LISTENS_BEYOND_LOOPBACK"] = True  # make run HOST=0.0.0.0: same rule as the pages
+    assert app.test_client().get("/sandbox/cgi-bin/token", query_string=query).get_json()["errcode"] == 40125
+    with app.app_context():
+        assert wechat_client().access_token  # the project itself presents a secret derived from its key
+    assert "可以发送" in ChatUser(phone_for(app), "oA").say("帮助")
+
+
 # --- 13. a crash loses no log entry, and a retry after a restart is not handled twice ------------
 
 def test_a_retry_after_a_restart_gets_the_first_reply_and_is_handled_once(make_app, backend, session):

@@ -56,6 +56,9 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from wxbot.profiles import watch_identity_changes
     watch_identity_changes(app.extensions[services.SESSIONS], app.extensions[services.STORE])
     app.extensions[services.DISPATCHER] = Dispatcher(handlers.ROUTERS)
+    from models.screening import SCREENER_KEY
+    from wxbot.screeninglists import current_screener
+    app.extensions[services.SESSIONS].configure(info={SCREENER_KEY: lambda: current_screener(app)})
     app.extensions[services.PIPELINE] = Pipeline(app)
     app.extensions[services.LOGWRITER] = MessageLogWriter(app)
 

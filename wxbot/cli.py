@@ -401,7 +401,9 @@ broadcast_cli = AppGroup("broadcast", help="群发与推送。")
 @click.option("--student-no", "student_nos", multiple=True, help="学号，可多次给出。")
 @click.option("--at", "at", default="", help="定时发送，北京时间 YYYY-MM-DD HH:MM；默认立即。")
 @click.option("--yes", is_flag=True, help="不再确认，直接发送。")
-def broadcast_send(text, title, description, url, cover, everyone, units, stages, roles, student_nos, at, yes):
+@click.option("--override", is_flag=True, help="内容命中词表时仍然发送（记入操作日志）。")
+def broadcast_send(text, title, description, url, cover, everyone, units, stages, roles, student_nos, at, yes,
+                   override):
     """创建一次群发：先显示人数，确认后交给发送队列。"""
     from models.accounts import Scope
     from models.audience import AudienceError, count_audience
@@ -424,7 +426,7 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
     try:
         campaign = create_campaign(db.session, "命令行", scope, spec, {"text": text, "title": title,
                                    "description": description, "url": url, "cover": cover}, when,
-                                   excluded=BROADCAST)
+                                   excluded=BROADCAST, passed_by="命令行" if override else None)
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()

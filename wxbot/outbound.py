@@ -20,7 +20,8 @@ def wechat_client() -> SharedTokenClient:
     client = current_app.extensions.get(services.CLIENT)
     if client is None:
         cfg = services.settings()
-        secret = cfg.wechat.secret or cfg.sandbox.secret
+        from wxbot.sandbox import private_secret
+        secret = cfg.wechat.secret or private_secret(cfg, current_app.config["SECRET_KEY"])
         client = SharedTokenClient(cfg.wechat.appid, secret, api_base(cfg), services.store(),
                                    cfg.wechat.api_timeout, cfg.wechat.token_refresh_margin)
         current_app.extensions[services.CLIENT] = client

@@ -14,6 +14,7 @@ from models.delivery import (
     BROADCAST,
     CAMPAIGN_STATUSES,
     Campaign,
+    ContentRefused,
     Delivery,
     audit_campaign,
     campaign_counts,
@@ -33,7 +34,7 @@ from wxbot.console.members import branches_in_scope
 from wxbot.db import db
 from wxbot.delivery.channels import CHANNEL_LABELS
 from wxbot.delivery.reach import audience_forecast
-from wxbot.screeninglists import refused_publication
+from wxbot.screeninglists import current_screener, override_by, refusal
 
 
 def scoped_campaigns():
@@ -106,9 +107,9 @@ def campaign_create():
         when = _scheduled_time(form.get("at", ""))
         content = content_from_form(form)
         check_content(content)
-        refused = refused_publication(f"{content['title']}\n{content['description']}\n{content['text']}", form)
-        if refused:
-            flash(refused, "danger")
+        words = current_screener().screen(f"{content['title']}\n{content['description']}\n{content['text']}").words
+        if words and override_by(form) is None:  # said before the confirmation; create_campaign checks again
+            flash(refusal(words), "danger")
             return compose_page(form, 400)
         if not confirmed():
             count = count_audience(db.session, spec, g.scope)
@@ -117,7 +118,7 @@ def campaign_create():
             return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}\n{reach}", "确认发送",
                        url_for("console.campaign_new"), count)
         campaign = create_campaign(db.session, current_user.username, g.scope, spec, content, when,
-                                   current_user.org_unit_id, excluded=BROADCAST)
+                                   current_user.org_unit_id, excluded=BROADCAST, passed_by=override_by(form))
     except (AudienceError, ValueError) as exc:
         db.session.rollback()
         flash(str(exc), "danger")
@@ -137,7 +138,11 @@ def _preview(form):
             content[key] = "【预览】" + content[key]
     try:
         campaign = create_campaign(db.session, current_user.username, g.scope, {"student_nos": [number]}, content,
-                                   utcnow(), current_user.org_unit_id)
+                                   utcnow(), current_user.org_unit_id, passed_by=override_by(form))
+    except ContentRefused as exc:
+        db.session.rollback()
+        flash(f"预览没有发出：{exc}", "danger")
+        return compose_page(form, 400)
     except AudienceError as exc:
         db.session.rollback()
         flash(f"预览没有发出：{exc}（请填写你负责范围内、已关注公众号的学号）", "danger")
@@ -157,6 +162,15 @@ def _scheduled_time(text: str) -> datetime:
     if at is None:
         raise ValueError("发送时间格式不对")
     return at
+
+
+@bp.errorhandler(ContentRefused)
+def refused_content(exc):
+    """Any console action whose message to members matched the word lists (an answer, a notice
+    quoting an organiser's words): nothing of it is kept, and the organiser is told why."""
+    db.session.rollback()
+    flash(f"没有发送：{exc}", "danger")
+    return redirect(request.referrer or url_for("console.dashboard"))
 
 
 @bp.get("/campaigns/<int:campaign_id>")

@@ -42,6 +42,7 @@ from wxbot.console.confirm import ask, confirmed
 from wxbot.console.forms import xlsx_download
 from wxbot.console.materials import audience_from, units_in_scope
 from wxbot.db import db
+from wxbot.screeninglists import refused_publication
 
 QR_CACHE = "checkin:qr:{event_id}:{slot}"
 
@@ -90,6 +91,8 @@ def event_edit(event_id: int | None = None):
     materials = _materials(request.form.get("material_ids", ""))
     if reason is None and materials is None:
         reason = "学习材料编号不存在或不可用"
+    if reason is None:  # its title, place and topic reach members in every reminder and notice
+        reason = refused_publication(f"{fields['title']}\n{fields['place']}\n{fields.get('topic', '')}", request.form)
     if reason:
         flash(f"没有保存：{reason}", "danger")
         return _form_page(event, request.form, spec, 400)

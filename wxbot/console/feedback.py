@@ -40,6 +40,8 @@ def feedback_inbox():
     query = scoped_posts()
     if show == "held":
         query = query.where(Post.status == "held")
+    elif show == "blocked":  # what screening stopped, with what matched: read only
+        query = g.scope.filter(select(Post).where(Post.status == "blocked"), Post.org_unit_id)
     elif show in STATES:
         query = query.where(Post.status == "visible", Post.state == show)
     rows = db.session.execute(query.add_columns(Member.name, OrgUnit.name).join(Member, Member.id == Post.member_id)

@@ -15,7 +15,7 @@ from models.sandbox import SandboxQRCode, SandboxUser, get_value, put_value
 from models.timeutil import utcnow
 from wxbot import services
 from wxbot.db import db
-from wxbot.sandbox import bp, world
+from wxbot.sandbox import accepts_secret, bp, world
 from wxbot.sandbox.world import ApiError
 
 QR_MAX_EXPIRE = 2592000
@@ -91,7 +91,7 @@ def token(session, _body, now):
     cfg = _cfg()
     if request.args.get("appid") != cfg.wechat.appid:
         raise ApiError(40013, "invalid appid")
-    if request.args.get("secret") != cfg.sandbox.secret:
+    if not accepts_secret(cfg, request.args.get("secret", "")):
         raise ApiError(40125, "invalid appsecret")
     world.daily_quota(_store(), "token", cfg.sandbox.token_daily_quota, now)
     return {"access_token": world.issue_token(session, _store(), now, cfg.sandbox.token_ttl),
