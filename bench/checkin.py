@@ -31,7 +31,8 @@ from sqlalchemy import func, select  # noqa: E402
 from bench.fanout import tree_cpu_seconds  # noqa: E402
 from bench.quiz import Client, Pacer, Results, help_asker, pct  # noqa: E402
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, prepare, settings_env  # noqa: E402
-from models.events import CheckIn, Event, scene_for, slot_of  # noqa: E402
+from models.checkins import CheckIn, scene_for, slot_of  # noqa: E402
+from models.events import Event  # noqa: E402
 from models.timeutil import utcnow  # noqa: E402
 from wxbot import create_app  # noqa: E402
 from wxbot.db import db  # noqa: E402

@@ -3,6 +3,7 @@
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
 from handlers import broadcast, contest, deliveries, events, feedback, help, members, quiz, study
+from wxbot.router import Dispatcher, Router
 
 ROUTERS = [
     # First: a follow by scanning a check-in code is a check-in (with its welcome), not only a follow.
@@ -16,3 +17,9 @@ ROUTERS = [
     feedback.router,
     help.router,
 ]
+
+
+def dispatcher(first: list[Router] = ()) -> Dispatcher:
+    """The routers in their order (with `first` in front: tests), and how member-only commands
+    answer someone not bound yet."""
+    return Dispatcher([*first, *ROUTERS], unbound=members.unbound_reply)

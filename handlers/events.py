@@ -11,27 +11,21 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from handlers import members
-from models.eventnotices import offer_places
-from models.events import (
+from models.checkins import (
     SCENE_PREFIX,
-    Event,
-    ask_leave,
-    cancel_sign_up,
     check_in,
     checkin_window_refusal,
     code_for,
     geofence,
-    may_attend,
     note_location,
     read_scene,
-    sign_up,
-    signup_closes,
     slot_is_current,
     slot_of,
-    standing,
-    upcoming_events,
 )
+from models.eventnotices import offer_places
+from models.events import Event, may_attend, upcoming_events
 from models.members import Member
+from models.signups import ask_leave, cancel_sign_up, sign_up, signup_closes, standing
 from models.timeutil import show
 from wxbot.router import Context, Router
 

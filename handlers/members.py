@@ -8,14 +8,19 @@ from models.followers import bind_member, unbind_member
 from models.members import Member
 from models.privacy import forget_follower
 from wxbot.conversation import forget_conversation
-from wxbot.pipeline import mask
 from wxbot.profiles import profile_key
+from wxbot.replies import mask
 from wxbot.router import Context, Router
 
 logger = logging.getLogger(__name__)
 router = Router("members")
 
 BIND_EXAMPLE = "2025123456 张三"  # not a 学号 of the demo roster
+
+
+def unbound_reply(ctx: Context) -> str:
+    """What a member-only command says to someone who has not bound yet."""
+    return f"该功能需要先绑定身份。{bind_hint(ctx.settings)}"
 
 
 def bind_hint(settings) -> str:

@@ -2,9 +2,10 @@
 from models.accounts import AdminUser, AuditLog
 from models.base import Base
 from models.channelsettings import ChannelSettings
+from models.checkins import CheckIn, LocationReport
 from models.contest import Contest
 from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
-from models.events import CheckIn, Event, LeaveRequest, LocationReport, Registration
+from models.events import Event
 from models.feedback import Post
 from models.followers import Follower
 from models.heartbeats import Heartbeat
@@ -15,6 +16,7 @@ from models.points import MemberPoints, PointEntry
 from models.quiz import AnswerRecord, Question, QuestionReport, QuizAttempt
 from models.quizplay import ReviewCard
 from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
+from models.signups import LeaveRequest, Registration
 from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [

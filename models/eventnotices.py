@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 
 from models.accounts import Scope
 from models.audience import audience_members
+from models.checkins import CheckIn
 from models.delivery import Campaign, ContentRefused, create_campaign
-from models.events import CheckIn, Event, LeaveRequest, Registration, offer_freed_places
+from models.events import Event
 from models.followers import Follower
 from models.jobs import claim_once
 from models.members import Member
 from models.points import credit
+from models.signups import LeaveRequest, Registration, offer_freed_places
 from models.timeutil import show
 
 CREATOR = "活动通知"

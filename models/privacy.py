@@ -8,8 +8,8 @@ from __future__ import annotations
 from sqlalchemy import String, cast, delete, literal, select, update
 from sqlalchemy.orm import Session
 
+from models.checkins import LocationReport
 from models.delivery import Delivery, SubscriptionCredit
-from models.events import LocationReport
 from models.followers import Follower
 from models.messagelog import erase_messages
 

@@ -62,8 +62,8 @@ def events_job(app: Flask) -> dict:
     each safe to run twice and from two schedulers (reminders are claimed once per event and hour)."""
     from datetime import timedelta
 
+    from models.checkins import forget_locations
     from models.eventnotices import lapse_offers, remind_events
-    from models.events import forget_locations
     with app.app_context():
         settings, now = services.settings(app), utcnow()
         done = {"reminders": remind_events(db.session, now, settings),

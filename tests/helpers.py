@@ -226,5 +226,4 @@ def wait_for(condition, seconds=8.0):
 def add_router(app, router) -> None:
     """Put a test router in front of the product's routers."""
     import handlers
-    from wxbot.router import Dispatcher
-    app.extensions["wxbot.dispatcher"] = Dispatcher([router] + handlers.ROUTERS)
+    app.extensions["wxbot.dispatcher"] = handlers.dispatcher([router])

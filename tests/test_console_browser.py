@@ -314,7 +314,8 @@ def test_the_check_in_screen_changes_its_code_and_counts_a_scan(quick_codes, pag
 
     from sqlalchemy import select
 
-    from models.events import Event, scene_for, slot_of
+    from models.checkins import scene_for, slot_of
+    from models.events import Event
     from models.members import Member
     from models.timeutil import utcnow
     from tests.conftest import phone_for

@@ -8,8 +8,9 @@ from datetime import timedelta
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from models.checkins import CheckIn, code_for, slot_of
 from models.delivery import Campaign, Delivery
-from models.events import CheckIn, Event, code_for, slot_of
+from models.events import Event
 from models.study import Material
 from models.timeutil import show, utcnow
 from tests.conftest import phone_for

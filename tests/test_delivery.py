@@ -179,7 +179,7 @@ def test_faults_quota_and_token_expiry_still_deliver_exactly_once(make_app, sess
 
 def _claim_and_die(session, worker: str, dispatched: int) -> list[Delivery]:
     """A worker claims three deliveries and hands `dispatched` of them to WeChat, then dies."""
-    from wxbot.delivery.engine import claim, start_due_campaigns
+    from wxbot.delivery.claims import claim, start_due_campaigns
     start_due_campaigns(session, utcnow())
     taken = claim(session, worker, 3, utcnow(), 60)
     session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in taken[:dispatched]]))

@@ -9,9 +9,11 @@ from unittest import mock
 import pytest
 from sqlalchemy import func, select
 
+from models.checkins import CheckIn, LocationReport, code_for, scene_for, slot_of
 from models.delivery import Campaign, Delivery
-from models.events import CheckIn, Event, LeaveRequest, LocationReport, code_for, scene_for, slot_of
+from models.events import Event
 from models.points import MemberPoints
+from models.signups import LeaveRequest
 from models.timeutil import utcnow
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, make_member

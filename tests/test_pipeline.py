@@ -52,8 +52,9 @@ def test_a_retry_takes_over_a_message_whose_first_delivery_died_with_its_process
     """The first delivery's worker was killed after claiming the message and taking the sender's
     lock: WeChat's retry 5 s later handles the message itself instead of answering nothing."""
     from wxbot import services
-    from wxbot.pipeline import PENDING, dedup_key, user_lock
     from wxbot.protocol import parse
+    from wxbot.redelivery import PENDING, user_lock
+    from wxbot.replies import dedup_key
     router, calls = counting_router()
     add_router(app, router)
     query, body = phone.build("oOrphan", {"MsgType": "text", "Content": "慢", "MsgId": 777003})

@@ -7,7 +7,9 @@ import pytest
 
 from tests.conftest import REDIS_URL
 from wxbot.conversation import Conversation, State, States
-from wxbot.store import LockTimeout, MemoryStore, RedisStore
+from wxbot.memorystore import MemoryStore
+from wxbot.redisstore import RedisStore
+from wxbot.store import LockTimeout
 
 
 @pytest.fixture(params=["memory", "redis"])

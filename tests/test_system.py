@@ -30,8 +30,9 @@ import redis
 import requests
 from sqlalchemy import func, select
 
+from models.checkins import CheckIn, code_for, slot_of
 from models.delivery import Campaign, Delivery, create_campaign
-from models.events import CheckIn, Event, code_for, slot_of
+from models.events import Event
 from models.points import MemberPoints, PointEntry
 from models.quiz import AnswerRecord
 from models.sandbox import SandboxMessage

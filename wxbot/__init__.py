@@ -38,7 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     _init_extensions(app, settings)
     _register_blueprints(app, settings)
-    from wxbot.cli import register_commands
+    from wxbot.commands import register_commands
     register_commands(app)
     return app
 
@@ -48,14 +48,13 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from wxbot.db import db
     from wxbot.logwriter import MessageLogWriter
     from wxbot.pipeline import Pipeline
-    from wxbot.router import Dispatcher
     from wxbot.store import make_store
 
     db.init_app(app)
     app.extensions[services.STORE] = make_store(settings.redis_url, settings.redis_prefix, store_path(app))
     from wxbot.profiles import watch_identity_changes
     watch_identity_changes(app.extensions[services.SESSIONS], app.extensions[services.STORE])
-    app.extensions[services.DISPATCHER] = Dispatcher(handlers.ROUTERS)
+    app.extensions[services.DISPATCHER] = handlers.dispatcher()
     from models.screening import SCREENER_KEY
     from wxbot.screeninglists import current_screener
     app.extensions[services.SESSIONS].configure(info={SCREENER_KEY: lambda: current_screener(app)})

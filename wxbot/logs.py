@@ -1,6 +1,6 @@
 """Logging: one readable line (text) or one JSON object per line (log.format json), each with the
 request id of the work it belongs to (models/tracing.py). Openids never reach a log line: code
-logs them through pipeline.mask (a short hash)."""
+logs them through replies.mask (a short hash)."""
 from __future__ import annotations
 
 import logging

@@ -9,11 +9,8 @@ customer-service API.
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import os
-import re
 import secrets
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +19,8 @@ from datetime import datetime, timedelta
 
 from flask import Flask, g
 from wechatpy.messages import BaseMessage
-from wechatpy.replies import ArticlesReply, TextReply
 
 from models.followers import TOUCH_PRECISION, follower_for, profile_of, record_interaction, spend_window_message
-from models.heartbeats import process_alive
 from models.timeutil import utcnow
 from wxbot import services
 from wxbot.conversation import Conversation, conversation_key
@@ -34,84 +29,16 @@ from wxbot.delivery.inbox import inbox_mark, release_on_interaction
 from wxbot.errors import report_failure
 from wxbot.logwriter import INTERACTIONS, encode_interaction
 from wxbot.logwriter import QUEUE as LOG_QUEUE
-from wxbot.metrics import ABANDONED, APOLOGIES, DEDUP_HITS, HANDLER_SECONDS, LATE_REPLIES, handler_name
+from wxbot.metrics import APOLOGIES, HANDLER_SECONDS, LATE_REPLIES, handler_name
 from wxbot.profiles import GENERATION, PROFILE_TTL, current_generation, profile_key, stored_profile, valid_profile
-from wxbot.router import Context, Inbound, News, read_inbound
+from wxbot.redelivery import PENDING, first_reply, pending_mark, user_lock
+from wxbot.replies import dedup_key, describe, mask, render, reply_summary
+from wxbot.router import Context, Inbound, read_inbound
 from wxbot.store import LockTimeout
 
-PENDING = "\x00pending"
-# Seconds past the reply budget after which a pending mark is taken for a dead process's.
-ABANDON_MARGIN = 1.5
-HOST = socket.gethostname()
 APOLOGY = "抱歉，系统暂时出了点问题，我们已记录下来。请稍后再试，或发送“帮助”查看可用功能。"
 BUSY = "上一条消息还在处理中，请稍等几秒再发。"
 RECENT_LIMIT = 100_000  # senders remembered per process for _interaction_news
-
-
-def pending_mark(token: str) -> str:
-    """The first delivery's mark: when it began, in which process, and its lock token (to free
-    the sender's lock if that process died)."""
-    return f"{PENDING}:{time.time():.3f}:{HOST}:{os.getpid()}:{token}"
-
-
-def mask(openid: str) -> str:
-    """A stable short alias of an openid for logs: personal data never reaches the log."""
-    return "u" + hashlib.sha1(openid.encode()).hexdigest()[:10]
-
-
-def dedup_key(message: BaseMessage) -> str:
-    """Sender + MsgId for messages (WeChat does not promise a MsgId unique across users); sender +
-    time + event + key for events (CreateTime has 1 s resolution)."""
-    if message.type != "event" and message.id:
-        return f"dedup:m:{message.source}:{message.id}"
-    data = message._data
-    parts = (message.source, data.get("CreateTime", ""), data.get("Event", ""), data.get("EventKey") or "",
-             data.get("MsgID", ""))
-    return "dedup:e:" + hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()
-
-
-def describe(inbound: Inbound) -> tuple[str, str]:
-    """(kind, content) of an inbound message for the log; no coordinates (PIPL)."""
-    if inbound.msgtype == "event":
-        detail = {"click": f"[菜单] {inbound.click_key}", "scan": f"[扫码] {inbound.scene}",
-                  "subscribe_scan": f"[扫码关注] {inbound.scene}", "subscribe": "[关注]"}
-        return f"event:{inbound.event}", detail.get(inbound.event, f"[{inbound.event}]")
-    labels = {"text": "", "voice": "[语音] ", "image": "[图片]", "location": "[位置]", "video": "[视频]",
-              "shortvideo": "[视频]", "link": "[链接]", "file": "[文件]"}
-    return inbound.msgtype, labels.get(inbound.msgtype, f"[{inbound.msgtype}]") + inbound.raw_text
-
-
-def reply_summary(reply) -> str:
-    return f"[图文] {reply.title} {reply.url}" if isinstance(reply, News) else str(reply)
-
-
-# Characters XML 1.0 does not allow, even inside CDATA.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def xml_safe(text: str) -> str:
-    """Text that stays well-formed inside wechatpy's CDATA sections: a member's "]]>" (or a title
-    quoting one) is split across two sections, and characters XML forbids are dropped."""
-    return _NOT_XML.sub("", text).replace("]]>", "]]]]><![CDATA[>")
-
-
-def render(reply, message: BaseMessage, max_bytes: int) -> str:
-    """The passive-reply XML for a handler's reply; `success` for none."""
-    if reply is None:
-        return "success"
-    if isinstance(reply, News):
-        article = {"title": xml_safe(reply.title), "description": xml_safe(reply.description),
-                   "image": xml_safe(reply.image), "url": xml_safe(reply.url)}
-        return ArticlesReply(message=message, articles=[article]).render()
-    return TextReply(message=message, content=xml_safe(cut_text(str(reply), max_bytes))).render()
-
-
-def cut_text(text: str, max_bytes: int) -> str:
-    """Cut a text reply to WeChat's size on a character boundary, marking the cut."""
-    data = text.encode("utf-8")
-    if len(data) <= max_bytes:
-        return text
-    return data[: max_bytes - 3].decode("utf-8", "ignore") + "…"
 
 
 class _Job:
@@ -172,10 +99,6 @@ def arrival(inbound: Inbound, now: datetime) -> datetime:
     """When the message reached us, on the clock that gave `now`: the window it opened starts then,
     however long it waited for the sender's previous message."""
     return now - timedelta(seconds=max(0.0, time.time() - inbound.received_at))
-
-
-def user_lock(openid: str) -> str:
-    return f"user:{openid}"
 
 
 class Pipeline:
@@ -300,40 +223,10 @@ class Pipeline:
         return "success"
 
     def _first_reply(self, key: str, started: float, stored: str | None, openid: str = "") -> str | None:
-        """A retry: the first delivery's reply, waited for as long as the budget allows; None when
-        the first delivery was abandoned (its process killed) and this one took the message over."""
-        DEDUP_HITS.inc()
-        deadline = started + self.settings.wechat.reply_budget
-        while stored is None or stored.startswith(PENDING):
-            if openid and stored and self._abandoned(stored) and self._take_over(key, stored, openid):
-                return None
-            if time.monotonic() >= deadline:
-                return "success"
-            time.sleep(0.01)
-            stored = self.store.get(key)
-        return stored
+        """A retry: the first delivery's reply (see wxbot/redelivery.py); None when this one took over."""
+        return first_reply(self.store, key, started + self.settings.wechat.reply_budget, stored, openid,
+                           self.settings.wechat.reply_budget)
 
-    def _take_over(self, key: str, pending: str, openid: str) -> bool:
-        """Drop the dead holder's mark and lock (its token ends the mark), unless another retry did."""
-        taken = self.store.take_over(key, pending, user_lock(openid), pending.rsplit(":", 1)[-1])
-        if taken:
-            ABANDONED.inc()
-        return taken
-
-    def _abandoned(self, pending: str) -> bool:
-        """Whether the first delivery's process died: on this host the kernel says so at once;
-        elsewhere, a live first delivery replaces its mark within the reply budget (with its reply,
-        or with "success" when the reply goes out later), so a mark older than that was left by a
-        dead process. The mark's time is wall-clock: hosts must keep NTP time (as the timestamp
-        window already requires)."""
-        try:
-            _, since, host, pid, _token = pending.split(":")
-            since, pid = float(since), int(pid)
-        except ValueError:  # a plain mark (job callbacks): never abandoned
-            return False
-        if host == HOST and not process_alive(pid):
-            return True
-        return time.time() - since > self.settings.wechat.reply_budget + ABANDON_MARGIN
 
     def _run(self, inbound: Inbound, key: str, job: _Job, begun, token: str) -> str:
         """Handle one message with the sender's lock held; never raises: a failure here (even after

@@ -271,8 +271,11 @@ def _say(_ctx: Context, text: str) -> str:
 class Dispatcher:
     """Routers joined in a written order."""
 
-    def __init__(self, routers: Iterable[Router]):
+    def __init__(self, routers: Iterable[Router], unbound: Callable[[Context], str] | None = None):
+        """`unbound`: what a member-only command says to someone not bound yet (the members feature
+        knows how binding works; the core does not)."""
         self.routers = list(routers)
+        self.unbound = unbound or (lambda _ctx: "该功能需要先绑定身份。")
         handlers = [h for r in self.routers for h in r.handlers]
         self.handlers = [h for h in handlers if not h.state]
         self.commands = [h for h in self.handlers if not h.fallback]
@@ -326,11 +329,9 @@ class Dispatcher:
         ctx.conversation.finish()
         return "已退出当前操作。"
 
-    @staticmethod
-    def _refusal(handler: Handler, ctx: Context) -> str | None:
+    def _refusal(self, handler: Handler, ctx: Context) -> str | None:
         if handler.who == "member" and not ctx.bound:
-            from handlers.members import bind_hint
-            return f"该功能需要先绑定身份。{bind_hint(ctx.settings)}"
+            return self.unbound(ctx)
         if handler.who == "organiser" and "organiser" not in ctx.audiences:
             return "该功能仅限组织员和管理员使用。"
         return None

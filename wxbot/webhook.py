@@ -11,8 +11,9 @@ from wxbot import protocol, services
 from wxbot.bodyread import connection_socket, stop_reading
 from wxbot.errors import report_failure
 from wxbot.metrics import APOLOGIES, REQUEST_SECONDS, REQUESTS
-from wxbot.pipeline import APOLOGY, render
+from wxbot.pipeline import APOLOGY
 from wxbot.protocol import Refused
+from wxbot.replies import render
 
 bp = Blueprint("webhook", __name__)
 logger = logging.getLogger(__name__)

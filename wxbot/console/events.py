@@ -12,27 +12,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from models.accounts import audit
+from models.attendance import ATTENDANCE, attendance
 from models.audience import describe_audience
+from models.checkins import CheckIn, code_for, scene_for, slot_of
+from models.eventforms import check_event, event_form_values, import_events, read_events, template_rows
 from models.eventnotices import absent_members, cancel_event, expected_members, notify, tell_leave_decision
-from models.events import (
-    ATTENDANCE,
-    KINDS,
-    THREE_MEETINGS,
-    CheckIn,
-    Event,
-    LeaveRequest,
-    Registration,
-    attendance,
-    check_event,
-    code_for,
-    event_form_values,
-    import_events,
-    read_events,
-    scene_for,
-    slot_of,
-    template_rows,
-)
+from models.events import KINDS, THREE_MEETINGS, Event
 from models.members import STAGES, Member, OrgUnit
+from models.signups import LeaveRequest, Registration
 from models.study import Material
 from models.tables import TableError, xlsx_bytes, xlsx_sheets
 from models.timeutil import local_date, parse_day, show, utcnow

@@ -17,22 +17,20 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Flask
-from sqlalchemy import bindparam, case, or_, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, select, update
 
 from models.channelsettings import ChannelPolicy, channel_policy
-from models.delivery import OPEN, Campaign, Delivery, MassJob, SubscriptionCredit
+from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
 from models.followers import Follower
-from models.heartbeats import is_dead
-from models.inbox import expire_waiting
-from models.privacy import forget_openid
-from models.timeutil import next_wechat_midnight, utcnow, wechat_month
+from models.timeutil import utcnow
 from wxbot import services
 from wxbot.delivery.channels import choose_channel, reach_of
+from wxbot.delivery.claims import claim, finish_campaigns, release_dead_claims, start_due_campaigns
 from wxbot.delivery.inbox import note_waiting, rebuild_marks
+from wxbot.delivery.outcomes import FollowerWrites, apply_outcome, mark
 from wxbot.delivery.send import Outcome, TokenBucket, send_mass, send_mass_by_tag, send_one
 from wxbot.errors import report_failure
 from wxbot.heartbeat import Beater
@@ -50,7 +48,6 @@ MARK_DELIVERIES = (update(_deliveries).where(_deliveries.c.id == bindparam("deli
 
 
 RECEIPT_PURPOSE = "receipt"
-UNKNOWN_NOTE = "请求已发出但微信没有应答：可能已送达，没有自动重发"
 
 
 def read_link(app: Flask, campaign: Campaign, delivery: Delivery) -> str:
@@ -303,179 +300,3 @@ class DeliveryWorker:
     def _credits(session, openids: list[str]) -> dict[str, int]:
         return dict(session.execute(select(SubscriptionCredit.openid, SubscriptionCredit.credits).where(
             SubscriptionCredit.openid.in_(openids))).all())
-
-
-def start_due_campaigns(session, now: datetime) -> None:
-    """Scheduled campaigns whose time has come, and paused ones whose quota has reset, send again."""
-    session.execute(update(Campaign).where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
-                    .values(status="sending", started_at=now))
-    session.execute(update(Campaign).where(Campaign.status == "paused", Campaign.resume_at <= now)
-                    .values(status="sending", resume_at=None))
-    session.commit()
-
-
-def claim(session, worker: str, limit: int, now: datetime, lease: int) -> list[Delivery]:
-    """Take up to `limit` due deliveries of sending campaigns; several workers never take the same."""
-    due = (Delivery.status == "pending") & or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
-    abandoned = (Delivery.status == "sending") & (Delivery.claimed_at < now - timedelta(seconds=lease))
-    query = (select(Delivery).join(Campaign, Campaign.id == Delivery.campaign_id)
-             .where(Campaign.status == "sending", or_(due, abandoned)).order_by(Delivery.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Delivery)
-    batch = list(session.scalars(query))
-    if not batch:
-        session.commit()
-        return batch
-    table = Delivery.__table__  # two statements for the batch, not one ORM update per row
-    session.connection().execute(update(table).where(table.c.id.in_([d.id for d in batch])).values(
-        status="sending", claimed_by=worker, claimed_at=now, attempts=table.c.attempts + 1, dispatched_at=None))
-    # Its worker died (or hung past the lease) while WeChat had it: it may have arrived.
-    abandoned = [d.id for d in batch if d.status == "sending" and d.dispatched_at is not None]
-    if abandoned:
-        session.connection().execute(update(table).where(table.c.id.in_(abandoned)).values(possibly_duplicated=True))
-    session.commit()
-    for delivery in batch:  # the rows in memory as they now are in the database
-        for name, value in (("possibly_duplicated", delivery.possibly_duplicated or delivery.id in abandoned),
-                            ("status", "sending"), ("claimed_by", worker), ("claimed_at", now),
-                            ("attempts", delivery.attempts + 1), ("dispatched_at", None)):
-            set_committed_value(delivery, name, value)
-    return batch
-
-
-def release_dead_claims(session, now: datetime, dead_after: float) -> int:
-    """Give the claims of dead workers back at once: those it had handed to WeChat flagged as
-    possibly duplicated, the rest as if never claimed. Returns how many were released."""
-    claimers = session.scalars(select(Delivery.claimed_by).where(Delivery.status == "sending").distinct()).all()
-    dead = [name for name in claimers if _claimer_dead(session, name, now, dead_after)]
-    released = 0
-    for name in dead:
-        mine = (_deliveries.c.status == "sending") & (_deliveries.c.claimed_by == name)
-        released += session.connection().execute(update(_deliveries).where(mine).values(
-            status="pending", claimed_by="", dispatched_at=None,
-            possibly_duplicated=_deliveries.c.possibly_duplicated | _deliveries.c.dispatched_at.is_not(None),
-            attempts=case((_deliveries.c.dispatched_at.is_(None), _deliveries.c.attempts - 1),
-                          else_=_deliveries.c.attempts))).rowcount
-        logger.warning("took over the claims of dead delivery worker %s", name)
-    session.commit()
-    return released
-
-
-def _claimer_dead(session, name: str, now: datetime, dead_after: float) -> bool:
-    """Worker names are host:pid:thread; other names (tests, tools) are left to the lease."""
-    host, _, rest = name.partition(":")
-    pid = rest.split(":", 1)[0]
-    return bool(host) and pid.isdigit() and is_dead(session, host, int(pid), now, dead_after)
-
-
-class FollowerWrites:
-    """What the sends taught us about followers, written as a few executemany statements at commit.
-
-    Relative updates (a window message spent, a mass message counted), so that a window the webhook
-    widened meanwhile is not overwritten with what this worker read earlier."""
-
-    _followers = Follower.__table__
-    SPEND_WINDOW = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
-                    .values(cs_window_left=case((_followers.c.cs_window_left > 0, _followers.c.cs_window_left - 1),
-                                                else_=0), cs_window_spent_at=bindparam("spent_at")))
-    COUNT_MASS = (update(_followers).where(_followers.c.openid == bindparam("f_openid"))
-                  .values(mass_count=case((_followers.c.mass_month == bindparam("month"), _followers.c.mass_count + 1),
-                                          else_=1), mass_month=bindparam("month")))
-    # WeChat says the window is spent (45047) or closed (45015): unless the member opened a new one since.
-    CLOSE_WINDOW = (update(_followers).where(_followers.c.openid == bindparam("f_openid"),
-                                             _followers.c.cs_window_until <= bindparam("seen_until"))
-                    .values(cs_window_left=0))
-
-    def __init__(self):
-        self.rows: dict = {self.SPEND_WINDOW: [], self.COUNT_MASS: [], self.CLOSE_WINDOW: []}
-        self.gone: set[str] = set()  # WeChat says they do not follow (43004) or are unknown (40003)
-
-    def add(self, statement, **params) -> None:
-        self.rows[statement].append(params)
-
-    def write(self, session) -> None:
-        for statement, rows in self.rows.items():
-            if rows:
-                session.connection().execute(statement, rows)
-            rows.clear()
-        for openid in self.gone:  # rare: the unfollow event was missed; erase as if it had come
-            forget_openid(session, openid)
-        self.gone.clear()
-
-
-def apply_outcome(session, delivery: Delivery, outcome: Outcome, follower, campaigns, now, policy,
-                  writes: FollowerWrites) -> None:
-    """Mark one delivery by what WeChat answered, and note what it tells about the follower."""
-    if outcome.kind in ("sent", "unknown") and follower is not None:  # an unknown send may have used it
-        _count_use(writes, follower, delivery.channel, now)
-        _spend_credit(session, delivery, policy)
-    if outcome.kind == "window_spent" and follower is not None and follower.cs_window_until is not None:
-        writes.add(writes.CLOSE_WINDOW, f_openid=follower.openid, seen_until=follower.cs_window_until)
-        set_committed_value(follower, "cs_window_left", 0)
-    if outcome.kind in ("unfollowed", "invalid") and follower is not None:
-        writes.gone.add(follower.openid)
-        set_committed_value(follower, "subscribed", False)
-    if outcome.kind == "quota":
-        campaign = campaigns[delivery.campaign_id]
-        campaign.status, campaign.resume_at = "paused", next_wechat_midnight(now)
-    mark(delivery, outcome, now, policy)
-
-
-def mark(delivery: Delivery, outcome: Outcome, now: datetime, policy, reason: str = "") -> None:
-    kind = outcome.kind
-    if kind == "sent":
-        delivery.status, delivery.sent_at, delivery.wechat_msgid = "sent", now, outcome.msgid
-        delivery.last_error = "" if outcome.code == 0 else f"{outcome.code}"
-    elif kind == "retry" and delivery.attempts < policy.max_attempts:
-        delivery.status, delivery.last_error = "pending", f"{outcome.code} 系统繁忙，稍后重试"
-        delivery.next_attempt_at = now + timedelta(seconds=policy.retry_base_seconds * 2 ** (delivery.attempts - 1))
-    elif kind == "next_channel":
-        delivery.refused_channels = ",".join(sorted(delivery.refused() | {delivery.channel}))
-        delivery.status, delivery.last_error, delivery.next_attempt_at = "pending", f"{outcome.code}", None
-        delivery.attempts -= 1  # not a failure of the recipient: try the next channel at once
-    elif kind == "window_spent":  # the channel is not barred: the member's next message opens it again
-        delivery.status, delivery.next_attempt_at = "pending", None
-        delivery.last_error = f"{outcome.code} 客服窗口已用完，改走其他渠道"
-        delivery.attempts -= 1
-    elif kind == "unknown":  # never sent again on its own: it may have arrived
-        delivery.status, delivery.last_error = "unknown", UNKNOWN_NOTE
-    elif kind == "quota":
-        delivery.status, delivery.last_error = "pending", "45009 今日配额已用完"
-        delivery.attempts -= 1
-    elif kind in ("unreachable", "unfollowed", "invalid"):
-        delivery.status = "unreachable"
-        delivery.last_error = reason or {"unfollowed": "43004 已取消关注", "invalid": "40003 openid 无效"}.get(kind, "")
-    else:
-        delivery.status, delivery.last_error = "failed", f"{outcome.code}"
-    delivery.claimed_by, delivery.dispatched_at = "", None
-    DELIVERIES.labels(delivery.status, delivery.channel or "none").inc()
-
-
-def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: datetime) -> None:
-    """Count a message against the follower's window or monthly mass limit (in memory too, for the
-    channel choices of later batches of this round)."""
-    if channel == "customer_service":
-        writes.add(writes.SPEND_WINDOW, f_openid=follower.openid, spent_at=now)
-        set_committed_value(follower, "cs_window_left", max(0, follower.cs_window_left - 1))
-    elif channel == "mass":
-        month = wechat_month(now)
-        writes.add(writes.COUNT_MASS, f_openid=follower.openid, month=month)
-        set_committed_value(follower, "mass_count", (follower.mass_count if follower.mass_month == month else 0) + 1)
-        set_committed_value(follower, "mass_month", month)
-
-
-def _spend_credit(session, delivery: Delivery, policy) -> None:
-    if delivery.channel == "subscribe":
-        session.execute(update(SubscriptionCredit).where(
-            SubscriptionCredit.openid == delivery.openid,
-            SubscriptionCredit.template_id == policy.subscribe_template_id,
-            SubscriptionCredit.credits > 0).values(credits=SubscriptionCredit.credits - 1))
-
-
-def finish_campaigns(session, now: datetime, inbox_days: float) -> None:
-    """A sending campaign with no open delivery left is done (what waits in the inbox is handed back
-    when its recipient next writes); waiting messages past their campaign's expiry are dropped."""
-    expire_waiting(session, now, inbox_days)
-    open_rows = select(Delivery.id).where(Delivery.campaign_id == Campaign.id, Delivery.status.in_(OPEN))
-    session.execute(update(Campaign).where(Campaign.status == "sending", ~open_rows.exists())
-                    .values(status="done", finished_at=now))
-    session.commit()
