@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models.accounts import Scope, scope_of
-from models.audience import AudienceError, count_audience, describe_audience
+from models.audience import AudienceError, count_audience, count_unreached, describe_audience, unreached_note
 from models.delivery import (
     BROADCAST,
     CAMPAIGN_STATUSES,
@@ -65,11 +65,12 @@ def choose_audience(ctx: Context):
     if spec is None:
         return "没有找到这个对象。请回复：本支部、你负责范围内的组织名称，或一种政治面貌。"
     count = count_audience(ctx.session, spec, member_scope(ctx))
+    missing = unreached_note(count_unreached(ctx.session, spec, member_scope(ctx)))
     if not count:
-        return "这个范围内还没有已关注公众号的成员，请换一个对象。"
-    ctx.conversation.enter(BroadcastFlow.content, spec=spec, count=count,
+        return "这个范围内还没有已关注公众号的成员，请换一个对象。" + (f"（{missing}）" if missing else "")
+    ctx.conversation.enter(BroadcastFlow.content, spec=spec, count=count, missing=missing,
                            label=describe_audience(ctx.session, spec))
-    return (f"发送对象：{describe_audience(ctx.session, spec)}，共 {count} 人。\n"
+    return (f"发送对象：{describe_audience(ctx.session, spec)}，共 {count} 人{'；' + missing if missing else ''}。\n"
             f"请发送通知内容（文字，{MAX_TEXT} 字以内）。这一步发来的文字都作为通知内容，“活动”这样的命令也是；"
             "想先用别的功能，回复“退出”。")
 
@@ -94,7 +95,8 @@ def take_content(ctx: Context):
     ctx.conversation.enter(BroadcastFlow.confirm, **data, text=text)
     from wxbot.delivery.reach import audience_forecast
     reach = audience_forecast(ctx.session, data["spec"], member_scope(ctx), ctx.now).text()
-    return (f"预览：\n————\n{text}\n————\n将发送给 {data['label']}，共 {data['count']} 人。\n{reach}\n"
+    missing = f"（{data['missing']}）" if data.get("missing") else ""
+    return (f"预览：\n————\n{text}\n————\n将发送给 {data['label']}，共 {data['count']} 人{missing}。\n{reach}\n"
             "回复“确认”发送，回复“取消”放弃。")
 
 

@@ -21,10 +21,9 @@ def mine(ctx: Context):
     posts = my_posts(ctx.session, ctx.member)
     if not posts:
         return "你还没有留言。发送“留言 内容”给本支部组织员留言。"
-    lines = ["你的留言（最近 10 条）："]
+    lines = ["你的留言和话题回复（最近 10 条）："]
     for post in posts:
-        state = STATUSES[post.status] if post.status != "visible" else STATES[post.state]
-        lines.append(f"#{post.id} {show(post.created_at, '%m-%d %H:%M')} {state}：{post.text[:30]}")
+        lines.append(f"#{post.number} {show(post.created_at, '%m-%d %H:%M')} {post_state(post)}：{post.text[:30]}")
         if post.answer:
             lines.append(f"  回复：{post.answer[:60]}")
         if post.status == "rejected" and post.reject_reason:
@@ -32,9 +31,20 @@ def mine(ctx: Context):
     return "\n".join(lines)
 
 
+def post_state(post) -> str:
+    """Where a post stands, as its author reads it: a topic reply is published, not awaiting an answer."""
+    if post.status != "visible":
+        return STATUSES[post.status]
+    return f"已发布在话题 #{post.topic_id}" if post.topic_id else STATES[post.state]
+
+
+# What separates the command from the content: a space, or the colon people type after 留言.
+SEPARATORS = " \t:：,，"
+
+
 @router.regex(r"留言\s*(.*)", who="member", help=("留言 内容", "给本支部组织员留言，会收到回复"))
 def leave_feedback(ctx: Context, text: str):
-    text = ctx.inbound.raw_text[2:].strip()  # as written (not normalised): what the organisers read
+    text = ctx.inbound.raw_text[2:].strip().lstrip(SEPARATORS).strip()  # as written: what the organisers read
     if not text:
         return "请在“留言”后写上内容，例如：留言 希望主题党日安排在周五下午。"
     post = _post(ctx, text)
@@ -43,8 +53,8 @@ def leave_feedback(ctx: Context, text: str):
     if post.status == "blocked":
         return "你的留言含有不适合发布的内容，没有提交。请修改后再发。"
     if post.status == "held":
-        return f"已收到你的留言（编号 #{post.id}），审核后会转给组织员。发送“我的留言”查看进度。"
-    return f"已收到你的留言（编号 #{post.id}），已转给本支部组织员，回复后会通知你。发送“我的留言”查看。"
+        return f"已收到你的留言（编号 #{post.number}），审核后会转给组织员。发送“我的留言”查看进度。"
+    return f"已收到你的留言（编号 #{post.number}），已转给本支部组织员，回复后会通知你。发送“我的留言”查看。"
 
 
 def _post(ctx: Context, text: str, topic: Topic | None = None):
@@ -59,7 +69,7 @@ def _post(ctx: Context, text: str, topic: Topic | None = None):
     verdict = current_screener().screen_joined(text, [p.text for p in before])
     if verdict.action != "pass":
         SCREENING_HITS.labels(verdict.action).inc()
-    return submit(ctx.session, ctx.member, text, verdict, ctx.now, topic, [p.id for p in before])
+    return submit(ctx.session, ctx.member, text, verdict, ctx.now, topic, [p.number for p in before])
 
 
 def _rate_limited(ctx: Context) -> str | None:
@@ -103,5 +113,5 @@ def reply(ctx: Context, number: str, _text: str):
     if post.status == "blocked":
         return "你的回复含有不适合发布的内容，没有发布。请修改后再发。"
     if post.status == "held":
-        return f"已收到你的回复（编号 #{post.id}），审核通过后会显示在话题《{topic.title}》下。"
-    return f"已发布到话题《{topic.title}》（编号 #{post.id}）。"
+        return f"已收到你的回复（编号 #{post.number}），审核通过后会显示在话题《{topic.title}》下。"
+    return f"已发布到话题《{topic.title}》（编号 #{post.number}）。"

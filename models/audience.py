@@ -69,6 +69,21 @@ def count_audience(session: Session, spec: dict, scope: Scope) -> int:
     return session.scalar(select(func.count()).select_from(audience_query(session, spec, scope).subquery())) or 0
 
 
+def count_unreached(session: Session, spec: dict, scope: Scope) -> int:
+    """Members on the roster the spec selects within the scope who follow with no bound WeChat: they
+    cannot receive anything, and an organiser counting on them should know."""
+    members = scope.members(select(Member.id))
+    if not (spec.get("everyone") and scope.everything):
+        members = _selected(session, spec, members)
+    reached = select(Follower.member_id).where(Follower.subscribed.is_(True), Follower.member_id.is_not(None))
+    return session.scalar(select(func.count()).select_from(members.where(Member.id.not_in(reached)).subquery())) or 0
+
+
+def unreached_note(unreached: int) -> str:
+    """"另有 2 人未绑定或未关注，收不到" (empty when everyone selected can be reached)."""
+    return f"另有 {unreached} 人未绑定微信或未关注公众号，收不到" if unreached else ""
+
+
 def describe_audience(session: Session, spec: dict) -> str:
     """The audience in words, e.g. '计算机学院；正式党员、预备党员'."""
     if spec.get("everyone"):

@@ -27,16 +27,17 @@ logger = logging.getLogger(__name__)
 
 def notify(session: Session, member_ids: list[int], text: str, label: str, at: datetime,
            org_unit_id: int | None = None, content: dict | None = None,
-           expires_at: datetime | None = None) -> Campaign | None:
+           expires_at: datetime | None = None, creator: str = CREATOR) -> Campaign | None:
     """One campaign to these members (those following the account); None when none follows. A
-    message that has to wait for the member's next interaction is dropped at `expires_at`."""
+    message that has to wait for the member's next interaction is dropped at `expires_at`.
+    `creator`: who the console shows as its sender (an organiser's answer is theirs)."""
     if not member_ids:
         return None
     recipients = session.execute(select(Follower.openid, Follower.member_id).where(
         Follower.subscribed.is_(True), Follower.member_id.in_(member_ids))).all()
     if not recipients:
         return None
-    campaign = create_campaign(session, CREATOR, Scope(None), {"student_nos": []}, content or {"text": text}, at,
+    campaign = create_campaign(session, creator, Scope(None), {"student_nos": []}, content or {"text": text}, at,
                                org_unit_id, recipients=[tuple(r) for r in recipients], expires_at=expires_at)
     campaign.audience_label = label[:200]
     return campaign

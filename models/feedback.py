@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy import ForeignKey, Integer, String, Text, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base
@@ -48,6 +49,9 @@ class Post(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     org_unit_id: Mapped[int] = mapped_column(Integer, index=True)  # the author's branch when posting
+    # The number its author and the organisers know it by (#12): only posts that exist to others get
+    # one, so a blocked attempt does not leave a gap in anyone's numbers.
+    number: Mapped[int | None] = mapped_column(Integer, unique=True)
     text: Mapped[str] = mapped_column(Text)  # as written: the author's, and an admin's on the record
     shown_text: Mapped[str] = mapped_column(Text)  # personal data masked: what organisers see
     personal: Mapped[str] = mapped_column(String(100), default="")  # kinds of personal data masked
@@ -80,9 +84,10 @@ def recent_posts(session: Session, member: Member, at: datetime, count: int, min
 
 
 def submit(session: Session, member: Member, text: str, verdict: Verdict, at: datetime,
-           topic: Topic | None = None, joined: list[int] = ()) -> Post:
+           topic: Topic | None = None, joined: list[int | None] = ()) -> Post:
     """Record a post with what screening found (a hit across the author's consecutive posts names
-    those posts, `joined`); blocked posts are kept (for the record) but never shown."""
+    those posts by number, `joined`; None for one that was blocked); blocked posts are kept (for the
+    record) but never shown."""
     shown, kinds = mask_personal(text)
     status = {"block": "blocked", "hold": "held"}.get(verdict.action, "visible")
     hits = [{"category": h.category, "action": h.action, "word": h.word, "how": h.how}
@@ -93,10 +98,26 @@ def submit(session: Session, member: Member, text: str, verdict: Verdict, at: da
                 screening=json.dumps(hits, ensure_ascii=False), created_at=at)
     session.add(post)
     session.flush()
+    if status != "blocked":
+        number_post(session, post)
     return post
 
 
+def number_post(session: Session, post: Post) -> None:
+    """The next number (the unique key decides between two posts at the same moment)."""
+    for _ in range(20):
+        try:
+            with session.begin_nested():
+                post.number = (session.scalar(select(func.max(Post.number))) or 0) + 1
+                session.flush()
+            return
+        except IntegrityError:
+            continue
+    raise RuntimeError("no post number after 20 tries")
+
+
 def my_posts(session: Session, member: Member, limit: int = 10) -> list[Post]:
+    """The member's 留言 and topic replies that went anywhere (a blocked attempt is not one)."""
     return list(session.scalars(select(Post).where(Post.member_id == member.id, Post.status != "blocked")
                                 .order_by(Post.id.desc()).limit(limit)))
 
@@ -126,7 +147,6 @@ def may_join(topic: Topic, member: Member) -> bool:
 
 def topic_replies(session: Session, topic: Topic, page: int, per_page: int = 20) -> tuple[list, int]:
     """(post, author's name) of the replies that passed screening, newest first; and how many there are."""
-    from sqlalchemy import func
     base = select(Post).where(Post.topic_id == topic.id, Post.status == "visible")
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.execute(base.add_columns(Member.name).join(Member, Member.id == Post.member_id)
@@ -147,7 +167,8 @@ def remind_unanswered(session: Session, now: datetime, after_days: int) -> int:
     if not claim_once(session, f"feedback-reminder:{local_date(now).isoformat()}", now):
         return 0
     waiting = Counter(session.scalars(select(Post.org_unit_id).where(
-        Post.status == "visible", Post.state == "new", Post.created_at <= now - timedelta(days=after_days))))
+        Post.topic_id.is_(None), Post.status == "visible", Post.state == "new",
+        Post.created_at <= now - timedelta(days=after_days))))
     if not waiting:
         session.commit()
         return 0

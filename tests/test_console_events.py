@@ -187,3 +187,30 @@ def test_the_demo_has_an_event_to_check_in_to_right_away(app, session, runner):
     assert events[0].checkin_opens <= now <= events[0].checkin_closes
     assert events[1].capacity == 3
     assert "已载入演示活动" not in runner.invoke(args=["demo", "load"]).output  # once
+
+
+def test_an_organiser_runs_the_check_in_of_a_school_wide_event_and_is_told_who_changes_it(app, session, school):
+    event = make_event(session, starts=timedelta(minutes=10), checkin_before_min=60)  # the school's, as in the demo
+    organiser = signed_in(app, "cs")
+    page = organiser.get(f"/admin/events/{event.id}").get_data(as_text=True)
+    assert "打开签到屏幕" in page and "对象：全校成员" in page and "本组织全部成员" not in page
+    assert "由“学校（管理员）”主办" in page and "修改</a>" not in page and "取消活动" not in page
+    assert organiser.get(f"/admin/events/{event.id}/screen").status_code == 200
+    state = organiser.get(f"/admin/events/{event.id}/screen.json").get_json()
+    assert state["open"] and len(state["code"]) == 6
+    assert "打开签到屏幕" in signed_in(app, "admin").get(f"/admin/events/{event.id}").get_data(as_text=True)
+
+
+def test_nobody_is_absent_before_the_check_in_closes(app, session, school):
+    event = make_event(session, starts=timedelta(hours=3), signup_required=False,
+                       audience={"units": [school["cs"].id]})
+    admin = signed_in(app, "admin")
+    page = admin.get(f"/admin/events/{event.id}").get_data(as_text=True)
+    assert "缺席</td>" not in page and "未签到</td>" in page
+    book = load_workbook(io.BytesIO(admin.get(f"/admin/events/{event.id}/attendance.xlsx").data))
+    states = {row[3] for row in list(book.active.values)[1:]}
+    assert states == {"未签到"}
+    event.starts_at, event.ends_at = utcnow() - timedelta(hours=3), utcnow() - timedelta(hours=1)
+    session.commit()
+    page = admin.get(f"/admin/events/{event.id}").get_data(as_text=True)
+    assert "缺席</td>" in page and "未签到</td>" not in page

@@ -228,3 +228,10 @@ def test_the_plan_calendar_offers_delete_only_where_the_viewer_may(app, session,
                    (school["cs"].parent_id, None)]
     assert f"/admin/plan/{own.id}/delete" in page and f"/admin/plan/{admins.id}/delete" not in page
     assert f"/admin/plan/{admins.id}/delete" in admin.get(f"/admin/plan?month={month}").get_data(as_text=True)
+
+
+def test_the_plan_page_says_how_todays_push_would_go(app, session, school):
+    admin = signed_in(app, "admin")
+    post(admin, "/admin/plan", day=local_date().isoformat(), material_id=str(published(session, "今天的课").id))
+    page = admin.get("/admin/plan").get_data(as_text=True)
+    assert "今天的学习推送如果现在发出，预计送达方式：客服消息：" in page and "：；" not in page

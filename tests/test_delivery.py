@@ -19,6 +19,7 @@ from models.delivery import (
     create_campaign,
 )
 from models.followers import Follower
+from models.members import Member
 from models.sandbox import SandboxMessage
 from models.timeutil import next_wechat_midnight, utcnow
 from tests.conftest import phone_for
@@ -423,6 +424,25 @@ def test_an_organiser_broadcasts_from_the_chat_with_preview_and_confirmation(app
         DeliveryWorker(app, "chat-worker").step()
     assert sum(received(session, "customer_service").values()) == 3
     assert "已送达 3" in chat.say("群发进度")
+
+
+def test_the_count_says_who_on_the_roster_cannot_receive_it_on_every_path(app, session, organiser_chat, runner):
+    branch = session.scalar(select(Member).where(Member.name == "张明")).org_unit
+    for _ in range(2):
+        make_member(session, branch=branch)  # on the roster, never bound
+    organiser_chat.say("群发")
+    reply = organiser_chat.say("本支部")
+    assert "共 3 人；另有 2 人未绑定微信或未关注公众号，收不到" in reply
+    assert "另有 2 人未绑定" in organiser_chat.say("周五开会")
+    result = runner.invoke(args=["broadcast", "send", "--text", "周五开会", "--unit", branch.name], input="n\n")
+    assert "将发送给 3 人（另有 2 人未绑定微信或未关注公众号，收不到）" in result.output
+    make_account(session, "admin", "admin")
+    admin = signed_in(app, "admin")
+    token = csrf_token(admin, "/admin/campaigns/new")
+    counted = admin.post("/admin/campaigns/count", data={"units": str(branch.id), "csrf_token": token}).get_json()
+    assert counted == {"count": 3, "unreached": 2}
+    page = admin.post("/admin/campaigns", data={"text": "周五开会", "units": str(branch.id), "csrf_token": token})
+    assert "另有 2 人未绑定微信或未关注公众号，收不到" in page.get_data(as_text=True)
 
 
 def test_an_organiser_cannot_address_units_outside_their_own(app, organiser_chat):

@@ -19,13 +19,19 @@ def lists(tmp_path, make_app, app):
     return make_app(feedback__lists_dir=str(tmp_path))
 
 
-def post(session, post_id):
+def number_in(reply: str) -> int:
+    """The number a receipt gives the member (编号 #12)."""
+    return int(reply.split("#")[1].split("）")[0])
+
+
+def post(session, number):
+    """The post the member and the organisers know by `number`."""
     session.expire_all()
-    return session.get(Post, post_id)
+    return session.scalar(select(Post).where(Post.number == number))
 
 
-def act(client, post_id, action, **fields):
-    return client.post(f"/admin/feedback/{post_id}/{action}",
+def act(client, post, action, **fields):
+    return client.post(f"/admin/feedback/{post.id}/{action}",
                        data={**fields, "csrf_token": csrf_token(client, "/admin/feedback")}, follow_redirects=True)
 
 
@@ -33,11 +39,11 @@ def test_feedback_is_answered_through_the_engine(lists, session, school):
     chat = ChatUser(phone_for(lists), "oA")
     receipt = chat.say("留言 希望主题党日安排在周五下午")
     assert "已收到你的留言（编号 #" in receipt
-    post_id = int(receipt.split("#")[1].split("）")[0])
+    post_id = number_in(receipt)
     organiser = signed_in(lists, "cs")
     assert "希望主题党日安排在周五下午" in organiser.get("/admin/feedback").get_data(as_text=True)
     assert signed_in(lists, "cs").get("/admin/feedback").status_code == 200
-    act(organiser, post_id, "answer", answer="好的，下周改到周五。")
+    act(organiser, post(session, post_id), "answer", answer="好的，下周改到周五。")
     assert run_worker(lists, session, lambda: any("下周改到周五" in t for t in customer_service(session, "oA")))
     assert "回复：好的，下周改到周五。" in chat.say("我的留言")
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "post"))
@@ -48,9 +54,9 @@ def test_feedback_is_answered_through_the_engine(lists, session, school):
 def test_an_answer_waits_when_no_channel_is_open_and_arrives_when_the_member_writes(lists, session, school):
     chat = ChatUser(phone_for(lists), "oB")
     receipt = chat.say("留言 学习材料能否提供电子版")
-    post_id = int(receipt.split("#")[1].split("）")[0])
+    post_id = number_in(receipt)
     out_of_reach(session, "oB")
-    act(signed_in(lists, "admin"), post_id, "answer", answer="已上传到学习材料里。")
+    act(signed_in(lists, "admin"), post(session, post_id), "answer", answer="已上传到学习材料里。")
     from wxbot.delivery.engine import DeliveryWorker
     DeliveryWorker(lists, "w").step()
     assert not any("已上传" in t for t in customer_service(session, "oB"))
@@ -63,38 +69,38 @@ def test_blocked_held_and_flagged_posts(lists, session, school):
     assert "不适合发布" in chat.say("留言 这里有违 禁 示例词")
     held = chat.say("留言 想讨论一下待审示例词")
     assert "审核后会转给组织员" in held
-    held_id = int(held.split("#")[1].split("）")[0])
+    held_id = number_in(held)
     flagged = chat.say("留言 这是广告示例")
-    flagged_id = int(flagged.split("#")[1].split("）")[0])
+    flagged_id = number_in(flagged)
     assert post(session, flagged_id).flagged and post(session, flagged_id).status == "visible"
     organiser = signed_in(lists, "cs")
     page = organiser.get("/admin/feedback?show=held").get_data(as_text=True)
     assert "想讨论一下待审示例词" in page and "违 禁" not in page  # blocked posts are never shown
-    assert "不通过时请写明原因" in act(organiser, held_id, "reject").get_data(as_text=True)
-    act(organiser, held_id, "reject", reason="与支部工作无关")
+    assert "不通过时请写明原因" in act(organiser, post(session, held_id), "reject").get_data(as_text=True)
+    act(organiser, post(session, held_id), "reject", reason="与支部工作无关")
     assert post(session, held_id).status == "rejected"
     assert run_worker(lists, session, lambda: any("没有通过审核：与支部工作无关" in t
                                                   for t in customer_service(session, "oA")))
     assert "原因：与支部工作无关" in chat.say("我的留言")
     second = chat.say("留言 再说一次待审示例词")
-    second_id = int(second.split("#")[1].split("）")[0])
-    act(organiser, second_id, "approve")
+    second_id = number_in(second)
+    act(organiser, post(session, second_id), "approve")
     assert post(session, second_id).status == "visible"
 
 
 def test_personal_data_is_masked_for_organisers_and_revealed_to_admins_on_the_record(lists, session, school):
     chat = ChatUser(phone_for(lists), "oA")
     receipt = chat.say("留言 我的电话 13812345678，请联系我")
-    post_id = int(receipt.split("#")[1].split("）")[0])
+    post_id = number_in(receipt)
     assert "13812345678" in chat.say("我的留言")  # the author sees what they wrote
     page = signed_in(lists, "cs").get("/admin/feedback").get_data(as_text=True)
     assert "138****5678" in page and "13812345678" not in page
     assert "查看原文" not in page  # organisers cannot reveal
     organiser = signed_in(lists, "cs")
-    assert organiser.post(f"/admin/feedback/{post_id}/reveal", data={
+    assert organiser.post(f"/admin/feedback/{post(session, post_id).id}/reveal", data={
         "csrf_token": csrf_token(organiser, "/admin/feedback")}).status_code == 403
     admin = signed_in(lists, "admin")
-    assert "13812345678" in act(admin, post_id, "reveal").get_data(as_text=True)
+    assert "13812345678" in act(admin, post(session, post_id), "reveal").get_data(as_text=True)
     assert session.scalar(select(AuditLog).where(AuditLog.action == "reveal"))
 
 
@@ -145,8 +151,8 @@ def test_topics_replies_and_the_moderation_of_held_ones(lists, session, school):
     assert "待审示例词" not in other_page and "违禁示例词" not in other_page
     own_page = lists.test_client().get(page_url).get_data(as_text=True)
     assert "13812345678" in own_page  # the author sees what they wrote
-    held_id = int(held.split("#")[1].split("）")[0])
-    act(admin, held_id, "approve")
+    held_id = number_in(held)
+    act(admin, post(session, held_id), "approve")
     assert "我想谈谈待审示例词" in lists.test_client().get(page_url).get_data(as_text=True)
     assert "没有这个进行中的话题" in ChatUser(phone_for(lists), "oC").say(f"回复 {topic.id + 99} 你好")
 
@@ -203,6 +209,16 @@ def test_monitoring_and_the_flagged_message_filter(lists, session, school):
     assert signed_in(lists, "cs").get("/admin/messages?flagged=1&text=没有这句").status_code == 200
 
 
+def test_monitoring_counts_what_screening_did_whatever_happened_since(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    first, second = chat.say("留言 待审示例词一"), chat.say("留言 待审示例词二")
+    organiser = signed_in(lists, "cs")
+    for receipt in (first, second):
+        act(organiser, post(session, number_in(receipt)), "approve")
+    page = organiser.get("/admin/monitoring").get_data(as_text=True)
+    assert '<td data-label="送审核">2</td>' in page and '<td data-label="标记">0</td>' in page
+
+
 def test_organisers_are_reminded_of_posts_unanswered_for_days(lists, session, school):
     from datetime import timedelta
 
@@ -231,9 +247,9 @@ def test_a_word_split_across_two_posts_is_caught_and_the_console_names_both(list
     assert "不适合发布" in chat.say("留言 例词")
     posts = session.scalars(select(Post).order_by(Post.id)).all()
     assert [p.status for p in posts] == ["visible", "blocked"]
-    assert posts[1].hits()[0]["how"] == "连续发言" and posts[1].hits()[0]["with"] == [posts[0].id]
+    assert posts[1].hits()[0]["how"] == "连续发言" and posts[1].hits()[0]["with"] == [posts[0].number]
     page = signed_in(lists, "cs").get("/admin/feedback?show=blocked").get_data(as_text=True)
-    assert f"（与 #{posts[0].id} 连起来）" in page
+    assert f"（与 #{posts[0].number} 连起来）" in page
 
 
 def test_phone_and_id_numbers_in_every_common_format_are_masked_for_others(lists, session, school):
@@ -268,9 +284,11 @@ def test_every_path_an_organiser_sends_by_is_screened(lists, session, school):
 
 def test_an_answer_to_a_post_that_matches_the_lists_is_refused_and_not_kept(lists, session, school):
     from models.delivery import Campaign
-    ChatUser(phone_for(lists), "oB").say("留言 食堂太挤了")
-    post_id = session.scalar(select(Post.id))
-    page = act(signed_in(lists, "cs"), post_id, "answer", answer="请看违禁示例词").get_data(as_text=True)
+    receipt = ChatUser(phone_for(lists), "oB").say("留言 食堂太挤了")
+    assert "已收到你的留言" in receipt, receipt
+    post_id = session.scalar(select(Post.number))
+    page = act(signed_in(lists, "cs"), post(session, post_id), "answer", answer="请看违禁示例词")
+    page = page.get_data(as_text=True)
     assert "没有发送：内容中有词表里的词：【违禁示例词】" in page
     assert post(session, post_id).answer == "" and session.scalar(select(Campaign.id)) is None
 
@@ -289,3 +307,41 @@ def test_an_event_titled_with_a_listed_word_is_refused_in_the_form_and_the_impor
                                                         "csrf_token": token_of(organiser, "/admin/events/import")},
                           content_type="multipart/form-data").get_data(as_text=True)
     assert "【违禁示例词】" in page and session.scalar(select(Event.id)) is None
+
+
+def test_topic_replies_are_not_留言_awaiting_an_answer(lists, session, school):
+    from models.feedback import Topic
+    open_topic(signed_in(lists, "admin"))
+    topic = session.scalar(select(Topic))
+    chat = ChatUser(phone_for(lists), "oA")
+    chat.say(f"回复 {topic.id} 把专业学好")
+    chat.say("留言 食堂太挤了")
+    inbox = signed_in(lists, "cs").get("/admin/feedback").get_data(as_text=True)
+    assert "食堂太挤了" in inbox and "把专业学好" not in inbox
+    mine = chat.say("我的留言")
+    assert f"已发布在话题 #{topic.id}：把专业学好" in mine and "待回复：食堂太挤了" in mine
+
+
+def test_a_blocked_post_takes_no_number_and_a_colon_after_留言_is_not_content(lists, session, school):
+    chat = ChatUser(phone_for(lists), "oA")
+    assert "编号 #1" in chat.say("留言：希望多组织志愿服务")
+    assert "不适合发布" in chat.say("留言 违禁示例词")
+    assert "编号 #2" in chat.say("留言，食堂太挤了")
+    texts = session.scalars(select(Post.text).where(Post.status == "visible").order_by(Post.id)).all()
+    assert texts == ["希望多组织志愿服务", "食堂太挤了"]
+
+
+def test_the_answer_to_a_post_is_sent_in_the_organisers_name(lists, session, school):
+    from models.delivery import Campaign
+    receipt = ChatUser(phone_for(lists), "oB").say("留言 学习材料能否提供电子版")
+    act(signed_in(lists, "cs"), post(session, number_in(receipt)), "answer", answer="已上传。")
+    assert session.scalar(select(Campaign.creator)) == "cs"
+
+
+def test_the_message_log_shows_a_topic_link_as_the_phone_did(lists, session, school):
+    from tests.conftest import flush_log
+    open_topic(signed_in(lists, "admin"))
+    ChatUser(phone_for(lists), "oA").say("话题")
+    flush_log(lists)
+    page = signed_in(lists, "admin").get("/admin/messages").get_data(as_text=True)
+    assert "如何发挥党员先锋模范作用（链接：" in page and "&lt;a href" not in page

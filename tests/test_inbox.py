@@ -261,8 +261,12 @@ def test_admins_set_the_channels_in_the_console_and_test_each_one(app, session, 
     assert "渠道设置已保存" in response.get_data(as_text=True)
     user = ChatUser(phone_for(app), "oA")
     out_of_reach(session, user.openid)
-    admin.post("/admin/channels/test", data={"channel": "template", "student_no": school["oA"].student_no,
-                                             "csrf_token": csrf_token(admin, "/admin/channels")})
+    sent = admin.post("/admin/channels/test", data={"channel": "template", "student_no": school["oA"].student_no,
+                                                    "csrf_token": csrf_token(admin, "/admin/channels")},
+                      follow_redirects=True)
+    assert sent.status_code == 200 and "渠道测试：模板消息" in sent.get_data(as_text=True)  # its progress page
+    listed = admin.get("/admin/campaigns?show=previews").get_data(as_text=True)
+    assert "渠道测试：模板消息" in listed and "渠道测试：" not in admin.get("/admin/campaigns").get_data(as_text=True)
     DeliveryWorker(app, "w").step()
     got = [m for m in user.received(session, "template")]
     assert got and got[-1]["template_id"] == "TPL_study" and "thing9" in got[-1]["data"]

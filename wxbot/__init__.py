@@ -76,6 +76,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     init_security_headers(app)
     init_request_ids(app)
     app.add_template_filter(show, "localtime")
+    from wxbot.replies import as_read
+    app.add_template_filter(as_read, "as_read")
     # WeChat and the sandbox's API callers sign their requests, and a reading page's beacon carries
     # its signed link; CSRF tokens are for console forms.
     for blueprint in (webhook.bp, health.bp, metrics.bp, delivery_bp, study_bp, topics_bp):

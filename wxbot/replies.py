@@ -69,3 +69,12 @@ def cut_text(text: str, max_bytes: int) -> str:
     if len(data) <= max_bytes:
         return text
     return data[: max_bytes - 3].decode("utf-8", "ignore") + "…"
+
+
+_LINK = re.compile(r'<a\s+href="([^"]*)"[^>]*>(.*?)</a>', re.S)
+
+
+def as_read(content: str) -> str:
+    """A logged reply as the member's phone showed it: a link (WeChat renders <a href> in a text
+    reply) as its words, followed by where it leads, cut short; the page escapes the rest."""
+    return _LINK.sub(lambda m: f"{m.group(2)}（链接：{m.group(1)[:40]}{'…' if len(m.group(1)) > 40 else ''}）", content)

@@ -29,7 +29,7 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
                    override):
     """创建一次群发：先显示人数，确认后交给发送队列。"""
     from models.accounts import Scope
-    from models.audience import AudienceError, count_audience
+    from models.audience import AudienceError, count_audience, count_unreached, unreached_note
     from models.delivery import BROADCAST, create_campaign
     from models.members import STAGES
     from models.timeutil import utcnow
@@ -42,10 +42,11 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
         raise click.ClickException("请指定发送对象：--all，或 --unit / --stage / --role / --student-no")
     scope, when = Scope(None), parse_local_time(at) if at else utcnow()
     count = count_audience(db.session, spec, scope)
+    missing = unreached_note(count_unreached(db.session, spec, scope))
     from wxbot.delivery.reach import audience_forecast
     click.echo(audience_forecast(db.session, spec, scope, utcnow()).text())
     if not yes:
-        click.confirm(f"将发送给 {count} 人，确认？", abort=True)
+        click.confirm(f"将发送给 {count} 人{'（' + missing + '）' if missing else ''}，确认？", abort=True)
     try:
         campaign = create_campaign(db.session, "命令行", scope, spec, {"text": text, "title": title,
                                    "description": description, "url": url, "cover": cover}, when,
@@ -53,7 +54,8 @@ def broadcast_send(text, title, description, url, cover, everyone, units, stages
     except AudienceError as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"已创建群发 #{campaign.id}：{count} 人（{campaign.audience_label}）。"
+    missing = f"{missing}。" if missing else ""
+    click.echo(f"已创建群发 #{campaign.id}：{count} 人（{campaign.audience_label}）。{missing}"
                f"查看进度：flask --app wxbot broadcast status {campaign.id}")
 
 

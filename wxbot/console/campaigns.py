@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
 from models.accounts import audit
-from models.audience import AudienceError, count_audience, describe_audience
+from models.audience import AudienceError, count_audience, count_unreached, describe_audience, unreached_note
 from models.delivery import (
     BROADCAST,
     CAMPAIGN_STATUSES,
@@ -37,13 +37,15 @@ from wxbot.delivery.reach import audience_forecast
 from wxbot.screeninglists import current_screener, override_by, refusal
 
 
-def scoped_campaigns():
-    """The campaigns in this account's scope (previews are not campaigns anyone lists)."""
-    return g.scope.filter(select(Campaign).where(Campaign.preview.is_(False)), Campaign.org_unit_id)
+def scoped_campaigns(previews: bool = False):
+    """The campaigns in this account's scope; previews and channel tests are listed apart."""
+    return g.scope.filter(select(Campaign).where(Campaign.preview.is_(previews)), Campaign.org_unit_id)
 
 
 def campaign_in_scope(campaign_id: int) -> Campaign:
-    campaign = db.session.scalar(scoped_campaigns().where(Campaign.id == campaign_id))
+    """A campaign of this account's scope, a preview or a channel test too (their progress pages)."""
+    campaign = db.session.scalar(g.scope.filter(select(Campaign), Campaign.org_unit_id)
+                                 .where(Campaign.id == campaign_id))
     if campaign is None:
         abort(404)
     return campaign
@@ -66,9 +68,11 @@ def content_from_form(form) -> dict:
 @bp.get("/campaigns")
 @login_required
 def campaigns():
-    rows = db.session.scalars(scoped_campaigns().order_by(Campaign.id.desc()).limit(100)).all()
+    previews = request.args.get("show") == "previews"
+    rows = db.session.scalars(scoped_campaigns(previews).order_by(Campaign.id.desc()).limit(100)).all()
     counts = campaigns_counts(db.session, [c.id for c in rows])
-    return render_template("console/campaigns.html", rows=rows, counts=counts, statuses=CAMPAIGN_STATUSES)
+    return render_template("console/campaigns.html", rows=rows, counts=counts, statuses=CAMPAIGN_STATUSES,
+                           previews=previews)
 
 
 @bp.get("/campaigns/new")
@@ -88,7 +92,10 @@ def compose_page(form, status: int = 200):
 def campaign_count():
     """The live count for the audience picker."""
     spec = audience_from_form(request.form)
-    return jsonify({"count": count_audience(db.session, spec, g.scope) if any(spec.values()) else 0})
+    if not any(spec.values()):
+        return jsonify({"count": 0, "unreached": 0})
+    return jsonify({"count": count_audience(db.session, spec, g.scope),
+                    "unreached": count_unreached(db.session, spec, g.scope)})
 
 
 @bp.post("/campaigns")
@@ -115,7 +122,9 @@ def campaign_create():
             count = count_audience(db.session, spec, g.scope)
             what = content["title"] or shorten(content["text"], 60)
             reach = audience_forecast(db.session, spec, g.scope, utcnow()).text()
-            return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}\n{reach}", "确认发送",
+            missing = unreached_note(count_unreached(db.session, spec, g.scope))
+            return ask("确认群发", f"内容：{what}\n对象：{describe_audience(db.session, spec)}"
+                       f"{'（' + missing + '）' if missing else ''}\n{reach}", "确认发送",
                        url_for("console.campaign_new"), count)
         campaign = create_campaign(db.session, current_user.username, g.scope, spec, content, when,
                                    current_user.org_unit_id, excluded=BROADCAST, passed_by=override_by(form))

@@ -17,25 +17,46 @@ def percent(part: int, whole: int) -> int:
     return round(100 * part / whole) if whole else 0
 
 
-def bar_chart(labels: list[str], values: list[int], title: str, unit: str = "") -> Markup:
-    """A bar chart with its value (and unit, e.g. "%") on each bar, scaled to the largest value."""
-    top = max(values + [1])
+def text_width(text: str, size: float) -> float:
+    """About how wide a label is drawn: a CJK character is square, a digit or letter about half."""
+    return sum(size if ord(c) > 0x2E80 else size * 0.58 for c in text)
+
+
+def bar_chart(labels: list[str], values: list[int | None], title: str, unit: str = "") -> Markup:
+    """A bar chart scaled to the largest value. Every value is written on its bar when there is room;
+    with many bars, zeros are left unwritten and the unit moves to the title. A day without data
+    (None) shows "—", never a zero it is not. The labels along the bottom skip as many as needed
+    never to run into each other."""
+    known = [v for v in values if v is not None]
+    top = max(known + [1])
     slot = (WIDTH - PAD_LEFT) / max(len(values), 1)
     plot = HEIGHT - PAD_BOTTOM - PAD_TOP
+    crowded = max((text_width(f"{v}{unit}", 13) for v in known), default=0) > slot * 0.95
+    if crowded and unit:
+        title, unit = f"{title}（{unit}）", ""
+    step = next(n for n in range(1, len(labels) + 1)
+                if max((text_width(label, 12) for label in labels), default=0) + 6 <= slot * n)
     parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" class="chart">',
              f"<title>{escape(title)}</title>",
              f'<line x1="{PAD_LEFT}" y1="{HEIGHT - PAD_BOTTOM}" x2="{WIDTH}" y2="{HEIGHT - PAD_BOTTOM}" '
              'stroke="#ccc"/>']
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        height = plot * value / top
+        height = plot * (value or 0) / top
         x, y = PAD_LEFT + i * slot + slot * 0.15, HEIGHT - PAD_BOTTOM - height
         middle = x + slot * 0.35
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" '
-                     'fill="#c62828" rx="2"/>')
-        parts.append(f'<text x="{middle:.1f}" y="{y - 4:.1f}" font-size="13" text-anchor="middle">'
-                     f'{value}{escape(unit)}</text>')
-        parts.append(f'<text x="{middle:.1f}" y="{HEIGHT - 8}" font-size="12" text-anchor="middle" '
-                     f'fill="#555">{escape(label)}</text>')
+        if height:
+            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{height:.1f}" '
+                         'fill="#c62828" rx="2"/>')
+        shown = "—" if value is None else ("" if crowded and value == 0 else f"{value}{unit}")
+        if shown:
+            half = text_width(shown, 13) / 2
+            centre = min(max(middle, half), WIDTH - half)  # never cut at the drawing's edges
+            colour = "#999" if value is None else "#222"
+            parts.append(f'<text x="{centre:.1f}" y="{max(y - 4, 14):.1f}" font-size="13" text-anchor="middle" '
+                         f'fill="{colour}">{escape(shown)}</text>')
+        if i % step == 0:
+            parts.append(f'<text x="{middle:.1f}" y="{HEIGHT - 8}" font-size="12" text-anchor="middle" '
+                         f'fill="#555">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

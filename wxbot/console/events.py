@@ -117,7 +117,7 @@ def _form_page(event, values, spec, status: int = 200):
 @login_required
 def event_detail(event_id: int):
     event = event_in_scope(event_id)
-    people = _scoped(attendance(db.session, event, expected_members(db.session, event)))
+    people = _scoped(attendance(db.session, event, expected_members(db.session, event), utcnow()))
     regs = db.session.execute(select(Registration, Member).join(Member, Member.id == Registration.member_id)
                               .where(Registration.event_id == event.id).order_by(Registration.joined_at)).all()
     leaves = db.session.execute(select(LeaveRequest, Member).join(Member, Member.id == LeaveRequest.member_id)
@@ -128,8 +128,18 @@ def event_detail(event_id: int):
     now = utcnow()
     return render_template("console/event.html", event=event, people=people, regs=regs, leaves=leaves,
                            totals=totals, labels=ATTENDANCE, now=now, editable=g.scope.allows_unit(event.org_unit_id),
-                           audience=describe_audience(db.session, event.audience_spec()) or "全部成员",
+                           audience=event_audience(event), host=host_of(event),
                            absent=len(absent_members(db.session, event)) if now >= event.ends_at else 0)
+
+
+def event_audience(event: Event) -> str:
+    """Who the event is for, in words: an empty audience is the whole school."""
+    return describe_audience(db.session, event.audience_spec()) if event.audience_spec() else "全校成员"
+
+
+def host_of(event: Event) -> str:
+    unit = db.session.get(OrgUnit, event.org_unit_id) if event.org_unit_id else None
+    return unit.name if unit else "学校（管理员）"
 
 
 def _scoped(people):
@@ -212,7 +222,7 @@ def event_study(event_id: int):
 @login_required
 def event_attendance_export(event_id: int):
     event = event_in_scope(event_id)
-    people = _scoped(attendance(db.session, event, expected_members(db.session, event)))
+    people = _scoped(attendance(db.session, event, expected_members(db.session, event), utcnow()))
     rows = [["姓名", "学号", "支部", "出勤", "签到时间", "备注"]] + [
         [p.name, p.student_no, p.branch, ATTENDANCE[p.state], show(p.at, "%Y-%m-%d %H:%M:%S") if p.at else "",
          p.flag] for p in people]
@@ -227,8 +237,10 @@ def event_attendance_export(event_id: int):
 @bp.get("/events/<int:event_id>/screen")
 @login_required
 def event_screen(event_id: int):
-    """Made to be projected: the rotating QR code, the 6-digit code, the count and the latest names."""
-    event = event_in_scope(event_id, editing=True)
+    """Made to be projected: the rotating QR code, the 6-digit code, the count and the latest names.
+    Any organiser who sees the event may run its check-in (a school-wide lecture is checked in by
+    whoever stands at the door); changing or cancelling it is for its host's organisers."""
+    event = event_in_scope(event_id)
     return render_template("console/event_screen.html", event=event,
                            rotate=services.settings().events.code_rotate_seconds)
 
@@ -236,7 +248,7 @@ def event_screen(event_id: int):
 @bp.get("/events/<int:event_id>/screen.json")
 @login_required
 def event_screen_state(event_id: int):
-    event = event_in_scope(event_id, editing=True)
+    event = event_in_scope(event_id)
     now = utcnow()
     seconds = services.settings().events.code_rotate_seconds
     slot = slot_of(now, seconds)
@@ -338,7 +350,7 @@ def term_figures(first, last):
                               .order_by(Event.starts_at)).all()
     per_branch, per_member, record = {}, {}, []
     for event in rows:
-        people = _scoped(attendance(db.session, event, expected_members(db.session, event)))
+        people = _scoped(attendance(db.session, event, expected_members(db.session, event), utcnow()))
         counts = {key: sum(1 for p in people if p.state == key) for key in ATTENDANCE}
         if event.kind in THREE_MEETINGS or event.kind == "主题党日":
             unit = db.session.get(OrgUnit, event.org_unit_id) if event.org_unit_id else None

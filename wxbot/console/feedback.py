@@ -15,6 +15,7 @@ from models.audience import describe_audience
 from models.eventnotices import notify
 from models.feedback import STATES, STATUSES, Post, Topic, answer_post, review
 from models.members import STAGES, Member, OrgUnit
+from models.screening import SEVERITY
 from models.timeutil import utcnow
 from wxbot.console import bp
 from wxbot.console.materials import audience_from, units_in_scope
@@ -23,7 +24,13 @@ from wxbot.screeninglists import current_screener, list_folder
 
 
 def scoped_posts():
+    """Posts of the viewer's units that exist to others (a blocked attempt is listed apart)."""
     return g.scope.filter(select(Post).where(Post.status != "blocked"), Post.org_unit_id)
+
+
+def feedback_only(query):
+    """留言 only: topic replies are moderated here when held, never awaiting an answer."""
+    return query.where(Post.topic_id.is_(None))
 
 
 def post_in_scope(post_id: int) -> Post:
@@ -43,7 +50,9 @@ def feedback_inbox():
     elif show == "blocked":  # what screening stopped, with what matched: read only
         query = g.scope.filter(select(Post).where(Post.status == "blocked"), Post.org_unit_id)
     elif show in STATES:
-        query = query.where(Post.status == "visible", Post.state == show)
+        query = feedback_only(query.where(Post.status == "visible", Post.state == show))
+    else:
+        query = feedback_only(query)
     rows = db.session.execute(query.add_columns(Member.name, OrgUnit.name).join(Member, Member.id == Post.member_id)
                               .join(OrgUnit, OrgUnit.id == Post.org_unit_id)
                               .order_by(Post.id.desc()).limit(100)).all()
@@ -59,7 +68,7 @@ def first_answer_hours() -> list[tuple[str, int, float]]:
     """(unit, answered posts, average hours to the answer) for the viewer's units."""
     rows = db.session.execute(g.scope.filter(
         select(OrgUnit.name, Post.created_at, Post.answered_at).join(OrgUnit, OrgUnit.id == Post.org_unit_id)
-        .where(Post.answered_at.is_not(None)), Post.org_unit_id)).all()
+        .where(Post.answered_at.is_not(None), Post.topic_id.is_(None)), Post.org_unit_id)).all()
     per_unit: dict[str, list[float]] = {}
     for name, created, answered in rows:
         per_unit.setdefault(name, []).append((answered - created).total_seconds() / 3600)
@@ -74,7 +83,7 @@ def feedback_action(post_id: int, action: str):
     if action == "reveal":
         if current_user.role != "admin":
             abort(403)
-        audit(db.session, current_user, "reveal", "post", post.id, f"查看留言 #{post.id} 的原文（含个人信息）",
+        audit(db.session, current_user, "reveal", "post", post.id, f"查看留言 #{post.number} 的原文（含个人信息）",
               org_unit_id=post.org_unit_id)
         db.session.commit()
         return render_template("console/feedback_reveal.html", post=post)
@@ -88,21 +97,22 @@ def feedback_action(post_id: int, action: str):
             return redirect(back)
         review(post, action == "approve", current_user.username, now, reason)
         if action == "reject":
-            notify(db.session, [post.member_id], f"你的留言 #{post.id} 没有通过审核：{reason}",
-                   f"留言 #{post.id} 审核结果", now, post.org_unit_id)
-        summary = f"{'通过' if action == 'approve' else '不通过'}留言 #{post.id}" + (f"：{reason}" if reason else "")
+            notify(db.session, [post.member_id], f"你的留言 #{post.number} 没有通过审核：{reason}",
+                   f"留言 #{post.number} 审核结果", now, post.org_unit_id, creator=current_user.username)
+        verdict = "通过" if action == "approve" else "不通过"
+        summary = f"{verdict}留言 #{post.number}" + (f"：{reason}" if reason else "")
     elif action == "answer":
         text = request.form.get("answer", "").strip()
-        if not text or post.status != "visible":
+        if not text or post.status != "visible" or post.topic_id is not None:
             flash("请写回复内容（待审核的留言先审核）。", "warning")
             return redirect(back)
         answer_post(post, text, current_user.username, now)
-        notify(db.session, [post.member_id], f"组织员回复了你的留言 #{post.id}：\n{text}", f"留言 #{post.id} 的回复",
-               now, post.org_unit_id)
-        summary = f"回复留言 #{post.id}"
+        notify(db.session, [post.member_id], f"组织员回复了你的留言 #{post.number}：\n{text}",
+               f"留言 #{post.number} 的回复", now, post.org_unit_id, creator=current_user.username)
+        summary = f"回复留言 #{post.number}"
     else:
         post.state = "closed"
-        summary = f"关闭留言 #{post.id}"
+        summary = f"关闭留言 #{post.number}"
     audit(db.session, current_user, "update", "post", post.id, summary, org_unit_id=post.org_unit_id)
     db.session.commit()
     flash(f"已{summary}。", "success")
@@ -183,14 +193,17 @@ def monitoring():
     per_day = {d: 0 for d in days}
     per_category: dict[str, int] = {}
     per_unit: dict[str, dict[str, int]] = {}
-    for created, screening, status, unit in rows:
+    for created, screening, _status, unit in rows:
         day = local_date(created)
         if day in per_day:
             per_day[day] += 1
-        for hit in json.loads(screening):
+        hits = json.loads(screening)
+        for hit in hits:
             per_category[hit["category"]] = per_category.get(hit["category"], 0) + 1
+        # What screening decided when it was posted (a held post approved later was still caught as held).
+        action = max((h["action"] for h in hits), key=SEVERITY.__getitem__)
         unit_counts = per_unit.setdefault(unit, {"blocked": 0, "held": 0, "flagged": 0})
-        unit_counts[{"blocked": "blocked", "held": "held"}.get(status, "flagged")] += 1
+        unit_counts[{"block": "blocked", "hold": "held"}.get(action, "flagged")] += 1
     chart = bar_chart([d.strftime("%m-%d") for d in days], list(per_day.values()), "近 30 天每天命中词表的帖子数",
                       unit="条")
     categories = bar_chart(list(per_category), list(per_category.values()), "按类别", unit="次") \

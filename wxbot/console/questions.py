@@ -237,8 +237,9 @@ def question_statistics():
     where = scope_name()
     answers_chart = bar_chart([f"{d.day}" for d in days], [figures.per_day.get(d, (0, 0))[0] for d in days],
                               f"{where}近 {STATS_DAYS} 天每日答题数（按日）")
-    rate_chart = bar_chart([f"{d.day}" for d in days],
-                           [percent(right, n) for n, right in (figures.per_day.get(d, (0, 0)) for d in days)],
+    rate_chart = bar_chart([f"{d.day}" for d in days],  # a day nobody answered has no rate: "—", not 0%
+                           [percent(right, n) if n else None
+                            for n, right in (figures.per_day.get(d, (0, 0)) for d in days)],
                            f"{where}近 {STATS_DAYS} 天每日正确率（按日）", unit="%")
     by_branch = [(b, figures.sizes.get(b.id, 0), *figures.per_branch.get(b.id, (0, 0, 0))) for b in branches]
     grid = heat_grid([b.name for b, *_ in by_branch], ["参与率", "正确率"],
