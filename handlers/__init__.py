@@ -19,7 +19,11 @@ ROUTERS = [
 ]
 
 
+# 帮助's sections, in the order members use them (routing order is for matching).
+HELP_TOPICS = ("学习", "答题", "活动", "留言", "我的", "群发")
+
+
 def dispatcher(first: list[Router] = ()) -> Dispatcher:
     """The routers in their order (with `first` in front: tests), and how member-only commands
     answer someone not bound yet."""
-    return Dispatcher([*first, *ROUTERS], unbound=members.unbound_reply)
+    return Dispatcher([*first, *ROUTERS], unbound=members.unbound_reply, topics=HELP_TOPICS)

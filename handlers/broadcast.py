@@ -17,7 +17,7 @@ from models.members import STAGES, OrgUnit
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
 
-router = Router("broadcast")
+router = Router("broadcast", topic="群发", display=("群发", "群发进度"))
 MAX_TEXT = 600
 
 

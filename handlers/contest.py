@@ -18,10 +18,11 @@ from models.quizplay import live_attempt, new_attempt
 from models.timeutil import show
 from wxbot.router import Context, Router
 
-router = Router("contest")
+router = Router("contest", topic="答题")
 
 
-@router.text("竞赛", who="member", help=("竞赛", "进行中的知识竞赛：竞赛 编号 开始，竞赛 编号 排行"))
+@router.text("竞赛", who="member",
+             help=("竞赛", "进行中的知识竞赛；竞赛 编号 参加，竞赛 编号 排行 看排名，竞赛 编号 答案 看答错的题"))
 def contests(ctx: Context):
     """The contests of the member's audience that are open or coming this week."""
     rows = visible_contests(ctx.session, ctx.member, ctx.now)

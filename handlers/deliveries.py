@@ -9,7 +9,7 @@ from models.delivery import Delivery, MassJob, grant_subscription
 from wxbot.router import Context, Router
 
 logger = logging.getLogger(__name__)
-router = Router("deliveries")
+router = Router("deliveries", topic="我的")
 
 
 @router.event("masssendjobfinish")

@@ -29,7 +29,8 @@ from models.signups import ask_leave, cancel_sign_up, sign_up, signup_closes, st
 from models.timeutil import show
 from wxbot.router import Context, Router
 
-router = Router("events")
+router = Router("events", topic="活动",
+                display=("活动", "报名 编号", "取消报名 编号", "请假 编号 理由", "签到 六位数字"))
 # An unbound member who scanned: checked in automatically if they bind before check-in closes.
 PENDING_CHECKIN = "checkin:pending:{openid}"
 WRONG_CODES = "checkin:wrong:{member_id}"  # wrong 6-digit codes in the current minute

@@ -11,7 +11,7 @@ from wxbot.metrics import SCREENING_HITS
 from wxbot.router import Context, Router
 from wxbot.screeninglists import current_screener
 
-router = Router("feedback")
+router = Router("feedback", topic="留言", display=("留言 内容", "我的留言", "话题", "回复 编号 内容"))
 RATE_KEY = "posts:{member_id}:{hour}"
 MAX_LENGTH = 500
 

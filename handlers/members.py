@@ -13,7 +13,7 @@ from wxbot.replies import mask
 from wxbot.router import Context, Router
 
 logger = logging.getLogger(__name__)
-router = Router("members")
+router = Router("members", topic="我的", display=("我的", "绑定 学号 姓名", "解绑"))
 
 BIND_EXAMPLE = "2025123456 张三"  # not a 学号 of the demo roster
 

@@ -13,6 +13,7 @@ import time
 
 from models.contest import Contest, limit_end, reveals_answers, time_is_up
 from models.quiz import (
+    LETTERS,
     Question,
     QuestionReport,
     QuizAttempt,
@@ -37,7 +38,7 @@ from models.timeutil import local_date
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
 
-router = Router("quiz")
+router = Router("quiz", topic="答题", display=("答题", "错题", "纠错 说明"))
 _rng = random.SystemRandom()
 # The question a 纠错 is about: the one just answered (its answer and explanation were on screen), or
 # before any answer the first one shown; kept an hour after the quiz.
@@ -125,7 +126,7 @@ def take_answer(ctx: Context):
     question, _order = current(ctx.session, attempt)
     shown = None if ctx.text == "跳过" else read_answer(text, question.kind, len(question.option_list))
     if shown is None and ctx.text != "跳过":
-        return f"没看懂这个回答。\n\n{ask(ctx, attempt)}"
+        return f"没看懂这个回答：{how_to_answer(question)}\n\n{ask(ctx, attempt)}"
     review_from = local_date(contest.ends_at) if contest is not None else None
     result = answer(ctx.session, attempt, shown, ctx.now, ctx.settings, review_from)
     reply = after_answer(ctx, attempt, contest, result)
@@ -179,6 +180,14 @@ def resume(ctx: Context, attempt: QuizAttempt) -> str:
 def ask(ctx: Context, attempt: QuizAttempt) -> str:
     question, order = current(ctx.session, attempt)
     return question_text(question, order, attempt.position + 1, attempt.total)
+
+
+def how_to_answer(question: Question) -> str:
+    """What this question takes, said plainly (a 对 to a single choice is not refused silently)."""
+    last = LETTERS[len(question.option_list) - 1]
+    return {"single": f"这是单选题，请回复 A–{last} 中的一个字母。",
+            "multiple": f"这是多选题，请回复所有正确选项的字母（A–{last}），如 AC。",
+            "judge": "这是判断题，请回复 对 或 错。"}[question.kind]
 
 
 def is_double_tap(ctx: Context, text: str) -> bool:

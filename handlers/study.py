@@ -12,7 +12,7 @@ from models.timeutil import local_date
 from wxbot.router import Context, News, Router
 from wxbot.study import day_article, study_link
 
-router = Router("study")
+router = Router("study", topic="学习", display=("学习", "往期", "积分", "排行"))
 
 
 @router.text("学习", who="member", help=("学习", "今天的学习内容（阅读满 1 分钟计入学习记录）"))

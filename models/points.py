@@ -20,13 +20,14 @@ from sqlalchemy import (
     Select,
     String,
     UniqueConstraint,
+    case,
     func,
     literal,
     select,
     union_all,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from models.base import Base, insert_if_absent
 from models.members import Member, OrgUnit
@@ -216,11 +217,18 @@ def standing(session: Session, member: Member, at: datetime) -> Standing:
 
 def leader_boards(session: Session, org_unit_id: int, limit: int = 10):
     """The top (name, branch, total) of a branch and of the whole school, in one round trip; ties by
-    member id."""
+    member id. On the school's board the branch is named with its college ("计算机学院 · 本科生党支部"):
+    two colleges may each have a 本科生党支部, and two members the same name."""
+    college = aliased(OrgUnit)
+
     def board(name: str, unit_id: int | None):
-        query = (select(literal(name).label("board"), Member.name, OrgUnit.name.label("branch"), MemberPoints.total,
+        named = case((OrgUnit.kind == "branch", func.coalesce(college.name + " · ", "") + OrgUnit.name),
+                     else_=OrgUnit.name)
+        where = OrgUnit.name if unit_id is not None else named
+        query = (select(literal(name).label("board"), Member.name, where.label("branch"), MemberPoints.total,
                         MemberPoints.member_id)
                  .join(Member, Member.id == MemberPoints.member_id).join(OrgUnit, OrgUnit.id == Member.org_unit_id)
+                 .outerjoin(college, college.id == OrgUnit.parent_id)
                  .where(MemberPoints.total > 0)
                  .order_by(MemberPoints.total.desc(), MemberPoints.member_id).limit(limit))
         if unit_id is not None:

@@ -72,9 +72,9 @@ def test_an_unclear_answer_gets_a_hint_and_the_same_question_never_a_wrong_mark(
     chat, _member = player
     bank(session, 2)
     chat.say("答题")
-    for unclear in ("E", "好的", "AB"):
+    for unclear in ("E", "好的", "AB", "对"):
         reply = chat.say(unclear)
-        assert "没看懂这个回答" in reply and "第 1/2 题" in reply
+        assert "这是单选题，请回复 A–D 中的一个字母" in reply and "第 1/2 题" in reply
     assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 0
 
 
@@ -170,11 +170,24 @@ def test_a_double_tap_sent_before_the_first_reply_counts_once(app, session, play
     bank(session, 3)
     right = letter_of(chat.say("答题"), "对的选项")
     replies = []
-    taps = [threading.Thread(target=lambda: replies.append(chat.phone.text(chat.openid, right).text)) for _ in range(2)]
-    for tap in taps:
-        tap.start()
-    for tap in taps:
-        tap.join()
+    from unittest import mock
+
+    import handlers.quiz
+    original = handlers.quiz.after_answer
+
+    def slowly(*args):  # the first answer is still being handled when the second tap arrives
+        time.sleep(0.4)
+        return original(*args)
+    # Two messages as WeChat posts them, each with its own MsgId (two taps, not a retry).
+    sent = [chat.phone.build(chat.openid, {"MsgType": "text", "Content": right, "MsgId": 880100 + n}) for n in range(2)]
+    taps = [threading.Thread(target=lambda m=m: replies.append(chat.phone.read_reply(*chat.phone.transport(*m)).text))
+            for m in sent]
+    with mock.patch.object(handlers.quiz, "after_answer", slowly):
+        taps[0].start()
+        time.sleep(0.1)
+        taps[1].start()
+        for tap in taps:
+            tap.join()
     assert any("相同的回答只算一次" in r for r in replies) and all("第 2/3 题" in r for r in replies), replies
     assert session.scalar(select(func.count()).select_from(AnswerRecord)) == 1
 
@@ -310,7 +323,8 @@ def test_the_optional_reminder_reaches_those_who_have_not_answered_once_a_day(ma
 
 def test_help_lists_the_quiz_commands_and_none_says_coming_soon(app, session, player):
     chat, _member = player
-    reply = chat.say("帮助")
+    assert "· 帮助 答题：答题、错题、纠错、竞赛" in chat.say("帮助")
+    reply = chat.say("帮助 答题")
     for command in ("答题", "错题", "纠错 说明", "竞赛"):
         assert command in reply
     for command in ("答题", "错题", "竞赛"):

@@ -5,6 +5,8 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from models.members import Member, OrgUnit
+from models.timeutil import utcnow
+from tests.conftest import phone_for
 from tests.helpers import ChatUser
 
 HEADER = ["学号", "姓名", "学院", "支部", "政治面貌", "角色"]
@@ -101,9 +103,27 @@ def test_export_writes_what_import_reads(runner, session, tmp_path):
 
 def test_the_demo_school_loads_once(runner, session):
     first = runner.invoke(args=["demo", "load"])
-    assert "42 名成员" in first.output and count_members(session) == 42
+    assert "43 名成员" in first.output and count_members(session) == 43
     assert "12 名演示成员关注并绑定" in first.output
     runner.invoke(args=["demo", "load"])
-    assert count_members(session) == 42
+    assert count_members(session) == 43
     roles = session.scalars(select(Member.role).where(Member.role != "member")).all()
     assert sorted(roles) == ["admin", "organiser"]
+    names = session.scalars(select(Member.name)).all()
+    assert len(set(names)) == len(names)  # nobody twice in the school
+    assert "学生 陈晓红（2023100）" in first.output
+
+
+def test_the_demo_student_is_left_to_bind_in_the_simulator_and_the_school_board_names_colleges(app, runner, session):
+    from models.followers import Follower
+    from models.points import credit
+    runner.invoke(args=["demo", "load"])
+    student = session.scalar(select(Member).where(Member.student_no == "2023100"))
+    assert session.scalar(select(Follower).where(Follower.member_id == student.id)) is None
+    chat = ChatUser(phone_for(app), "oDemoStudent")
+    assert "陈晓红" in chat.say("绑定 2023100 陈晓红")
+    assert "群发" not in chat.say("帮助")  # a student's help, not an organiser's
+    settings = app.config["WXBOT"]
+    credit(session, student, "event", "demo:1", utcnow(), settings.points, points=50)
+    session.commit()
+    assert "陈晓红（计算机学院 · 本科生第一党支部）" in chat.say("排行")

@@ -165,7 +165,9 @@ def test_help_is_built_from_the_handlers(app, phone):
     def new_feature(ctx):
         return "ok"
     add_router(app, router)
-    assert "新功能：刚刚上线的功能" in ChatUser(phone, "oHelp").say("帮助")
+    user = ChatUser(phone, "oHelp")
+    assert "· 帮助 其他：新功能" in user.say("帮助")
+    assert "新功能：刚刚上线的功能" in user.say("帮助 其他")
 
 
 def test_organiser_only_commands_are_refused_to_members_and_hidden_from_them(app, phone, session):
@@ -181,7 +183,7 @@ def test_organiser_only_commands_are_refused_to_members_and_hidden_from_them(app
     assert "仅限组织员" in member_user.say("群发测试")
     assert "群发测试" not in member_user.say("帮助")
     assert organiser_user.say("群发测试") == "已开始"
-    assert "群发测试：组织员功能" in organiser_user.say("帮助")
+    assert "群发测试：组织员功能" in organiser_user.say("帮助 其他")
 
 
 def test_member_only_commands_ask_an_unbound_user_to_bind_first(app, phone):

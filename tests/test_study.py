@@ -202,7 +202,7 @@ def test_points_and_ranking_replies(app, session, reader):
     assert "今日：2" in reply and "总计：2" in reply and "支部排名：第 2 名" in reply
     board = user.say("排行")
     assert board.index("李雷 3 分") < board.index(f"{member.name} 2 分")
-    assert f"1. 李雷（{member.org_unit.name}） 3 分" in board.split("全校前十")[1]  # names repeat across a school
+    assert f"1. 李雷（计算机学院 · {member.org_unit.name}） 3 分" in board.split("全校前十")[1]  # names repeat
     assert "你的位置：支部第 2 名（共 2 人），全校第 2 名，2 分" in board
     newcomer = ChatUser(phone_for(app), "oNewcomer")
     newcomer.bind(make_member(session, branch=member.org_unit))

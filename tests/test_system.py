@@ -258,7 +258,7 @@ def cluster(tmp_path_factory):
 
 
 def _load_school(session) -> None:
-    """The demo school: 42 members, 36 followers bound with open windows, today's study, a question
+    """The demo school: 43 members, 36 followers bound with open windows, today's study, a question
     bank, and a 主题党日 starting in 20 minutes (check-in open, reminders due)."""
     from wxbot import demo
     from wxbot.config import load_settings

@@ -20,20 +20,25 @@ GIVEN = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军",
          "杰", "娟", "涛", "明", "超", "秀英", "华", "平", "刚", "桂英"]
 STAGE_CYCLE = ["共青团员", "入党申请人", "入党积极分子", "发展对象", "预备党员",
                "正式党员", "正式党员", "群众", "共青团员", "正式党员"]
-# The two console-side people of the demo, with fixed 学号 the README names.
+# The people of the demo with fixed 学号 the README names: an organiser, an admin, and a student to
+# bind as in the simulator (left unbound by load_demo_followers).
 ORGANISER = RosterRow("2023001", "张明", "计算机学院", "本科生第一党支部", "正式党员", "organiser")
 ADMIN = RosterRow("T0001", "李华", "马克思主义学院", "教工党支部", "正式党员", "admin")
+STUDENT = RosterRow("2023100", "陈晓红", "计算机学院", "本科生第一党支部", "入党积极分子", "member")
+NAMED = {ORGANISER.student_no, ADMIN.student_no, STUDENT.student_no}
 
 
 def demo_rows() -> list[RosterRow]:
-    """About 40 members over four branches, plus an organiser and an admin."""
-    rows = [ORGANISER, ADMIN]
+    """About 40 members over four branches, each name once in the school, plus the named three."""
+    rows, taken = [ORGANISER, ADMIN, STUDENT], {ORGANISER.name, ADMIN.name, STUDENT.name}
     n = 0
     for c_index, (college, branches) in enumerate(BRANCHES.items(), start=1):
         for b_index, branch in enumerate(branches, start=1):
             for i in range(10):
                 n += 1
-                name = SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7) % len(GIVEN)]
+                name = next(SURNAMES[(n + k) % len(SURNAMES)] + GIVEN[(n * 7 + k) % len(GIVEN)] for k in range(400)
+                            if SURNAMES[(n + k) % len(SURNAMES)] + GIVEN[(n * 7 + k) % len(GIVEN)] not in taken)
+                taken.add(name)
                 student_no = f"20{23 + i % 3}{c_index}{b_index}{i:02d}"
                 rows.append(RosterRow(student_no, name, college, branch, STAGE_CYCLE[i], "member"))
     return rows
@@ -62,16 +67,16 @@ DEMO_FOLLOWERS = 12
 
 def load_demo_followers(session: Session, now) -> int:
     """Sandbox only: 12 demo members follow the account and have just written to it (their
-    customer-service window is open), so broadcasts have someone to reach. The organiser and the
-    admin are left unbound, for the simulator."""
+    customer-service window is open), so broadcasts have someone to reach. The named student, the
+    organiser and the admin are left unbound, for the simulator."""
     from datetime import timedelta
 
     from models.followers import Follower
     from models.sandbox import SandboxUser
     if session.scalar(select(func.count()).select_from(Follower)):
         return 0
-    members = session.scalars(select(Member).where(Member.role == "member").order_by(Member.student_no)
-                              .limit(DEMO_FOLLOWERS)).all()
+    members = session.scalars(select(Member).where(Member.role == "member", Member.student_no.not_in(NAMED))
+                              .order_by(Member.student_no).limit(DEMO_FOLLOWERS)).all()
     window = now + timedelta(hours=48)
     for member in members:
         openid = f"oDemo{member.student_no}"

@@ -202,9 +202,13 @@ class Route:
 
 @dataclass
 class Router:
-    """The handlers of one feature module, in the order they are written."""
+    """The handlers of one feature module, in the order they are written. `topic`: the section of
+    帮助 its commands appear in; `display`: their order there (routing order is for matching: 取消报名
+    must be tried before 报名, but a member reads 报名 first)."""
 
     name: str
+    topic: str = ""
+    display: tuple[str, ...] = ()
     handlers: list[Handler] = field(default_factory=list)
 
     def _add(self, match, state=None, who="all", help=None, quick=False, leaves=False, fallback=False):
@@ -271,10 +275,12 @@ def _say(_ctx: Context, text: str) -> str:
 class Dispatcher:
     """Routers joined in a written order."""
 
-    def __init__(self, routers: Iterable[Router], unbound: Callable[[Context], str] | None = None):
+    def __init__(self, routers: Iterable[Router], unbound: Callable[[Context], str] | None = None,
+                 topics: tuple[str, ...] = ()):
         """`unbound`: what a member-only command says to someone not bound yet (the members feature
-        knows how binding works; the core does not)."""
+        knows how binding works; the core does not). `topics`: the order of 帮助's sections."""
         self.routers = list(routers)
+        self.topics = topics
         self.unbound = unbound or (lambda _ctx: "该功能需要先绑定身份。")
         handlers = [h for r in self.routers for h in r.handlers]
         self.handlers = [h for h in handlers if not h.state]
@@ -318,9 +324,17 @@ class Dispatcher:
             return Route(handler.func, args, handler.quick, kept)
         return None
 
-    def commands_for(self, audiences: set[str]) -> list[tuple[str, str]]:
-        """(usage, summary) of every command this user can use now, in router order."""
-        return [(h.usage, h.summary) for h in self.handlers if h.usage and h.who in audiences]
+    def help_topics(self, audiences: set[str]) -> dict[str, list[tuple[str, str]]]:
+        """帮助's sections: topic -> (usage, summary) of the commands this user can use now, the topics in
+        their order (then any other in routing order), each command in its router's display order."""
+        topics: dict[str, list[tuple[str, str]]] = {topic: [] for topic in self.topics}
+        for router in self.routers:
+            mine = [h for h in router.handlers if h.usage and not h.state and h.who in audiences]
+            order = {usage: n for n, usage in enumerate(router.display)}
+            mine.sort(key=lambda h: order.get(h.usage, len(order)))
+            if mine:
+                topics.setdefault(router.topic or "其他", []).extend((h.usage, h.summary) for h in mine)
+        return {topic: commands for topic, commands in topics.items() if commands}
 
     @staticmethod
     def _cancel(ctx: Context) -> str:

@@ -45,7 +45,7 @@ def db_downgrade(revision: str, yes: bool):
 @click.option("--if-safe", is_flag=True, help="不能载入时只提示原因并正常退出（make run 用）。")
 def demo_load(if_safe: bool):
     """在沙盒里载入演示学校；有真实名单、真实数据或真实 AppSecret 时拒绝。"""
-    from wxbot.demo import ADMIN, ORGANISER, demo_refusal, load_demo, load_demo_accounts
+    from wxbot.demo import ADMIN, ORGANISER, STUDENT, demo_refusal, load_demo, load_demo_accounts
     refusal = demo_refusal(db.session, services.settings())
     if refusal:
         message = f"不载入演示数据：{refusal}。"
@@ -54,7 +54,7 @@ def demo_load(if_safe: bool):
             return
         raise click.ClickException(message)
     if load_demo(db.session, services.settings().school.name):
-        click.echo(f"已载入演示数据：2 个学院、4 个支部、42 名成员。"
+        click.echo(f"已载入演示数据：2 个学院、4 个支部、43 名成员。学生 {STUDENT.name}（{STUDENT.student_no}），"
                    f"组织员 {ORGANISER.name}（{ORGANISER.student_no}），管理员 {ADMIN.name}（{ADMIN.student_no}）。")
     if is_sandbox(services.settings()):
         from models.timeutil import utcnow
