@@ -47,8 +47,8 @@ def leaderboard(ctx: Context, number: str):
         return "没有这个竞赛，发送“竞赛”查看面向你的竞赛。"
     people = member_results(ctx.session, contest)
     branches = branch_results(ctx.session, contest, people)
-    lines = [f"《{contest.title}》排行", "支部（参与率 × 平均正确率）："]
-    lines += [f"{n}. {b.name} {b.score}（参与 {b.players}/{b.audience}，平均 {round(100 * b.average)}%）"
+    lines = [f"《{contest.title}》排行", "支部（参与率 × 平均正确率，满分 100）："]
+    lines += [f"{n}. {b.name} {b.score} 分（参与 {b.players}/{b.audience}，平均 {round(100 * b.average)}%）"
               for n, b in enumerate(branches[:5], 1)] or ["还没有人参加"]
     lines.append("个人前十：")
     lines += [f"{n}. {r.name}（{r.branch}） {r.best}/{r.total}，{r.seconds // 60}:{r.seconds % 60:02d}"

@@ -15,6 +15,9 @@ from models.tables import UNNAMED, read_table
 from models.timeutil import parse_day
 
 OPTION_COLUMNS = tuple(f"选项{letter}" for letter in LETTERS)
+# Difficulty as organisers write it: 1–3, or the words a bank from elsewhere uses.
+DIFFICULTY_WORDS = {"易": "1", "容易": "1", "简单": "1", "中": "2", "中等": "2", "一般": "2", "难": "3", "困难": "3",
+                    "较难": "3"}
 COLUMNS = ("编号", "题型", "题干", *OPTION_COLUMNS, "答案", "解析", "来源", "标签", "难度", "生效日期", "失效日期")
 REQUIRED = ("题型", "题干", "答案")
 KIND_BY_LABEL = {label: kind for kind, label in KINDS.items()} | {kind: kind for kind in KINDS}
@@ -89,9 +92,9 @@ def check_question(raw: dict) -> tuple[dict | None, str | None]:
     answer, reason = _answer(kind, raw.get("答案", ""), len(options) if kind != "judge" else 2)
     if reason:
         return None, reason
-    difficulty = raw.get("难度", "") or "1"
+    difficulty = DIFFICULTY_WORDS.get(raw.get("难度", "").strip(), raw.get("难度", "").strip()) or "1"
     if difficulty not in ("1", "2", "3"):
-        return None, f"难度“{difficulty}”应为 1、2 或 3"
+        return None, f"难度“{difficulty}”应为 1、2、3 或 易、中、难"
     dates = {}
     for column, key in (("生效日期", "valid_from"), ("失效日期", "valid_until")):
         dates[key] = parse_day(raw.get(column)) if raw.get(column) else None

@@ -209,3 +209,15 @@ def test_the_demo_bank_is_loaded_once_with_a_contest_to_try(app, session, runner
     assert all(q.explanation and q.source for q in questions)  # every fact says where it comes from
     contest = session.scalars(select(Contest)).one()
     assert contest.state(contest.starts_at) == "open"
+
+
+def test_difficulty_may_be_written_as_easy_medium_hard_and_the_page_says_so(app, session, school):
+    admin = signed_in(app, "admin")
+    assert "易、中、难" in admin.get("/admin/questions/import").get_data(as_text=True)
+    rows = [list(COLUMNS)] + [["", "判断", f"第{n}题", *[""] * 6, "对", "", "", "", word, "", ""]
+                              for n, word in enumerate(("易", "中", "难", "2"))]
+    post(admin, "/admin/questions/import", files={"file": (io.BytesIO(xlsx_bytes(rows)), "题库.xlsx")})
+    assert session.scalars(select(Question.difficulty).order_by(Question.id)).all() == [1, 2, 3, 2]
+    bad = [list(COLUMNS), ["", "判断", "第9题", *[""] * 6, "对", "", "", "", "超难", "", ""]]
+    page = post(admin, "/admin/questions/import", files={"file": (io.BytesIO(xlsx_bytes(bad)), "题库.xlsx")})
+    assert "难度“超难”应为 1、2、3 或 易、中、难" in page.get_data(as_text=True)

@@ -235,3 +235,37 @@ def test_the_plan_page_says_how_todays_push_would_go(app, session, school):
     post(admin, "/admin/plan", day=local_date().isoformat(), material_id=str(published(session, "今天的课").id))
     page = admin.get("/admin/plan").get_data(as_text=True)
     assert "今天的学习推送如果现在发出，预计送达方式：客服消息：" in page and "：；" not in page
+
+
+def test_a_member_who_read_todays_study_through_学习_counts_as_read(app, session, school):
+    from urllib.parse import urlparse
+
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser
+    from wxbot.study.push import push_day
+    admin = signed_in(app, "admin")
+    post(admin, "/admin/plan", day=local_date().isoformat(), material_id=str(published(session, "今天的课").id))
+    push_day(session, local_date(), utcnow())
+    session.commit()
+    assert "已读 0" in admin.get("/admin/study").get_data(as_text=True)
+    chat = ChatUser(phone_for(app), "oA")
+    chat.say("学习")  # not the push's link: the reply's own
+    app.test_client().get(urlparse(chat.last.articles[0]["url"]).path)
+    assert "已读 1" in admin.get("/admin/study").get_data(as_text=True)
+
+
+def test_the_overview_counts_everyone_the_days_push_reached_in_all_its_runs(app, session, school):
+    from tests.conftest import phone_for
+    from tests.helpers import ChatUser, make_member
+    from wxbot.study.push import push_day
+    admin = signed_in(app, "admin")
+    post(admin, "/admin/plan", day=local_date().isoformat(), material_id=str(published(session, "早上的课").id))
+    push_day(session, local_date(), utcnow())  # 07:30: the three bound members
+    session.commit()
+    for n in range(2):  # two more bind during the day; a material added later goes out to everyone new
+        ChatUser(phone_for(app), f"oLate{n}").bind(make_member(session, branch=school["cs"]))
+    post(admin, "/admin/plan", day=local_date().isoformat(), material_id=str(published(session, "下午的课").id))
+    push_day(session, local_date(), utcnow())
+    session.commit()
+    health = admin.get("/admin/").get_data(as_text=True).split('id="system-health"')[1].split("</ul>")[0]
+    assert "起推送给 5 人" in health

@@ -124,7 +124,8 @@ def test_branches_are_ranked_by_participation_and_average_not_by_size(app, sessi
     lines = board.splitlines()
     first_branch = next(line for line in lines if line.startswith("1. "))
     # 教工党支部: everyone played (1/1) at 50%: 50.0; 本科生第一党支部: 2 of 8 played at 100%: 25.0.
-    assert first_branch.startswith("1. 教工党支部 50.0") and "2. 本科生第一党支部 25.0" in board
+    assert first_branch.startswith("1. 教工党支部 50.0 分") and "2. 本科生第一党支部 25.0 分" in board
+    assert "满分 100" in board
     assert "个人前十" in board and "你：第 " in board
 
 
@@ -263,6 +264,7 @@ def test_announcing_asks_with_the_count_and_sends_once(app, session, school):
     contest = session.scalars(select(Contest)).one()
     page = post(organiser, f"/admin/contests/{contest.id}/announce").get_data(as_text=True)
     assert "确认发送竞赛通知" in page and 'data-count="2"' in page  # two bound members of 计算机学院
+    assert "预计送达方式" in page and "客服消息：2 人" in page
     assert session.scalar(select(func.count()).select_from(Campaign)) == 0
     post(organiser, f"/admin/contests/{contest.id}/announce", confirmed="1")
     campaign = session.scalars(select(Campaign)).one()

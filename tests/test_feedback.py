@@ -345,3 +345,12 @@ def test_the_message_log_shows_a_topic_link_as_the_phone_did(lists, session, sch
     flush_log(lists)
     page = signed_in(lists, "admin").get("/admin/messages").get_data(as_text=True)
     assert "如何发挥党员先锋模范作用（链接：" in page and "&lt;a href" not in page
+
+
+def test_the_inbox_shows_when_each_post_came_and_takes_an_answer_of_several_lines(lists, session, school):
+    receipt = ChatUser(phone_for(lists), "oA").say("留言 希望增加夜间自习室")
+    organiser = signed_in(lists, "cs")
+    page = organiser.get("/admin/feedback").get_data(as_text=True)
+    assert "已等 不到 1 小时" in page and '<textarea class="form-control form-control-sm" name="answer"' in page
+    act(organiser, post(session, number_in(receipt)), "answer", answer="已向学院反映。\n下周起三楼开放。")
+    assert post(session, number_in(receipt)).answer == "已向学院反映。\n下周起三楼开放。"

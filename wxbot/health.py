@@ -56,12 +56,17 @@ def system_health(session, now, settings) -> list[HealthLine]:
     dead_after = settings.health.dead_after_seconds
     alive = liveness(session, now, dead_after)
     lines = []
-    last = session.execute(select(DailyPush.created_at, DailyPush.recipients, PlanEntry.day)
-                           .join(PlanEntry, PlanEntry.id == DailyPush.plan_entry_id)
-                           .order_by(DailyPush.created_at.desc()).limit(1)).first()
-    planned_today = session.scalar(select(func.count()).select_from(PlanEntry).where(PlanEntry.day == local_date(now)))
-    if last and last.day == local_date(now):
-        lines.append(HealthLine("今日学习推送", f"{show(last.created_at, '%H:%M')} 推送给 {last.recipients} 人", True))
+    today = local_date(now)
+    # The day's push in all its runs (a plan entry added later is pushed by a later run): the people
+    # reached by any of the day's push campaigns, each once.
+    first, runs = session.execute(select(func.min(DailyPush.created_at), func.count())
+                                  .join(PlanEntry, PlanEntry.id == DailyPush.plan_entry_id)
+                                  .where(PlanEntry.day == today)).one()
+    recipients = session.scalar(select(func.count(Delivery.openid.distinct())).join(
+        Campaign, Campaign.id == Delivery.campaign_id).where(Campaign.push_day == today))
+    planned_today = session.scalar(select(func.count()).select_from(PlanEntry).where(PlanEntry.day == today))
+    if runs:
+        lines.append(HealthLine("今日学习推送", f"{show(first, '%H:%M')} 起推送给 {recipients or 0} 人", True))
     elif planned_today:
         lines.append(HealthLine("今日学习推送", f"还没有推送（计划在 {settings.push.daily_at}）", True,
                                 "过了推送时间仍未推送，请联系信息中心检查定时任务。"))

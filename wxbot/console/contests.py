@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from models.accounts import audit
-from models.audience import AudienceError, count_audience, describe_audience
+from models.audience import AudienceError, count_audience, count_unreached, describe_audience, unreached_note
 from models.contest import (
     MODES,
     Contest,
@@ -32,6 +32,7 @@ from wxbot.console.forms import xlsx_download
 from wxbot.console.materials import audience_from, units_in_scope
 from wxbot.console.questions import scoped_questions
 from wxbot.db import db
+from wxbot.delivery.reach import audience_forecast
 
 STATES = {"upcoming": "未开始", "open": "进行中", "ended": "已结束"}
 
@@ -133,7 +134,7 @@ def contest_export(contest_id: int):
     people, branches = scoped_results(contest)
     members = [["名次", "姓名", "支部", "答对", "题数", "用时（秒）", "这次作答", "作答次数"]] + [
         [n, r.name, r.branch, r.best, r.total, r.seconds, r.ending, r.attempts] for n, r in enumerate(people, 1)]
-    units = [["名次", "支部", "应参加人数", "参加人数", "参与率", "平均正确率", "得分"]] + [
+    units = [["名次", "支部", "应参加人数", "参加人数", "参与率", "平均正确率", "得分（满分 100）"]] + [
         [n, b.name, b.audience, b.players, f"{round(100 * b.participation)}%", f"{round(100 * b.average)}%", b.score]
         for n, b in enumerate(branches, 1)]
     audit(db.session, current_user, "export", "contest", contest.id, f"导出竞赛《{contest.title}》成绩",
@@ -158,8 +159,10 @@ def contest_announce(contest_id: int):
                                        else {"everyone": True})
     text = announcement(contest)
     if not confirmed():
-        return ask("确认发送竞赛通知", f"发给竞赛对象中已关注公众号的成员：\n{text}", "确认发送", back,
-                   count_audience(db.session, spec, g.scope))
+        missing = unreached_note(count_unreached(db.session, spec, g.scope))
+        reach = audience_forecast(db.session, spec, g.scope, utcnow()).text()
+        return ask("确认发送竞赛通知", f"发给竞赛对象中已关注公众号的成员{'（' + missing + '）' if missing else ''}："
+                   f"\n{text}\n{reach}", "确认发送", back, count_audience(db.session, spec, g.scope))
     try:
         campaign = create_campaign(db.session, current_user.username, g.scope, spec, {"text": text}, utcnow(),
                                    current_user.org_unit_id, excluded=BROADCAST)

@@ -61,7 +61,13 @@ def feedback_inbox():
     list_folder().current(0)  # the lists' problems, as of now
     return render_template("console/feedback.html", rows=rows, show=show, states=STATES, statuses=STATUSES,
                            held=held, first_answer=first_answer_hours(), list_errors=list_folder().errors,
-                           revealed=set())
+                           revealed=set(), waited=waited)
+
+
+def waited(since) -> str:
+    """How long a post has waited, in the unit that reads best: 3 小时, 2 天."""
+    hours = int((utcnow() - since).total_seconds() // 3600)
+    return f"{hours // 24} 天" if hours >= 48 else (f"{hours} 小时" if hours else "不到 1 小时")
 
 
 def first_answer_hours() -> list[tuple[str, int, float]]:

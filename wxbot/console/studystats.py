@@ -47,13 +47,17 @@ def study_dashboard():
 
 def push_reach(day) -> dict:
     """How the day's study push reached the viewer's members: sent by channel, waiting for their next
-    interaction, expired, unreachable, read."""
-    from sqlalchemy import func
+    interaction, expired, unreachable, read. A read is a read: a recipient who opened the day's study
+    by any way (the push's link, `学习`, `往期`) counts, not only one who tapped the push."""
+    from sqlalchemy import case, func, or_
 
     from models.delivery import Campaign, Delivery
+    from models.study import Reading
     from wxbot.delivery.channels import CHANNEL_LABELS
+    readers = select(Reading.member_id).where(Reading.plan_day == day)
+    opened = case((or_(Delivery.read_at.is_not(None), Delivery.member_id.in_(readers)), 1))
     rows = db.session.execute(g.scope.members(
-        select(Delivery.status, Delivery.channel, func.count(), func.count(Delivery.read_at))
+        select(Delivery.status, Delivery.channel, func.count(), func.count(opened))
         .join(Campaign, Campaign.id == Delivery.campaign_id).join(Member, Member.id == Delivery.member_id)
         .where(Campaign.push_day == day)).group_by(Delivery.status, Delivery.channel)).all()
     reach = {"total": 0, "read": 0, "by_channel": {}, "waiting": 0, "expired": 0, "unreachable": 0, "pending": 0}
