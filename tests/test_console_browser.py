@@ -243,10 +243,91 @@ def test_console_pages_work_at_phone_width(phone_page, app, school, session, pat
         assert name_cell.bounding_box()["height"] < 40  # a name on one line, not a character per line
 
 
-def test_the_simulator_at_phone_width_starts_with_the_chat(phone_page, app):
+def test_the_simulator_at_phone_width_starts_with_the_chat_and_keeps_the_codes_near(phone_page, app):
     phone_page.goto("/sandbox/")
     chat, controls = phone_page.locator("#chat").bounding_box(), phone_page.locator("#user").bounding_box()
     assert chat["y"] < controls["y"] and chat["y"] < 844  # the chat is on the first screen, the controls below
+    codes = phone_page.locator("#qrcodes").bounding_box()
+    assert codes["y"] < controls["y"]  # the codes to scan come right after the chat, before the other controls
+    phone_page.get_by_role("link", name="扫一扫").click()
+    assert phone_page.evaluate("document.getElementById('scan').getBoundingClientRect().top") < 100
+    fits_the_phone(phone_page)
+
+
+def test_the_simulators_buttons_stay_inside_their_card_on_a_desktop(browser, app):
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url,
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto("/sandbox/")
+    card = page.locator("section.side").first.bounding_box()
+    for name in ("关注", "取消关注", "发送图片", "允许订阅通知"):
+        box = page.get_by_role("button", name=name, exact=True).bounding_box()
+        assert card["x"] <= box["x"] and box["x"] + box["width"] <= card["x"] + card["width"], name
+    context.close()
+
+
+def labels_overlap(page) -> list[str]:
+    """Texts of each chart drawn on the page that run into one another, or out of their drawing."""
+    return page.evaluate("""() => {
+        const found = [];
+        for (const svg of document.querySelectorAll('svg.chart')) {
+            const frame = svg.getBoundingClientRect();
+            const boxes = Array.from(svg.querySelectorAll('text'))
+                .map((t) => [t.textContent, t.getBoundingClientRect()]);
+            for (const [text, b] of boxes) {
+                const out = b.left < frame.left - 1 || b.right > frame.right + 1 || b.top < frame.top - 1;
+                if (out) found.push('out:' + text);
+            }
+            for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+                const [p, a] = boxes[i], [q, b] = boxes[j];
+                const across = a.left < b.right - 0.5 && b.left < a.right - 0.5;
+                if (across && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) found.push(p + '|' + q);
+            }
+        }
+        return found;
+    }""")
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_chart_labels_never_run_into_each_other(browser, app, school, session, width):
+    from datetime import timedelta
+
+    from models.feedback import Post
+    from models.timeutil import utcnow
+    member = session.scalars(select_members()).first()
+    for days in range(30):  # a hit or none on each of the 30 days
+        session.add(Post(member_id=member.id, org_unit_id=member.org_unit_id, text="x", shown_text="x",
+                         status="visible", screening='[{"category": "示例", "action": "flag", "word": "x"}]'
+                         if days % 7 == 3 else "[]", created_at=utcnow() - timedelta(days=days)))
+    session.commit()
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url, locale="zh-CN",
+                                  viewport={"width": width, "height": 900})
+    page = context.new_page()
+    sign_in(page, "admin")
+    for path in ("/admin/", "/admin/monitoring", "/admin/questions/stats", "/admin/study"):
+        page.goto(path)
+        assert labels_overlap(page) == [], path
+    context.close()
+
+
+def select_members():
+    from sqlalchemy import select
+
+    from models.members import Member
+    return select(Member)
+
+
+def test_the_members_list_comes_a_page_at_a_time_on_a_phone(phone_page, app, school, session):
+    from tests.helpers import make_branch, make_member
+    branch = make_branch(session)
+    for n in range(45):
+        make_member(session, branch=branch, student_no=f"2026{n:04d}")
+    sign_in(phone_page, "admin")
+    phone_page.goto("/admin/members")
+    expect(phone_page.get_by_text("第 1 页（每页 20 人）")).to_be_visible()
+    assert phone_page.evaluate("document.documentElement.scrollHeight") < 5000
+    phone_page.get_by_role("link", name="下一页").click()
+    expect(phone_page.get_by_text("第 2 页")).to_be_visible()
     fits_the_phone(phone_page)
 
 

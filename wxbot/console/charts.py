@@ -55,7 +55,9 @@ def bar_chart(labels: list[str], values: list[int | None], title: str, unit: str
             parts.append(f'<text x="{centre:.1f}" y="{max(y - 4, 14):.1f}" font-size="13" text-anchor="middle" '
                          f'fill="{colour}">{escape(shown)}</text>')
         if i % step == 0:
-            parts.append(f'<text x="{middle:.1f}" y="{HEIGHT - 8}" font-size="12" text-anchor="middle" '
+            half = text_width(label, 12) / 2
+            centre = min(max(middle, half), WIDTH - half)
+            parts.append(f'<text x="{centre:.1f}" y="{HEIGHT - 8}" font-size="12" text-anchor="middle" '
                          f'fill="#555">{escape(label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.accounts import audit, subtree_ids
 from models.followers import Follower, unbind_member
@@ -12,10 +12,10 @@ from models.orgtree import TreeError, add_member, edit_member, member_snapshot, 
 from models.privacy import notify_unbound
 from wxbot import services
 from wxbot.console import bp
-from wxbot.console.forms import db_id
+from wxbot.console.forms import db_id, page_number
 from wxbot.db import db
 
-LIST_LIMIT = 200
+MEMBERS_PAGE = 20
 
 
 def branches_in_scope() -> list[OrgUnit]:
@@ -51,10 +51,14 @@ def filtered_members(args):
 @bp.get("/members")
 @login_required
 def members():
-    """Search by name or 学号; filter by unit, 政治面貌 and whether bound."""
-    rows = list(db.session.scalars(filtered_members(request.args).order_by(Member.student_no).limit(LIST_LIMIT + 1)))
+    """Search by name or 学号; filter by unit, 政治面貌 and whether bound; a page of MEMBERS_PAGE at a
+    time (a college's hundreds of cards would make a phone's page endless)."""
+    query = filtered_members(request.args)
+    page, total = page_number(request.args), db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = list(db.session.scalars(query.order_by(Member.student_no).offset((page - 1) * MEMBERS_PAGE)
+                                   .limit(MEMBERS_PAGE)))
     bound_ids = set(db.session.scalars(select(Follower.member_id).where(Follower.member_id.in_([m.id for m in rows]))))
-    return render_template("console/members.html", rows=rows[:LIST_LIMIT], more=len(rows) > LIST_LIMIT,
+    return render_template("console/members.html", rows=rows, total=total, page=page, page_size=MEMBERS_PAGE,
                            bound_ids=bound_ids, branches=branches_in_scope(), stages=STAGES,
                            bind_codes=services.settings().members.bind_mode == "code")
 
