@@ -1,10 +1,19 @@
 """群发 from the chat, for organisers: audience, content, preview and summary, then 确认 or 取消."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from models.accounts import Scope, scope_of
-from models.audience import AudienceError, count_audience, count_unreached, describe_audience, unreached_note
+from models.audience import (
+    AudienceError,
+    count_audience,
+    count_unreached,
+    describe_audience,
+    event_spec,
+    unreached_note,
+)
 from models.delivery import (
     BROADCAST,
     CAMPAIGN_STATUSES,
@@ -13,6 +22,7 @@ from models.delivery import (
     campaigns_counts,
     create_campaign,
 )
+from models.events import Event
 from models.members import STAGES, OrgUnit
 from wxbot.conversation import State, States
 from wxbot.router import Context, Router
@@ -55,7 +65,7 @@ def start(ctx: Context):
     """Enter the flow; asks who the message is for."""
     ctx.conversation.enter(BroadcastFlow.audience)
     return ("请选择发送对象，回复其中一项：\n· 本支部\n· 组织名称，例如：计算机学院\n· 政治面貌，例如：入党积极分子\n"
-            "随时回复“退出”取消。")
+            "· 某个活动的人，例如：活动 12 缺席（也可以是 报名、签到、请假）\n随时回复“退出”取消。")
 
 
 @router.state(BroadcastFlow.audience, who="organiser")
@@ -63,7 +73,8 @@ def choose_audience(ctx: Context):
     """Stores the audience spec and its count; asks for the content."""
     spec = audience_from_words(ctx, ctx.inbound.raw_text.strip())
     if spec is None:
-        return "没有找到这个对象。请回复：本支部、你负责范围内的组织名称，或一种政治面貌。"
+        return ("没有找到这个对象。请回复：本支部、你负责范围内的组织名称、一种政治面貌，"
+                "或 活动 编号 缺席 这样的活动对象。")
     count = count_audience(ctx.session, spec, member_scope(ctx))
     missing = unreached_note(count_unreached(ctx.session, spec, member_scope(ctx)))
     if not count:
@@ -75,12 +86,21 @@ def choose_audience(ctx: Context):
             "想先用别的功能，回复“退出”。")
 
 
+# 活动 12 报名 / 签到 / 缺席 / 请假: the people of an event, in the words an organiser uses.
+EVENT_WORDS = {"报名": "signed", "签到": "checked_in", "缺席": "absent", "请假": "on_leave"}
+EVENT_AUDIENCE = re.compile(r"活动\s*#?(\d{1,9})\s*(报名|签到|缺席|请假)")
+
+
 def audience_from_words(ctx: Context, words: str) -> dict | None:
     if words == "本支部":
         return {"units": [ctx.member.org_unit_id]}
     if words in STAGES:
         return {"stages": [words]}
     scope = member_scope(ctx)
+    found = EVENT_AUDIENCE.fullmatch(words)
+    if found:  # any event: who it selects is still only those of the organiser's scope
+        event = ctx.session.get(Event, int(found.group(1)))
+        return {"event": event_spec(event.id, EVENT_WORDS[found.group(2)])} if event is not None else None
     unit = ctx.session.scalar(scope.filter(select(OrgUnit).where(OrgUnit.name == words), OrgUnit.id))
     return {"units": [unit.id]} if unit is not None else None
 

@@ -1,8 +1,9 @@
 """The one audience selector: who a broadcast, push or reminder goes to.
 
 A spec is plain data: {"everyone": true} or any of {"units": [id], "stages": [...], "roles": [...],
-"student_nos": [...]}; kinds combine with AND, values within a kind with OR; units include their
-subtrees. An organiser's scope always applies: they can only address their own subtree.
+"student_nos": [...], "event": {"id": id, "who": signed|checked_in|absent|on_leave}}; kinds combine
+with AND, values within a kind with OR; units include their subtrees. An organiser's scope always
+applies: they can only address their own subtree.
 """
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from models.accounts import Scope, subtree_ids
+from models.checkins import CheckIn
+from models.events import Event
 from models.followers import Follower
 from models.members import Member, OrgUnit, normalise_student_no
+from models.signups import TAKING_PLACES, LeaveRequest, Registration
+
+# Who of an event a broadcast may address, in an organiser's words.
+EVENT_GROUPS = {"signed": "已报名", "checked_in": "已签到", "absent": "缺席（未签到、未请假）", "on_leave": "已请假"}
 
 
 class AudienceError(ValueError):
@@ -41,28 +48,27 @@ def _selected(session: Session, spec: dict, query: Select) -> Select:
         query = query.where(Member.role.in_(spec["roles"]))
     if spec.get("student_nos"):
         query = query.where(Member.student_no.in_([normalise_student_no(s) for s in spec["student_nos"]]))
+    if spec.get("event"):
+        query = query.where(Member.id.in_(event_people(session, int(spec["event"]["id"]), spec["event"]["who"])))
     return query
 
 
-def in_audience(member: Member, spec: dict, units_of_member: set[int]) -> bool:
-    """The same spec for one member, in memory (a material's or plan entry's audience; an empty spec
-    is everyone). `units_of_member` is the member's unit and every unit above it (units_above)."""
-    if spec.get("units") and not units_of_member & {int(u) for u in spec["units"]}:
-        return False
-    if spec.get("stages") and member.stage not in spec["stages"]:
-        return False
-    if spec.get("roles") and member.role not in spec["roles"]:
-        return False
-    numbers = spec.get("student_nos")
-    return not numbers or member.student_no in {normalise_student_no(s) for s in numbers}
-
-
-def units_above(member: Member) -> set[int]:
-    found, unit = set(), member.org_unit
-    while unit is not None:
-        found.add(unit.id)
-        unit = unit.parent
-    return found
+def event_people(session: Session, event_id: int, who: str) -> Select:
+    """Ids of an event's members in one of EVENT_GROUPS: signed up (or offered a place), checked in,
+    on approved leave, or absent (expected, neither checked in nor on leave)."""
+    came = select(CheckIn.member_id).where(CheckIn.event_id == event_id)
+    leave = select(LeaveRequest.member_id).where(LeaveRequest.event_id == event_id, LeaveRequest.status == "approved")
+    signed = select(Registration.member_id).where(Registration.event_id == event_id,
+                                                  Registration.status.in_(TAKING_PLACES))
+    if who == "signed":
+        return signed
+    if who == "checked_in":
+        return came
+    if who == "on_leave":
+        return leave
+    event = session.get(Event, event_id)
+    expected = signed if event is None or event.signup_required else audience_members(session, event.audience_spec())
+    return select(Member.id).where(Member.id.in_(expected), Member.id.not_in(came), Member.id.not_in(leave))
 
 
 def count_audience(session: Session, spec: dict, scope: Scope) -> int:
@@ -96,4 +102,13 @@ def describe_audience(session: Session, spec: dict) -> str:
             parts.append("、".join(spec[key]))
     if spec.get("student_nos"):
         parts.append(f"{len(spec['student_nos'])} 个指定学号")
+    if spec.get("event"):
+        event = session.get(Event, int(spec["event"]["id"]))
+        title = event.title if event else "已删除的活动"
+        parts.append(f"《{title}》{EVENT_GROUPS.get(spec['event']['who'], '')}的成员")
     return "；".join(parts) or "本组织全部成员"
+
+
+def event_spec(event_id, who: str) -> dict | None:
+    """An event audience as a spec part, or None when `who` is not one of EVENT_GROUPS."""
+    return {"id": int(event_id), "who": who} if who in EVENT_GROUPS and str(event_id).isdigit() else None

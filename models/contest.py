@@ -13,9 +13,8 @@ from sqlalchemy import ForeignKey, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.accounts import subtree_ids
-from models.audience import in_audience, units_above
 from models.base import Base
-from models.members import Member, OrgUnit
+from models.members import Member, OrgUnit, in_audience, units_above
 from models.quiz import Question, QuizAttempt, questions_for
 from models.timeutil import local_date, parse_local_time, show, utcnow
 

@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.audience import in_audience, units_above
 from models.base import Base
-from models.members import Member
+from models.members import Member, in_audience, units_above
 from models.timeutil import show, utcnow
 
 KINDS = ("主题党日", "支部党员大会", "支委会", "党小组会", "党课", "讲座", "志愿服务", "其他")

@@ -133,7 +133,7 @@ def answer_post(post: Post, text: str, actor: str, at: datetime) -> None:
 
 def open_topics(session: Session, member: Member) -> list[Topic]:
     """Open topics of the member's audience, pinned first, newest first."""
-    from models.audience import in_audience, units_above
+    from models.members import in_audience, units_above
     units = units_above(member)
     rows = session.scalars(select(Topic).where(Topic.status == "open")
                            .order_by(Topic.pinned.desc(), Topic.id.desc()))
@@ -141,7 +141,7 @@ def open_topics(session: Session, member: Member) -> list[Topic]:
 
 
 def may_join(topic: Topic, member: Member) -> bool:
-    from models.audience import in_audience, units_above
+    from models.members import in_audience, units_above
     return in_audience(member, topic.audience_spec(), units_above(member))
 
 

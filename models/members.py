@@ -108,3 +108,24 @@ def new_bind_code() -> str:
 
 def member_by_student_no(session: Session, student_no: str) -> Member | None:
     return session.scalar(select(Member).where(Member.student_no == normalise_student_no(student_no)))
+
+
+def in_audience(member: Member, spec: dict, units_of_member: set[int]) -> bool:
+    """The same spec for one member, in memory (a material's or plan entry's audience; an empty spec
+    is everyone). `units_of_member` is the member's unit and every unit above it (units_above)."""
+    if spec.get("units") and not units_of_member & {int(u) for u in spec["units"]}:
+        return False
+    if spec.get("stages") and member.stage not in spec["stages"]:
+        return False
+    if spec.get("roles") and member.role not in spec["roles"]:
+        return False
+    numbers = spec.get("student_nos")
+    return not numbers or member.student_no in {normalise_student_no(s) for s in numbers}
+
+
+def units_above(member: Member) -> set[int]:
+    found, unit = set(), member.org_unit
+    while unit is not None:
+        found.add(unit.id)
+        unit = unit.parent
+    return found

@@ -15,9 +15,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.audience import units_above
 from models.base import Base
-from models.members import Member
+from models.members import Member, units_above
 from models.timeutil import local_midnight, utcnow
 
 KINDS = {"single": "单选", "multiple": "多选", "judge": "判断"}

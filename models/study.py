@@ -9,9 +9,8 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueC
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, contains_eager, mapped_column, relationship
 
-from models.audience import in_audience, units_above
 from models.base import Base
-from models.members import Member
+from models.members import Member, in_audience, units_above
 from models.points import credit
 from models.tables import read_table
 from models.timeutil import local_date, parse_day, utcnow

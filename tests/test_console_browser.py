@@ -447,3 +447,35 @@ def test_a_held_reply_is_approved_in_the_queue_and_appears_on_the_topic_page(pag
     expect(page.get_by_role("alert")).to_contain_text("通过留言")
     page.goto(link)
     expect(page.locator("#replies")).to_contain_text("我想谈谈待审示例词的看法")
+
+
+def test_a_fixed_paper_is_ticked_from_the_bank_and_the_check_in_area_taken_from_where_one_stands(
+        browser, app, school, session):
+    from sqlalchemy import select
+
+    from models.contest import Contest
+    from tests.quizhelp import make_question
+    first, second = make_question(session, stem="党的根本宗旨"), make_question(session, stem="入党年龄")
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url, locale="zh-CN",
+                                  viewport={"width": 1100, "height": 900}, permissions=["geolocation"],
+                                  geolocation={"latitude": 26.5783, "longitude": 106.7135})
+    page = context.new_page()
+    sign_in(page, "admin")
+    page.goto("/admin/contests/new")
+    page.get_by_label("名称").fill("党章竞赛")
+    page.get_by_label("固定试卷", exact=False).first.check()
+    page.locator("details.picker summary").click()
+    page.get_by_label(f"#{second.id} 入党年龄").check()
+    page.get_by_label(f"#{first.id} 党的根本宗旨").check()
+    expect(page.locator("#question_ids")).to_have_value(f"{second.id}, {first.id}")  # in the order picked
+    page.get_by_label("开始时间").fill("2031-01-01T09:00")
+    page.get_by_label("结束时间").fill("2031-01-08T09:00")
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("alert")).to_contain_text("竞赛已保存")
+    assert session.scalar(select(Contest.question_ids)) == f"[{second.id}, {first.id}]"
+    page.goto("/admin/events/new")
+    page.get_by_text("签到范围（可选").click()
+    page.get_by_role("button", name="用我现在的位置").click()
+    expect(page.locator("#latitude")).to_have_value("26.578300")
+    expect(page.locator("#radius_m")).to_have_value("200")
+    context.close()

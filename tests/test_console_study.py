@@ -269,3 +269,19 @@ def test_the_overview_counts_everyone_the_days_push_reached_in_all_its_runs(app,
     session.commit()
     health = admin.get("/admin/").get_data(as_text=True).split('id="system-health"')[1].split("</ul>")[0]
     assert "起推送给 5 人" in health
+
+
+def test_a_cover_is_uploaded_served_to_anyone_and_only_pictures_are_taken(app, session, school):
+    import io
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    admin = signed_in(app, "admin")
+    token = csrf_token(admin, "/admin/materials/new")
+    answer = admin.post("/admin/covers", data={"cover": (io.BytesIO(png), "封面.png")},
+                        headers={"X-CSRFToken": token}, content_type="multipart/form-data").get_json()
+    path = "/covers/" + answer["url"].rsplit("/covers/", 1)[1]
+    assert app.test_client().get(path).data == png  # WeChat and members' phones fetch it without a sign-in
+    refused = admin.post("/admin/covers", data={"cover": (io.BytesIO(b"<svg onload=alert(1)>"), "x.png")},
+                         headers={"X-CSRFToken": token}, content_type="multipart/form-data")
+    assert refused.status_code == 400 and "JPG、PNG 或 GIF" in refused.get_json()["error"]
+    assert app.test_client().get("/covers/../wxbot.db").status_code == 404
+    assert 'id="cover-file"' in admin.get("/admin/materials/new").get_data(as_text=True)

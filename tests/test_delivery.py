@@ -652,3 +652,46 @@ def test_broadcast_status_on_the_command_line_counts_what_waits_and_what_expired
     DeliveryWorker(app, "cli-worker").step(later)
     status = runner.invoke(args=["broadcast", "status", str(campaign_id)]).output
     assert "等下次互动 0" in status and "过期未送达 1" in status
+
+
+def test_a_broadcast_can_address_those_absent_from_or_signed_up_for_an_event(app, session, runner):
+    from datetime import timedelta as later
+
+    from models.checkins import CheckIn
+    from models.events import Event
+    from models.signups import LeaveRequest
+    branch = make_branch(session, "计算机学院", "本科生第一党支部")
+    people = []
+    for n in range(4):
+        user = ChatUser(phone_for(app), f"oEventAudience{n}")
+        member = make_member(session, branch=branch)
+        user.bind(member)
+        people.append(member)
+    now = utcnow()
+    event = Event(title="支部党员大会", kind="支部党员大会", place="204", signup_required=False,
+                  org_unit_id=branch.parent_id, audience=f'{{"units": [{branch.id}]}}',
+                  starts_at=now - later(hours=3), ends_at=now - later(hours=1))
+    session.add(event)
+    session.flush()
+    session.add(CheckIn(event_id=event.id, member_id=people[0].id, at=now - later(hours=3), late=False, method="scan"))
+    session.add(LeaveRequest(event_id=event.id, member_id=people[1].id, reason="考试", status="approved"))
+    session.commit()
+    organiser = ChatUser(phone_for(app), "oEventOrganiser")
+    organiser.bind(make_member(session, branch=branch, role="organiser", name="张明"))
+    organiser.say("群发")
+    reply = organiser.say(f"活动 {event.id} 缺席")
+    assert "《支部党员大会》缺席（未签到、未请假）的成员，共 3 人" in reply  # the two absent, and the organiser
+    organiser.say("请补学会议精神")
+    assert "已提交群发" in organiser.say("确认")
+    got = session.scalars(select(Delivery.member_id)).all()
+    assert people[0].id not in got and people[1].id not in got and {people[2].id, people[3].id} <= set(got)
+    result = runner.invoke(args=["broadcast", "send", "--text", "谢谢参加", "--event", str(event.id),
+                                 "--event-who", "checked_in", "--yes"])
+    assert result.exit_code == 0 and "1 人" in result.output
+    make_account(session, "admin", "admin")
+    admin = signed_in(app, "admin")
+    token = csrf_token(admin, "/admin/campaigns/new")
+    assert "支部党员大会" in admin.get("/admin/campaigns/new").get_data(as_text=True)
+    counted = admin.post("/admin/campaigns/count", data={"event": str(event.id), "event_who": "on_leave",
+                                                          "csrf_token": token}).get_json()
+    assert counted["count"] == 1

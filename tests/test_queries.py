@@ -1,7 +1,7 @@
 """The number of statements a page, a message or a job runs does not grow with the data it shows."""
 from datetime import timedelta
 
-from models.audience import units_above
+from models.members import units_above
 from models.study import Material, PlanEntry, plan_for
 from models.timeutil import local_date, utcnow
 from tests.conftest import phone_for

@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from models.timeutil import show
     from wxbot import health, metrics, webhook
     from wxbot.console import csrf, init_console
+    from wxbot.covers import bp as covers_bp
     from wxbot.delivery.views import bp as delivery_bp
     from wxbot.headers import init_security_headers
     from wxbot.logs import init_request_ids
@@ -80,7 +81,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.add_template_filter(as_read, "as_read")
     # WeChat and the sandbox's API callers sign their requests, and a reading page's beacon carries
     # its signed link; CSRF tokens are for console forms.
-    for blueprint in (webhook.bp, health.bp, metrics.bp, delivery_bp, study_bp, topics_bp):
+    for blueprint in (webhook.bp, health.bp, metrics.bp, delivery_bp, study_bp, topics_bp, covers_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
     if is_sandbox(settings):  # never with a real AppSecret

@@ -22,24 +22,32 @@ broadcast_cli = AppGroup("broadcast", help="群发与推送。")
 @click.option("--stage", "stages", multiple=True, help="政治面貌，可多次给出。")
 @click.option("--role", "roles", multiple=True, type=click.Choice(["member", "organiser", "admin"]), help="角色。")
 @click.option("--student-no", "student_nos", multiple=True, help="学号，可多次给出。")
+@click.option("--event", "event", type=int, default=None, help="某个活动的人（与 --event-who 一起使用）：活动编号。")
+@click.option("--event-who", "event_who", default="absent", show_default=True,
+              type=click.Choice(["signed", "checked_in", "absent", "on_leave"]),
+              help="活动中的哪些人：已报名、已签到、缺席、已请假。")
 @click.option("--at", "at", default="", help="定时发送，北京时间 YYYY-MM-DD HH:MM；默认立即。")
 @click.option("--yes", is_flag=True, help="不再确认，直接发送。")
 @click.option("--override", is_flag=True, help="内容命中词表时仍然发送（记入操作日志）。")
-def broadcast_send(text, title, description, url, cover, everyone, units, stages, roles, student_nos, at, yes,
-                   override):
+def broadcast_send(text, title, description, url, cover, everyone, units, stages, roles, student_nos, event,
+                   event_who, at, yes, override):
     """创建一次群发：先显示人数，确认后交给发送队列。"""
     from models.accounts import Scope
-    from models.audience import AudienceError, count_audience, count_unreached, unreached_note
+    from models.audience import AudienceError, count_audience, count_unreached, event_spec, unreached_note
     from models.delivery import BROADCAST, create_campaign
+    from models.events import Event
     from models.members import STAGES
     from models.timeutil import utcnow
     bad = [s for s in stages if s not in STAGES]
     if bad:
         raise click.ClickException(f"政治面貌“{bad[0]}”不在 {'、'.join(STAGES)} 之中")
+    if event is not None and db.session.get(Event, event) is None:
+        raise click.ClickException(f"没有活动 #{event}")
     spec = {"everyone": everyone, "units": [find_unit(u).id for u in units], "stages": list(stages),
-            "roles": list(roles), "student_nos": list(student_nos)}
-    if not (everyone or units or stages or roles or student_nos):
-        raise click.ClickException("请指定发送对象：--all，或 --unit / --stage / --role / --student-no")
+            "roles": list(roles), "student_nos": list(student_nos),
+            "event": event_spec(event, event_who) if event is not None else None}
+    if not (everyone or units or stages or roles or student_nos or event is not None):
+        raise click.ClickException("请指定发送对象：--all，或 --unit / --stage / --role / --student-no / --event")
     scope, when = Scope(None), parse_local_time(at) if at else utcnow()
     count = count_audience(db.session, spec, scope)
     missing = unreached_note(count_unreached(db.session, spec, scope))

@@ -2,14 +2,22 @@
 cancel it, and list past ones. Every campaign query goes through the account's scope."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select, update
 
 from models.accounts import audit
-from models.audience import AudienceError, count_audience, count_unreached, describe_audience, unreached_note
+from models.audience import (
+    EVENT_GROUPS,
+    AudienceError,
+    count_audience,
+    count_unreached,
+    describe_audience,
+    event_spec,
+    unreached_note,
+)
 from models.delivery import (
     BROADCAST,
     CAMPAIGN_STATUSES,
@@ -24,6 +32,7 @@ from models.delivery import (
     resend_unknown,
     unknown_count,
 )
+from models.events import Event
 from models.members import ROLES, STAGES
 from models.textutil import shorten
 from models.timeutil import parse_local_time, utcnow
@@ -51,14 +60,29 @@ def campaign_in_scope(campaign_id: int) -> Campaign:
     return campaign
 
 
+def events_in_scope():
+    """Events whose people the viewer may address: their units', the school's, and those of the units
+    above theirs (a college's meeting, for a branch). Who is selected stays within their scope."""
+    if g.scope.everything:
+        return select(Event)
+    above, unit = set(), current_user.org_unit
+    while unit is not None:
+        above.add(unit.id)
+        unit = unit.parent
+    return select(Event).where(Event.org_unit_id.is_(None) | Event.org_unit_id.in_(above | set(g.scope.unit_ids)))
+
+
 def audience_from_form(form) -> dict:
     """The audience spec the compose form describes ('everyone' is the account's whole scope)."""
     numbers = [n for n in form.get("student_nos", "").replace("，", ",").replace("\n", ",").split(",") if n.strip()]
+    event = form.get("event", "")
+    visible = event.isdigit() and db.session.scalar(events_in_scope().where(Event.id == int(event))) is not None
     return {"everyone": form.get("everyone") == "1",
             "units": [u for u in db_ids(form.getlist("units")) if g.scope.allows_unit(u)],
             "stages": [s for s in form.getlist("stages") if s in STAGES],
             "roles": [r for r in form.getlist("roles") if r in ROLES],
-            "student_nos": [n.strip() for n in numbers]}
+            "student_nos": [n.strip() for n in numbers],
+            "event": event_spec(event, form.get("event_who", "")) if visible else None}
 
 
 def content_from_form(form) -> dict:
@@ -83,8 +107,11 @@ def campaign_new():
 
 def compose_page(form, status: int = 200):
     """The compose form, filled in with `form` (a draft survives a preview or a refused send)."""
+    recent = utcnow() - timedelta(days=60)
+    events = db.session.scalars(events_in_scope().where(Event.ends_at >= recent).order_by(Event.starts_at.desc())
+                                .limit(50)).all()
     return render_template("console/campaign_new.html", branches=branches_in_scope(), stages=STAGES, roles=ROLES,
-                           draft=form), status
+                           draft=form, events=events, event_groups=EVENT_GROUPS), status
 
 
 @bp.post("/campaigns/count")

@@ -25,6 +25,7 @@ from models.delivery import BROADCAST, audit_campaign, create_campaign
 from models.members import STAGES
 from models.quiz import Question
 from models.tables import xlsx_sheets
+from models.textutil import shorten
 from models.timeutil import show, utcnow
 from wxbot.console import bp
 from wxbot.console.confirm import ask, confirmed
@@ -101,8 +102,12 @@ def _defaults() -> dict:
 
 
 def _form_page(contest, values, spec, status: int = 200):
+    questions = db.session.execute(scoped_questions().where(Question.active.is_(True)).order_by(Question.id)
+                                   .with_only_columns(Question.id, Question.stem, Question.tags)).all()
     return render_template("console/contest_edit.html", contest=contest, values=values, spec=spec,
-                           units=units_in_scope(), stages=STAGES, modes=MODES), status
+                           units=units_in_scope(), stages=STAGES, modes=MODES,
+                           questions=[(qid, shorten(stem, 40) + (f"（{tags}）" if tags else ""))
+                                      for qid, stem, tags in questions]), status
 
 
 @bp.get("/contests/<int:contest_id>")

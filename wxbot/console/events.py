@@ -109,8 +109,10 @@ def _materials(text: str) -> list[int] | None:
 
 
 def _form_page(event, values, spec, status: int = 200):
+    materials = db.session.execute(select(Material.id, Material.title).where(Material.status == "published")
+                                   .order_by(Material.id.desc()).limit(500)).all()
     return render_template("console/event_edit.html", event=event, values=values, spec=spec, kinds=KINDS,
-                           units=units_in_scope(), stages=STAGES), status
+                           units=units_in_scope(), stages=STAGES, materials=[tuple(m) for m in materials]), status
 
 
 @bp.get("/events/<int:event_id>")

@@ -5,7 +5,7 @@ import json
 import os
 import uuid
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -152,6 +152,23 @@ def material_state(material_id: int, action: str):
     db.session.commit()
     flash(f"《{material.title}》：{MATERIAL_ACTIONS[action]}。", "success")
     return redirect(url_for("console.material_edit", material_id=material_id))
+
+
+@bp.post("/covers")
+@login_required
+def cover_upload():
+    """A cover picture from the organiser's computer or phone: its public address, for the form."""
+    from wxbot.covers import CoverRefused, store_cover
+    from wxbot.links import page_url
+    upload = request.files.get("cover")
+    if upload is None or not upload.filename:
+        return jsonify({"error": "请选择图片。"}), 400
+    limit = services.settings().study.cover_max_bytes
+    try:
+        name = store_cover(upload.read(limit + 1), limit)
+    except CoverRefused as exc:
+        return jsonify({"error": str(exc)}), 400
+    return jsonify({"url": page_url(current_app, f"/covers/{name}")})
 
 
 @bp.post("/materials/<int:material_id>/attachments")
