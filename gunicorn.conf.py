@@ -8,6 +8,9 @@ worker_class = "wxbot.gunicorn_worker.TimedThreadWorker"
 # must not hold up other users. More threads than this lose to GIL contention (bench/webhook.py).
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
+# No gunicornc control socket: systemd starts, reloads and stops the server, and the socket's default
+# place ($HOME/.gunicorn) is not writable by the service user (an error line at every start).
+control_socket_disable = True
 graceful_timeout = 10
 accesslog = "-"
 # address "METHOD /path" status bytes NNms: the path without the query string (WeChat puts the

@@ -143,7 +143,7 @@ def free_port() -> int:
 class Gunicorn:
     """The product as deployed: gunicorn with gunicorn.conf.py, in a process of its own."""
 
-    def __init__(self, env: dict, workers: int = 1, threads: int = 4):
+    def __init__(self, env: dict, workers: int = 1, threads: int = 4, capture: bool = False):
         import os
         import subprocess
         import sys
@@ -156,7 +156,7 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-c", "gunicorn.conf.py", "-w", str(workers),
              "-b", f"127.0.0.1:{self.port}", "wxbot.wsgi:app"],
-            cwd=ROOT, env=clean, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=ROOT, env=clean, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30) -> None:
@@ -180,6 +180,11 @@ class Gunicorn:
             self.process.wait(10)
         except Exception:  # noqa: BLE001 (a stuck server must not hang the suite)
             self.process.kill()
+
+    def output(self) -> str:
+        """Everything the stopped server wrote (stdout with capture=True, and stderr)."""
+        out, err = self.process.communicate(timeout=10)
+        return (out or b"").decode() + (err or b"").decode()
 
     def __enter__(self):
         return self

@@ -340,7 +340,8 @@ def test_a_single_mass_recipient_is_reached_through_a_tag(make_app, session):
 def test_broadcast_from_the_command_line_and_its_status(app, session, members, runner):
     result = runner.invoke(args=["broadcast", "send", "--text", "明早八点集合", "--all", "--yes"])
     assert result.exit_code == 0 and "5 人" in result.output
-    campaign_id = session.scalars(select(Campaign.id)).one()
+    campaign_id, request_id = session.execute(select(Campaign.id, Campaign.request_id)).one()
+    assert request_id.startswith("cli-")  # the delivery workers' log lines about it carry the same id
     for _ in range(3):
         DeliveryWorker(app, "cli-worker").step()
     status = runner.invoke(args=["broadcast", "status", str(campaign_id)])

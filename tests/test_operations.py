@@ -1,8 +1,11 @@
 """What IT staff rely on: /healthz, migrations matching the models, the terminal chat, gunicorn."""
+import json
 import os
 import subprocess
 import sys
+import time
 
+import requests
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -102,3 +105,35 @@ def test_healthz_says_when_the_database_needs_migrating(make_app, tmp_path):
     app = make_app(database_url=f"sqlite:///{tmp_path}/empty.db")
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and "db upgrade" in response.get_json()["schema"]
+
+
+def test_with_redis_down_the_message_log_says_so_once_and_again_when_it_is_back(make_app, caplog):
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
+    writer = app.extensions["wxbot.logwriter"]
+    writer.start()  # flushes every 0.2 s while things work
+    time.sleep(2)
+    told = [r for r in caplog.records if r.name.startswith("wxbot")]
+    assert len(told) == 2 and "message log batch failed" in caplog.text  # the failure, then "retrying quietly"
+    writer.stop()
+    working = make_app()
+    app.extensions["wxbot.store"] = working.extensions["wxbot.store"]
+    writer.flush_quietly()
+    assert "message log batch works again after" in caplog.text
+
+
+def test_the_web_service_writes_every_line_in_one_format_with_request_ids(tmp_path):
+    from tests.helpers import Gunicorn
+    not_a_directory = tmp_path / "home"
+    not_a_directory.write_text("")  # a service user's home it cannot write to
+    env = {"WXBOT_LOG_FORMAT": "json", "HOME": str(not_a_directory),
+           "WXBOT_DATABASE_URL": f"sqlite:///{tmp_path}/web.db"}
+    with Gunicorn(env, capture=True) as server:
+        requests.get(server.url + "/admin/login", headers={"X-Request-Id": "fromnginx42"}, timeout=5)
+        requests.post(server.url + "/wechat?openid=oMustNotBeLogged&signature=x", data=b"<xml/>", timeout=5)
+    written = server.output()
+    records = [json.loads(line) for line in written.splitlines()]  # every line is one JSON object
+    access = [r for r in records if r["logger"] == "gunicorn.access"]
+    assert any(r["request_id"] == "fromnginx42" and "/admin/login" in r["message"] for r in access)
+    assert all(r["request_id"] not in ("", "-") for r in access)
+    assert any("Booting worker" in r["message"] for r in records)
+    assert "oMustNotBeLogged" not in written and "Control server" not in written

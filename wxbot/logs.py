@@ -29,7 +29,7 @@ def configure_logging(level: str, form: str) -> None:
         root.addHandler(handler)
     for handler in root.handlers:
         if isinstance(handler, _WxbotHandler):
-            handler.setFormatter(_formatter(form))
+            handler.setFormatter(formatter(form))
     root.setLevel(level.upper())
     # Alembic names each of its plugins on every command, APScheduler every run of every job (the
     # heartbeat every few seconds): noise for IT staff, not information. Failures still show.
@@ -41,7 +41,7 @@ class _WxbotHandler(logging.StreamHandler):
     """Ours, so that building a second app (tests, CLI) reconfigures it rather than adding another."""
 
 
-def _formatter(form: str) -> logging.Formatter:
+def formatter(form: str) -> logging.Formatter:
     if form == "json":
         from pythonjsonlogger.json import JsonFormatter
         return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",

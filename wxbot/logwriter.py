@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import time
 from datetime import datetime
 
 from flask import Flask
@@ -43,6 +44,7 @@ class MessageLogWriter:
         self._pid = 0
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
+        self._outage = Outage("message log batch", self.interval)
 
     @property
     def store(self):
@@ -137,7 +139,7 @@ class MessageLogWriter:
             self.flush_quietly()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self._outage.delay):
             self.flush_quietly()
         self.flush_quietly()
 
@@ -146,7 +148,35 @@ class MessageLogWriter:
         try:
             self.flush()
         except Exception as exc:  # the database may be down for a moment; the entries wait for the next round
-            report_failure("message log batch", exc)
+            self._outage.failed(exc)
+        else:
+            self._outage.passed()
+
+
+class Outage:
+    """A loop's failures told once per outage, with the loop slowed down meanwhile: with Redis or the
+    database down, every web process would otherwise log a traceback five times a second. The first
+    failure is logged with its trace, the recovery with how long it lasted."""
+
+    MAX_DELAY = 5.0
+
+    def __init__(self, what: str, interval: float):
+        self.what, self.interval = what, interval
+        self.delay = interval
+        self.since: float | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            report_failure(self.what, exc)
+            logger.error("%s: retrying quietly until it works again", self.what)
+        self.delay = min(self.delay * 2, self.MAX_DELAY)
+
+    def passed(self) -> None:
+        if self.since is not None:
+            logger.warning("%s works again after %.0f s", self.what, time.monotonic() - self.since)
+            self.since = None
+        self.delay = self.interval
 
 
 LOG_COLUMNS = ("openid", "member_id", "direction", "kind", "content", "created_at")

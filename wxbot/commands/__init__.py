@@ -1,7 +1,10 @@
 """`flask --app wxbot ...` commands: one module per feature, joined here in one written order."""
 from __future__ import annotations
 
+import click
 from flask import Flask
+
+from models.tracing import current_request_id, new_request_id
 
 
 def register_commands(app: Flask) -> None:
@@ -9,4 +12,20 @@ def register_commands(app: Flask) -> None:
     for command in (setup.db_cli, setup.demo_cli, setup.menu_cli, roster.roster_cli, questions.questions_cli,
                     events.events_cli, accounts.admin_cli, broadcast.broadcast_cli, broadcast.push_cli, setup.urls,
                     setup.chat, setup.scheduler, setup.worker):
-        app.cli.add_command(command)
+        app.cli.add_command(traced(command))
+
+
+def traced(command: click.Command) -> click.Command:
+    """A command run gets a request id (cli-…), as a message or a page request does: its log lines and
+    the campaigns it creates carry it, so a broadcast sent from the command line can be followed into
+    the delivery workers' logs."""
+    invoke = command.invoke
+
+    def run(ctx: click.Context):
+        token = current_request_id.set(f"cli-{new_request_id()[:10]}")
+        try:
+            return invoke(ctx)
+        finally:
+            current_request_id.reset(token)
+    command.invoke = run
+    return command
