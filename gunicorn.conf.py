@@ -60,18 +60,17 @@ def child_exit(server, worker):
 
 
 def _note_running_url(bind: str, database_url: str) -> None:
-    """Tell `flask --app wxbot chat` where this server listens (make run PORT=8765)."""
+    """Tell `flask --app wxbot chat` (make run PORT=8765) and, in sandbox mode, every process of this
+    machine where this server listens (wxbot.sandbox.address)."""
     from wxbot.config import ROOT
-    from wxbot.sandbox.terminal import running_url_file
+    from wxbot.sandbox.address import note_running_url, running_url_file
     if bind.startswith("unix:"):
         return
     host, _, port = bind.rpartition(":")
     host = "127.0.0.1" if host in ("0.0.0.0", "", "[::]") else host
     instance = ROOT / "instance"
-    path = running_url_file(database_url or f"sqlite:///{instance / 'wxbot.db'}", str(instance))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"http://{host}:{port}")
+    note_running_url(running_url_file(database_url or f"sqlite:///{instance / 'wxbot.db'}", str(instance)),
+                     f"http://{host}:{port}")
 
 
 def post_worker_init(worker):

@@ -1,4 +1,5 @@
 """The delivery engine: channel policy, sends through the sandbox, WeChat's error codes, audiences."""
+import os
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -696,3 +697,28 @@ def test_a_broadcast_can_address_those_absent_from_or_signed_up_for_an_event(app
     counted = admin.post("/admin/campaigns/count", data={"event": str(event.id), "event_who": "on_leave",
                                                           "csrf_token": token}).get_json()
     assert counted["count"] == 1
+
+
+def test_in_sandbox_mode_sends_go_to_the_running_server_not_through_the_public_address(make_app, backend, caplog):
+    from tests.conftest import _empty as empty
+    from wxbot.db import database_url
+    from wxbot.sandbox.address import note_running_url, running_url_file
+    running_at = backend["settings"]["server.public_url"]
+    school_domain = running_at.replace("http://", "https://")  # a certificate this server cannot check
+    app = make_app(server__public_url=school_domain)
+    empty(app)
+    session = app.extensions["wxbot.db"]()
+    user = ChatUser(phone_for(app), "oBehindNginx")
+    user.bind(make_member(session, branch=make_branch(session)))
+    send_all(app, session, rounds=3)
+    assert received(session) == Counter()
+    assert "WeChat API call failed: " + school_domain.split("//")[1] in caplog.text and "SSL" in caplog.text
+    note = running_url_file(database_url(app), app.instance_path)
+    note_running_url(note, running_at)  # what gunicorn notes when it starts
+    try:
+        restarted = make_app(server__public_url=school_domain)
+        send_all(restarted, session, worker=DeliveryWorker(restarted, "after-start"))
+        assert received(session) == Counter({user.openid: 1})
+    finally:
+        os.remove(note)
+    session.close()

@@ -222,7 +222,8 @@ def test_a_picture_shows_as_a_picture_in_the_users_own_history(app, session, pho
 
 
 def test_the_terminal_chat_finds_the_server_make_run_started(make_app, backend, tmp_path):
-    from wxbot.sandbox.terminal import DEFAULT_PUBLIC_URL, running_url_file
+    from wxbot.sandbox.address import running_url_file
+    from wxbot.sandbox.terminal import DEFAULT_PUBLIC_URL
     running_at = backend["settings"]["server.public_url"]  # the live test server, as make run PORT=... started it
     database = f"sqlite:///{tmp_path}/chat.db"
     app = make_app(server__public_url=DEFAULT_PUBLIC_URL, database_url=database)  # config.yaml alone

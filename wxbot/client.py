@@ -82,7 +82,8 @@ class SharedTokenClient(WeChatClient):
                 result = self._fetch_access_token(self.API_BASE_URL + "token", {
                     "grant_type": "client_credential", "appid": self.appid, "secret": self.secret})
             except requests.RequestException as exc:
-                raise TokenUnavailable(f"access token fetch failed: {exc.__class__.__name__}") from exc
+                # The cause as it was (wxbot.delivery.send logs it, without the URL's secret)
+                raise TokenUnavailable(*exc.args, request=exc.request) from exc
             lifetime = int(result.get("expires_in", 7200))
             token = result["access_token"]
             # Renew ahead of expiry: both tokens work for about 5 minutes after a fetch.

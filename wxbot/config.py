@@ -75,12 +75,13 @@ def is_sandbox(cfg: Settings) -> bool:
     return not cfg.wechat.secret
 
 
-def api_base(cfg: Settings) -> str:
-    """The WeChat API base URL the outbound client calls."""
+def api_base(cfg: Settings, sandbox_url: str = "") -> str:
+    """The WeChat API base URL the outbound client calls: wechat.api_base when set, else WeChat's, or
+    in sandbox mode `sandbox_url` (wxbot.sandbox.address), else the sandbox at server.public_url."""
     if cfg.wechat.api_base:
         return cfg.wechat.api_base
     if is_sandbox(cfg):
-        return cfg.server.public_url.rstrip("/") + "/sandbox/cgi-bin/"
+        return sandbox_url or cfg.server.public_url.rstrip("/") + "/sandbox/cgi-bin/"
     return REAL_API_BASE
 
 

@@ -9,7 +9,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from wxbot import services
 from wxbot.client import SharedTokenClient
-from wxbot.config import api_base
+from wxbot.config import api_base, is_sandbox
 from wxbot.router import News
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,10 @@ def wechat_client() -> SharedTokenClient:
     if client is None:
         cfg = services.settings()
         from wxbot.sandbox import private_secret
+        from wxbot.sandbox.address import sandbox_api_url
         secret = cfg.wechat.secret or private_secret(cfg, current_app.config["SECRET_KEY"])
-        client = SharedTokenClient(cfg.wechat.appid, secret, api_base(cfg), services.store(),
+        base = api_base(cfg, sandbox_api_url(current_app) if is_sandbox(cfg) else "")
+        client = SharedTokenClient(cfg.wechat.appid, secret, base, services.store(),
                                    cfg.wechat.api_timeout, cfg.wechat.token_refresh_margin)
         current_app.extensions[services.CLIENT] = client
     return client

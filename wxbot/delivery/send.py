@@ -1,9 +1,12 @@
 """One API call per channel, and what WeChat's answer means for the delivery."""
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -13,6 +16,8 @@ from models.delivery import Campaign
 from wxbot.client import TokenUnavailable
 from wxbot.delivery.links import mass_link_text
 from wxbot.metrics import WECHAT_ERRORS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,37 @@ def outcome_of(call) -> Outcome:
         return Outcome(CODE_OUTCOMES.get(code, "failed"), code)
     except requests.RequestException as exc:
         WECHAT_ERRORS.labels("network").inc()
+        tell_network_failure(exc)
         return Outcome("retry" if nothing_sent(exc) else "unknown", -1)
     result = result if isinstance(result, dict) else {}
     return Outcome("sent", 0, str(result.get("msgid") or result.get("msg_id") or ""))
+
+
+def tell_network_failure(exc: requests.RequestException) -> None:
+    """Log why WeChat's API could not be reached (a certificate, a refused connection, a timeout):
+    once a minute per reason, not once per recipient of a broadcast."""
+    reason = network_reason(exc)
+    now = time.monotonic()
+    with _told_lock:
+        if now - _told.get(reason, -TELL_EVERY) < TELL_EVERY:
+            return
+        _told[reason] = now
+    logger.warning("WeChat API call failed: %s", reason)
+
+
+def network_reason(exc: requests.RequestException) -> str:
+    """The host and the innermost reason, without the URL's access_token or secret."""
+    inner = exc.args[0] if exc.args else exc
+    reason = getattr(inner, "reason", None) or inner
+    request = getattr(exc, "request", None)
+    host = urlsplit(request.url).netloc if request is not None and request.url else "?"
+    text = re.sub(r"(access_token|secret)=[^&\s'\")]+", r"\1=…", str(reason))
+    return f"{host}: {type(reason).__name__}: {text}"[:400]
+
+
+TELL_EVERY = 60.0
+_told: dict[str, float] = {}
+_told_lock = threading.Lock()
 
 
 def nothing_sent(exc: requests.RequestException) -> bool:

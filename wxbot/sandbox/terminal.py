@@ -1,7 +1,6 @@
 """`flask --app wxbot chat`: one WeChat user in the terminal, talking to the running server."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 
 import requests
@@ -9,10 +8,10 @@ from flask import current_app
 
 from models.sandbox import messages_to
 from wxbot import services
-from wxbot.db import database_url, db
+from wxbot.db import db
+from wxbot.sandbox.address import running_url
 from wxbot.sandbox.phone import Phone, PhoneReply, http_transport
 
-RUNNING_URL_FILE = "server_url"  # written by gunicorn.conf.py when the server starts
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"  # config.yaml's server.public_url
 USAGE = ("输入文字直接发送。命令：/click 键（菜单点击，如 /click 学习）、/follow 关注、/unfollow 取消关注、"
          "/scan 场景值（扫码）、/image 发图片、/quit 退出。")
@@ -30,25 +29,13 @@ def show(reply: PhoneReply) -> str:
     return "(没有即时回复)"
 
 
-def running_url_file(database_url: str, instance_path: str) -> str:
-    """Where a started server notes its address: next to its SQLite database, so that each deployment
-    (and each test run) has its own; instance/server_url for another database."""
-    if database_url.startswith("sqlite:///"):
-        return database_url[len("sqlite:///"):] + ".server_url"
-    return os.path.join(instance_path, RUNNING_URL_FILE)
-
-
 def server_url(app) -> str:
     """Where the running server listens: server.public_url when it was set (environment, site file),
     else the address `make run` noted when it started (make run PORT=8765), else the default."""
     configured = services.settings(app).server.public_url.rstrip("/")
     if configured != DEFAULT_PUBLIC_URL:
         return configured
-    try:
-        with open(running_url_file(database_url(app), app.instance_path), encoding="utf-8") as f:
-            return f.read().strip() or configured
-    except OSError:
-        return configured
+    return running_url(app) or configured
 
 
 def run_terminal_chat(openid: str, url: str | None, lines: Iterable[str], echo: Callable[[str], None]) -> None:
