@@ -22,11 +22,13 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Browser tests drive Debian's Chromium; the font keeps Chinese readable in failure screenshots.
-BROWSER_DEPS := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
-$(BROWSER_DEPS):
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei; \
-	else echo "浏览器测试需要 Debian 的 chromium 和 fonts-wqy-microhei：sudo apt-get install chromium fonts-wqy-microhei"; exit 1; fi
+# Browser tests drive Debian's Chromium; the font keeps Chinese readable in failure screenshots. The
+# deployment guide's nginx configuration is run by its test (tests/test_deployment.py).
+SYSTEM_DEPS := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/sbin/nginx
+$(SYSTEM_DEPS):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei nginx; \
+	else echo "测试需要 Debian 的 chromium、fonts-wqy-microhei 和 nginx：sudo apt-get install chromium fonts-wqy-microhei nginx"; \
+	exit 1; fi
 
 setup: $(VENV)/.runtime
 	$(FLASK) db upgrade
@@ -48,7 +50,7 @@ prod: $(VENV)/.runtime
 	sh -c '$(FLASK) db upgrade && $(FLASK) demo load --if-safe && $(FLASK) urls --host $(HOST) && \
 	exec $(BIN)/honcho start -c web=1,scheduler=1,worker=2'
 
-test: $(VENV)/.dev $(BROWSER_DEPS)
+test: $(VENV)/.dev $(SYSTEM_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per domain. No Flask here: plain functions take a session."""
 from models.accounts import AdminUser, AuditLog
+from models.backups import Backup
 from models.base import Base
 from models.channelsettings import ChannelSettings
 from models.checkins import CheckIn, LocationReport
@@ -20,9 +21,9 @@ from models.signups import LeaveRequest, Registration
 from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [
-    "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Base", "Campaign", "ChannelSettings", "CheckIn", "Contest",
-    "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "Heartbeat", "Post", "LeaveRequest", "LocationReport",
-    "MassJob", "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry", "PointEntry", "Question",
-    "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard", "SandboxMessage",
-    "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
+    "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Backup", "Base", "Campaign", "ChannelSettings", "CheckIn",
+    "Contest", "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "Heartbeat", "Post", "LeaveRequest",
+    "LocationReport", "MassJob", "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry",
+    "PointEntry", "Question", "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard",
+    "SandboxMessage", "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
 ]

@@ -3,6 +3,7 @@ bytes of .xlsx that declare a million rows of 16,384 columns, a zip that unpacks
 workbook of many sheets, a CSV of too many rows. Each is refused within a second or two, with a
 sentence naming the limit, through every path an organiser or an operator uses."""
 import io
+import os
 import time
 import tracemalloc
 import zipfile
@@ -147,3 +148,24 @@ def test_an_ordinary_workbook_with_gaps_still_reads_every_row_where_it_is(runner
     result = runner.invoke(args=["roster", "import", str(tmp_path / "名单.xlsx"), "--skip-bad"])
     assert "新增 2 人" in result.output, result.output
     assert {m.name for m in session.query(Member)} == {"张三", "李四"}
+
+
+@pytest.mark.parametrize("command", [["roster", "import"], ["questions", "import"], ["events", "import"]])
+def test_a_file_the_service_user_cannot_read_is_told_apart_from_a_missing_one(runner, tmp_path, command):
+    private = tmp_path / "root-home"
+    private.mkdir()
+    (private / "名单.csv").write_text("学号,姓名\n", encoding="utf-8")
+    private.chmod(0o700)  # as /root is: `sudo -u wxbot bin/wxbot roster import /root/名单.csv`
+    as_root = os.geteuid() == 0
+    if as_root:
+        os.setegid(65534)
+        os.seteuid(65534)  # the service user, for the length of the command
+    try:
+        result = runner.invoke(args=[*command, str(private / "名单.csv")])
+    finally:
+        if as_root:
+            os.seteuid(0)
+            os.setegid(0)
+    assert result.exit_code != 0 and "没有权限读取" in result.output and "chmod 644" in result.output
+    missing = runner.invoke(args=[*command, str(tmp_path / "没有这个.csv")])
+    assert "找不到文件" in missing.output and "does not exist" not in missing.output

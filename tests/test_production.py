@@ -113,7 +113,7 @@ def organiser_composing_a_broadcast(app, session, prefix: str):
 def test_json_logs_carry_the_request_id_from_the_message_to_the_campaign_it_sends(app, session, caplog):
     from models.delivery import Campaign
     from wxbot.delivery.engine import DeliveryWorker
-    from wxbot.logs import _formatter
+    from wxbot.logs import formatter
     _phone, chat = organiser_composing_a_broadcast(app, session, "oTrace")
     assert "已提交群发" in chat.say("确认")
     campaign = session.scalar(select(Campaign))
@@ -121,7 +121,7 @@ def test_json_logs_carry_the_request_id_from_the_message_to_the_campaign_it_send
     with caplog.at_level(logging.INFO, logger="wxbot.delivery.engine"):
         DeliveryWorker(app, "trace-worker").step()
     record = next(r for r in caplog.records if "sends campaign" in r.getMessage())
-    line = json.loads(_formatter("json").format(record))
+    line = json.loads(formatter("json").format(record))
     assert line["request_id"] == campaign.request_id and line["level"] == "INFO" and "oTrace" not in str(line)
 
 
@@ -143,7 +143,8 @@ def test_a_failed_upgrade_rolls_back_with_db_downgrade_and_forward_again(make_ap
 
 
 def test_the_guides_backup_restores_into_a_fresh_database(tmp_path):
-    """docs/部署.md's pg_dump and pg_restore, done: the restored copy is current and has the roster."""
+    """docs/部署.md's nightly `backup run` and its pg_restore, done: the restored copy is current and has
+    the roster, and the uploaded files come back from their archive."""
     from tests.conftest import POSTGRES_ADMIN_URL
     from wxbot import create_app
     from wxbot.db import db
@@ -157,14 +158,19 @@ def test_the_guides_backup_restores_into_a_fresh_database(tmp_path):
             conn.execute(f'CREATE DATABASE "{name}"')
     try:
         original = create_app({"database_url": f"{base}/{names[0]}".replace("postgresql://", "postgresql+psycopg://"),
-                               "log_level": "WARNING"})
+                               "log_level": "WARNING", "backup.dir": str(tmp_path / "backups")})
         with original.app_context():
             upgrade()
             make_member(db.session, student_no="2024999999", name="备份里的人")
+        os.makedirs(os.path.join(original.instance_path, "uploads"), exist_ok=True)
+        result = original.test_cli_runner().invoke(args=["backup", "run"])
+        assert result.exit_code == 0, result.output
+        with original.app_context():
             db.engine.dispose()
-        dump = tmp_path / "wxbot.dump"
-        subprocess.run(["pg_dump", "-Fc", "-f", str(dump), f"{base}/{names[0]}"], check=True, timeout=120)
+        dump = next((tmp_path / "backups").glob("wxbot-*.dump"))
+        files = next((tmp_path / "backups").glob("files-*.tgz"))
         subprocess.run(["pg_restore", "--no-owner", "-d", f"{base}/{names[1]}", str(dump)], check=True, timeout=120)
+        subprocess.run(["tar", "tzf", str(files)], check=True, timeout=60, capture_output=True)
         restored = create_app({"database_url": f"{base}/{names[1]}".replace("postgresql://", "postgresql+psycopg://"),
                                "log_level": "WARNING"})
         with restored.app_context():

@@ -214,6 +214,8 @@ def _validate(data: dict) -> None:
         raise ConfigError("study.read_seconds", "不能是负数")
     if not 0.0 <= data["sandbox"]["fault_rate"] <= 1.0:
         raise ConfigError("sandbox.fault_rate", "需要 0.0 到 1.0 之间的数")
+    if data["backup"]["keep_days"] < 1 or data["backup"]["warn_after_hours"] <= 0:
+        raise ConfigError("backup", "keep_days 至少 1 天，warn_after_hours 需要大于 0")
     if data["log_level"].upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "只能是 DEBUG、INFO、WARNING 或 ERROR")
     if data["log_format"] not in ("text", "json"):

@@ -86,7 +86,41 @@ def system_health(session, now, settings) -> list[HealthLine]:
         running = alive[role]["alive"] > 0
         lines.append(HealthLine(label, "正常运行" if running else "已停止", running,
                                 "" if running else "每日推送和活动提醒会停下来：请联系信息中心重启服务。"))
-    return lines
+    backup = backup_line(session, now, settings)
+    return lines + ([backup] if backup else [])
+
+
+def backup_line(session, now, settings) -> HealthLine | None:
+    """The last backup; a warning when the nightly one has stopped. A trial in the sandbox is not
+    expected to be backed up: nothing is said there until it is."""
+    from models.backups import backup_overdue, last_backup
+    from models.timeutil import show
+    from wxbot.backup import human_size
+    last = last_backup(session)
+    if last is None and is_sandbox(settings):
+        return None
+    if last is None:
+        return HealthLine("数据备份", "还没有备份过", False, BACKUP_ADVICE)
+    when = f"{show(last.finished_at, '%m-%d %H:%M')}，数据库 {human_size(last.database_bytes)}"
+    if backup_overdue(last, now, settings.backup.warn_after_hours):
+        hours = int((now - last.finished_at).total_seconds() // 3600)
+        return HealthLine("数据备份", f"已经 {hours} 小时没有备份（最近一次 {when}）", False, BACKUP_ADVICE)
+    return HealthLine("数据备份", f"最近一次 {when}", True)
+
+
+BACKUP_ADVICE = "每日备份没有按时完成：请联系信息中心检查（docs/部署.md 第 8 节）。"
+
+
+def backup_report(session, now, settings) -> str:
+    """/healthz's backup field. It does not make /healthz fail: a load balancer must not take a
+    healthy server out of service because last night's backup did not run."""
+    from models.backups import backup_overdue, last_backup
+    last = last_backup(session)
+    if last is None:
+        return "never: no backup recorded (bin/wxbot backup run, docs/部署.md)"
+    age = int((now - last.finished_at).total_seconds())
+    state = "overdue" if backup_overdue(last, now, settings.backup.warn_after_hours) else "ok"
+    return f"{state}: last {age // 3600} h {age % 3600 // 60} min ago"
 
 
 @bp.get("/healthz")
@@ -116,4 +150,6 @@ def healthz():
             oldest = db.session.scalar(select(func.min(Delivery.claimed_at)).where(Delivery.status == "sending"))
             body["oldest_claim_seconds"] = int((now - oldest).total_seconds()) if oldest else 0
             body["stuck"] = bool(oldest and now - oldest > timedelta(seconds=cfg.delivery.lease_seconds))
+            if not is_sandbox(cfg):
+                body["backup"] = backup_report(db.session, now, cfg)
     return jsonify(body), 200 if healthy else 503

@@ -49,6 +49,7 @@ class DatabaseCollector:
         self.app = app
 
     def collect(self):
+        from models.backups import last_backup
         from models.heartbeats import liveness
         from models.timeutil import utcnow
         from wxbot.health import outbox_depth
@@ -56,6 +57,7 @@ class DatabaseCollector:
             with services.sessions(self.app)() as session:
                 depth = outbox_depth(session, utcnow())
                 alive = liveness(session, utcnow(), services.settings(self.app).health.dead_after_seconds)
+                last = last_backup(session)
         except Exception:  # the database is down: /healthz says so; the counters still answer
             up = GaugeMetricFamily("wxbot_database_up", "Whether the database answered the scrape")
             up.add_metric([], 0)
@@ -73,6 +75,10 @@ class DatabaseCollector:
         for role, entry in alive.items():
             processes.add_metric([role], entry["alive"])
         yield processes
+        if last is not None:  # alert when it grows past a day: the nightly backup stopped
+            backup = GaugeMetricFamily("wxbot_last_backup_timestamp_seconds", "When the last backup finished")
+            backup.add_metric([], last.finished_at.timestamp())
+            yield backup
 
 
 def _counters():

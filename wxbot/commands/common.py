@@ -1,9 +1,39 @@
 """What several command groups share."""
 from __future__ import annotations
 
+import os
+import pwd
+import stat
+
 import click
 
 from wxbot.db import db
+
+
+class InputFile(click.ParamType):
+    """A file a command reads, refused in words that say what to do. `sudo -u wxbot bin/wxbot ...`
+    runs as the service user: a file in root's home exists, but wxbot cannot read it, and click's
+    own check called that "does not exist"."""
+
+    name = "文件"
+
+    def convert(self, value, param, ctx):
+        try:
+            is_folder = stat.S_ISDIR(os.stat(value).st_mode)
+        except FileNotFoundError:
+            raise click.ClickException(f"找不到文件 {value}") from None
+        except PermissionError:
+            raise click.ClickException(self._unreadable(value)) from None
+        if is_folder:
+            raise click.ClickException(f"{value} 是文件夹，请给出文件")
+        if not os.access(value, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
+            raise click.ClickException(self._unreadable(value))
+        return value
+
+    @staticmethod
+    def _unreadable(path: str) -> str:
+        return (f"用户 {pwd.getpwuid(os.geteuid()).pw_name} 没有权限读取 {path}（它或它所在的文件夹不让这个用户读）。"
+                f"把文件复制到 /tmp 并 chmod 644，或把它交给这个用户（chown），再运行一次。")
 
 
 def find_unit(path: str):

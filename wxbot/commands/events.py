@@ -6,13 +6,14 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from wxbot import services
+from wxbot.commands.common import InputFile
 from wxbot.db import db
 
 events_cli = AppGroup("events", help="活动：导入学期安排、查看当前签到码。")
 
 
 @events_cli.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=InputFile())
 def events_import(path: str):
     """导入一个学期的活动（.xlsx 或 .csv，格式同管理后台的导入模板）；有任何错误行时不导入。"""
     from models.accounts import audit

@@ -4,13 +4,14 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from wxbot.commands.common import InputFile
 from wxbot.db import db
 
 questions_cli = AppGroup("questions", help="题库导入导出。")
 
 
 @questions_cli.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=InputFile())
 @click.option("--skip-bad", is_flag=True, help="跳过有错误的行，导入其余行。")
 def questions_import(path: str, skip_bad: bool):
     """导入题库（.xlsx 或 .csv，格式同管理后台的导入模板）到全校题库；填了编号的行更新那道题。"""

@@ -5,14 +5,14 @@ import click
 from flask.cli import AppGroup
 
 from wxbot import services
-from wxbot.commands.common import find_unit
+from wxbot.commands.common import InputFile, find_unit
 from wxbot.db import db
 
 roster_cli = AppGroup("roster", help="成员名单导入导出。")
 
 
 @roster_cli.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=InputFile())
 @click.option("--skip-bad", is_flag=True, help="跳过有错误的行，导入其余行。")
 def roster_import(path: str, skip_bad: bool):
     """导入名单（.xlsx 或 .csv，列：学号 姓名 学院 支部 政治面貌 角色），按学号更新。"""
