@@ -48,7 +48,10 @@ mount -o remount,ro,bind "$ROOTFS/srv/wxbot.git"
 for mirror in /opt/pypi /opt/pypi-more /opt/wheels; do
     [ -d "$mirror" ] && mkdir -p "$ROOTFS$mirror" && mount --bind "$mirror" "$ROOTFS$mirror"
 done
-[ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOTFS/etc/pip.conf"
+# The certificates this machine trusts (a proxy that inspects HTTPS brings its own), for pip only.
+cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/rehearsal-ca.crt"
+printf '[global]\ncert = /etc/rehearsal-ca.crt\n' > "$ROOTFS/etc/pip.conf"
+[ -f /etc/pip.conf ] && grep -v '^\[global\]\|^cert' /etc/pip.conf >> "$ROOTFS/etc/pip.conf"
 [ -d /etc/xdg/pip ] && mkdir -p "$ROOTFS/etc/xdg" && cp -r /etc/xdg/pip "$ROOTFS/etc/xdg/"
 # Packages install without starting their daemons (the systemctl stand-in starts what the guide enables).
 printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d" && chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
