@@ -46,13 +46,13 @@ mount --bind "$REPO" "$ROOTFS/srv/wxbot.git"
 mount -o remount,ro,bind "$ROOTFS/srv/wxbot.git"
 # This machine's Python package mirror, as the guide's "用镜像" line would give a campus.
 for mirror in /opt/pypi /opt/pypi-more /opt/wheels; do
-    [ -d "$mirror" ] && mkdir -p "$ROOTFS$mirror" && mount --bind "$mirror" "$ROOTFS$mirror"
+    if [ -d "$mirror" ]; then mkdir -p "$ROOTFS$mirror" && mount --bind "$mirror" "$ROOTFS$mirror"; fi
 done
 # The certificates this machine trusts (a proxy that inspects HTTPS brings its own), for pip only.
 cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/etc/rehearsal-ca.crt"
 printf '[global]\ncert = /etc/rehearsal-ca.crt\n' > "$ROOTFS/etc/pip.conf"
-[ -f /etc/pip.conf ] && grep -v '^\[global\]\|^cert' /etc/pip.conf >> "$ROOTFS/etc/pip.conf"
-[ -d /etc/xdg/pip ] && mkdir -p "$ROOTFS/etc/xdg" && cp -r /etc/xdg/pip "$ROOTFS/etc/xdg/"
+if [ -f /etc/pip.conf ]; then grep -v '^\[global\]\|^cert' /etc/pip.conf >> "$ROOTFS/etc/pip.conf" || true; fi
+if [ -d /etc/xdg/pip ]; then mkdir -p "$ROOTFS/etc/xdg" && cp -r /etc/xdg/pip "$ROOTFS/etc/xdg/"; fi
 # Packages install without starting their daemons (the systemctl stand-in starts what the guide enables).
 printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d" && chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
 install -m 644 "$REPO/deploy/systemctl-shim.py" "$ROOTFS/usr/local/lib/systemctl-shim.py"
