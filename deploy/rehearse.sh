@@ -61,7 +61,11 @@ chmod 755 "$ROOTFS/usr/local/sbin/systemctl"
 python3 "$REPO/deploy/guide_blocks.py" "$REPO/docs/部署.md" "$ROOTFS/root/guide"
 install -m 755 "$REPO/deploy/rehearse-inside.sh" "$ROOTFS/root/rehearse-inside.sh"
 
-chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-    LANG=C.UTF-8 TERM=dumb NEW_TAG="$NEW_TAG" OLD_TAG="$OLD_TAG" /bin/bash /root/rehearse-inside.sh \
-    2>&1 | tee "$DIR/rehearsal.log"
+ENTER=(chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+       LANG=C.UTF-8 TERM=dumb NEW_TAG="$NEW_TAG" OLD_TAG="$OLD_TAG" /bin/bash /root/rehearse-inside.sh)
+# Installing needs the network; running gets a network of its own (only lo), so that this machine's
+# PostgreSQL, Redis, nginx or port 8000 neither answer in place of the rehearsal's nor block them.
+"${ENTER[@]}" install 2>&1 | tee "$DIR/rehearsal.log"
+[ "${PIPESTATUS[0]}" = 0 ] || exit 1
+unshare --net --fork /bin/sh -c 'ip link set lo up && exec "$@"' sh "${ENTER[@]}" run 2>&1 | tee -a "$DIR/rehearsal.log"
 exit "${PIPESTATUS[0]}"
