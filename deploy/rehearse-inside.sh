@@ -50,6 +50,10 @@ install_steps() {
 
 run_steps() {
     cd /opt/wxbot
+    # Packages were installed beside this machine's own PostgreSQL, so pg_createcluster picked the
+    # next free port; a fresh server has 5432 free.
+    sed -i 's/^port = .*/port = 5432/' /etc/postgresql/15/main/postgresql.conf
+    note "PostgreSQL 的端口改回 5432（安装时本机的 5432 被占用，pg_createcluster 选了别的）"
     systemctl start postgresql redis-server
     note "postgresql、redis-server 由 systemctl 替身启动（chroot 里没有 systemd）"
 
