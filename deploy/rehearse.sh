@@ -40,7 +40,7 @@ mount -t proc proc "$ROOTFS/proc"
 mount --rbind /sys "$ROOTFS/sys"
 mount --rbind /dev "$ROOTFS/dev"
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
-echo "127.0.1.1 $(hostname)" >> "$ROOTFS/etc/hosts"   # sudo looks its host up
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost\n127.0.1.1 %s\n' "$(hostname)" > "$ROOTFS/etc/hosts"
 # The repository the guide clones ("<仓库地址>"), read-only.
 mkdir -p "$ROOTFS/srv/wxbot.git"
 mount --bind "$REPO" "$ROOTFS/srv/wxbot.git"
