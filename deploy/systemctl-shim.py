@@ -51,10 +51,14 @@ def environment(settings: dict[str, str], user: pwd.struct_passwd) -> dict[str, 
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": user.pw_dir,
            "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": user.pw_shell, "LANG": "C.UTF-8"}
     if "EnvironmentFile" in settings:
-        sys.path.insert(0, settings.get("WorkingDirectory", "/opt/wxbot"))
-        from wxbot.envfile import parse
+        # wxbot's own reader of systemd's rules, loaded alone (the package needs the virtualenv)
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "envfile", os.path.join(settings.get("WorkingDirectory", "/opt/wxbot"), "wxbot", "envfile.py"))
+        envfile = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(envfile)
         with open(settings["EnvironmentFile"].lstrip("-"), encoding="utf-8") as f:
-            env.update(parse(f.read()))
+            env.update(envfile.parse(f.read()))
     return env
 
 
