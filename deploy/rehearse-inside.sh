@@ -91,10 +91,11 @@ EOF
     if sudo -u wxbot bin/wxbot roster import /root/名单.xlsx > /tmp/out 2>&1; then fail "读到了 /root 下的文件？"; fi
     grep -q "没有权限读取" /tmp/out && ok "roster import /root/名单.xlsx：$(tail -1 /tmp/out)" || fail "没有做到：roster import /root/名单.xlsx：$(tail -1 /tmp/out)"
     cd /root
-    sed -e "s#^cd /opt/wxbot#cd /opt/wxbot#" -e "s#--role admin #--role admin --password '$ADMIN_PASSWORD' #" \
+    sed -e "s#--role admin #--role admin --password '$ADMIN_PASSWORD' #" \
         -e "s#^cp 名单.xlsx#cp /root/名单.xlsx#" -e '/menu sync/d' $G/sec3-2.bash > /tmp/commands.sh
     note "admin create 加 --password；menu sync 留到服务启动后"
     bash -euxo pipefail /tmp/commands.sh > /tmp/out 2>&1 || { cat /tmp/out; fail "第 3 节的命令失败"; }
+    cd /opt/wxbot
     grep -q "导入完成：新增 3 人" /tmp/out && ok "名单导入：$(grep 导入完成 /tmp/out)" || fail "没有做到：名单导入：$(grep 导入完成 /tmp/out)"
     [ "$(grep -c 已创建管理员账号 /tmp/out)" = 2 ] && ok "两个管理员" || fail "没有做到：两个管理员"
     [ ! -e /run/wxbot ] && ok "命令没有需要、也没有留下 /run/wxbot/metrics" || fail "没有做到：命令没有需要、也没有留下 /run/wxbot/metrics"
