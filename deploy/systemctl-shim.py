@@ -7,7 +7,6 @@ to /var/log/rehearsal/<unit>.log, as it would go to the journal.
 
 Only what the guide uses: daemon-reload, enable [--now], start, stop, restart, reload, status."""
 import fnmatch
-import glob
 import os
 import pwd
 import shlex
@@ -105,6 +104,16 @@ def stop_unit(name: str) -> None:
     os.remove(os.path.join(PIDS, name))
 
 
+def nginx_running() -> bool:
+    """nginx -t leaves an empty pid file behind: only a pid of a living process counts."""
+    try:
+        with open("/run/nginx.pid") as f:
+            os.kill(int(f.read()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def expand(patterns: list[str]) -> list[str]:
     """Unit names, with globs ('wxbot-worker@*') matched against the running units."""
     names = []
@@ -125,7 +134,7 @@ def act(verb: str, name: str) -> None:
         if verb in ("start", "restart") and begin:
             subprocess.run(begin, check=True)
         if verb == "reload" and name == "nginx":
-            subprocess.run(["nginx", "-s", "reload"] if glob.glob("/run/nginx.pid") else ["nginx"], check=True)
+            subprocess.run(["nginx", "-s", "reload"] if nginx_running() else ["nginx"], check=True)
         return
     if verb in ("stop", "restart"):
         stop_unit(name)
