@@ -114,7 +114,7 @@ open(sys.argv[2], "w", encoding="utf-8").write("\n".join(out) + "\n")
 EOF
     done
     ok "wxbot-scheduler、wxbot-worker@ 按“与上面相同，但”写成"
-    bash -euxo pipefail $G/sec4-4.bash > /tmp/out 2>&1 || true   # its curl may run before the first heartbeats
+    bash -euxo pipefail $G/sec4-4.bash > /tmp/out 2>&1 || { cat /tmp/out; fail "第 4 节的命令失败"; }
     healthy
     [ "$(stat -c %U /run/wxbot/metrics)" = wxbot ] && ok "/run/wxbot/metrics 由服务建好，属 wxbot" || fail "没有做到：/run/wxbot/metrics 由服务建好，属 wxbot"
     sleep 1
