@@ -7,7 +7,8 @@ import sys
 
 
 def main(guide: str, out: str) -> None:
-    text = open(guide, encoding="utf-8").read()
+    with open(guide, encoding="utf-8") as f:
+        text = f.read()
     os.makedirs(out, exist_ok=True)
     for section in re.split(r"^## ", text, flags=re.M)[1:]:
         number = section.split(".", 1)[0]

@@ -73,10 +73,11 @@ def start_unit(name: str) -> None:
             if part != "/run":
                 os.chown(part, user.pw_uid, user.pw_gid)
     os.makedirs(LOGS, exist_ok=True)
-    log = open(os.path.join(LOGS, f"{name}.log"), "ab")
-    process = subprocess.Popen(shlex.split(settings["ExecStart"]), cwd=settings.get("WorkingDirectory", "/"),
-                               env=environment(settings, user), stdout=log, stderr=subprocess.STDOUT,
-                               user=user.pw_uid, group=user.pw_gid, extra_groups=[], start_new_session=True)
+    # The child keeps its own copy of the log descriptor; ours closes when the block ends.
+    with open(os.path.join(LOGS, f"{name}.log"), "ab") as log:
+        process = subprocess.Popen(shlex.split(settings["ExecStart"]), cwd=settings.get("WorkingDirectory", "/"),
+                                   env=environment(settings, user), stdout=log, stderr=subprocess.STDOUT,
+                                   user=user.pw_uid, group=user.pw_gid, extra_groups=[], start_new_session=True)
     with open(os.path.join(PIDS, name), "w") as f:
         f.write(str(process.pid))
 
@@ -155,7 +156,8 @@ def main(args: list[str]) -> None:
         return
     if verb == "status":
         for name in expand(rest or ["*"]):
-            print(f"{name}: {'active (pid %d)' % running(name) if running(name) else 'inactive'}")
+            pid = running(name)
+            print(f"{name}: {f'active (pid {pid})' if pid else 'inactive'}")
         return
     for name in expand(rest):
         act(verb, name)
