@@ -2,7 +2,7 @@
 
 First match wins (see wxbot/router.py); the help router holds the fallback and stays last.
 """
-from handlers import broadcast, contest, deliveries, events, feedback, help, members, quiz, study
+from handlers import broadcast, contest, deliveries, development, events, feedback, help, members, quiz, study
 from wxbot.router import Dispatcher, Router
 
 ROUTERS = [
@@ -15,6 +15,7 @@ ROUTERS = [
     quiz.router,
     contest.router,
     feedback.router,
+    development.router,
     help.router,
 ]
 

@@ -6,6 +6,7 @@ from models.channelsettings import ChannelSettings
 from models.checkins import CheckIn, LocationReport
 from models.contest import Contest
 from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
+from models.development import DevLocalRule, DevRecord, DevStep
 from models.events import Event
 from models.feedback import Post
 from models.followers import Follower
@@ -22,8 +23,9 @@ from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [
     "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Backup", "Base", "Campaign", "ChannelSettings", "CheckIn",
-    "Contest", "DailyPush", "Delivery", "DoneOnce", "Event", "Follower", "Heartbeat", "Post", "LeaveRequest",
-    "LocationReport", "MassJob", "Material", "Member", "MemberPoints", "MessageLog", "OrgUnit", "PlanEntry",
-    "PointEntry", "Question", "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard",
-    "SandboxMessage", "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
+    "Contest", "DailyPush", "Delivery", "DevLocalRule", "DevRecord", "DevStep", "DoneOnce", "Event", "Follower",
+    "Heartbeat", "LeaveRequest", "LocationReport", "MassJob", "Material", "Member", "MemberPoints", "MessageLog",
+    "OrgUnit", "PlanEntry", "PointEntry", "Post", "Question", "QuestionReport", "QuizAttempt", "Reading",
+    "Registration", "ReviewCard", "SandboxMessage", "SandboxQRCode", "SandboxToken", "SandboxUser", "SandboxValue",
+    "SubscriptionCredit",
 ]

@@ -58,9 +58,11 @@ def automated_notice(session: Session, member_ids: list[int], text: str, label: 
                      **kwargs) -> Campaign | None:
     """A notice no organiser is there to correct (a reminder, an offer made by a job or by another
     member's cancellation): if what it quotes matched the word lists, it is not sent, and the log says so."""
+    # No savepoint: the screening refuses before anything is written, and on SQLite a savepoint
+    # opened before notify's reads would make its first write fail at once ("database is locked")
+    # whenever another connection (the message-log writer, a worker) commits in between.
     try:
-        with session.begin_nested():
-            return notify(session, member_ids, text, label, at, *args, **kwargs)
+        return notify(session, member_ids, text, label, at, *args, **kwargs)
     except ContentRefused as exc:
         logger.warning("notice %s not sent: %s", label, exc.words)
         return None

@@ -17,6 +17,7 @@ from flask import Flask
 from models.tracing import current_request_id, new_request_id
 from scheduler.jobs import (
     daily_push_job,
+    development_reminder_job,
     events_job,
     feedback_reminder_job,
     purge_message_log,
@@ -48,6 +49,7 @@ JOBS = [
     JobSpec("events.tick", events_job, "events.job_every_minutes", every=True),
     JobSpec("quiz.sweep", quiz_sweep_job, "quiz.sweep_every_minutes", every=True),
     JobSpec("feedback.reminder", feedback_reminder_job, "feedback.remind_at"),
+    JobSpec("development.reminder", development_reminder_job, "development.remind_at"),
 ]
 
 

@@ -82,3 +82,13 @@ def feedback_reminder_job(app: Flask) -> int:
         told = remind_unanswered(db.session, utcnow(), services.settings(app).feedback.remind_after_days)
     logger.info("feedback reminder: %d organisers told", told)
     return told
+
+
+def development_reminder_job(app: Flask) -> dict:
+    """发展党员: each organiser's steps due soon or overdue, and members' own notices; each step and due
+    date once, whatever runs the job (two schedulers, a restart)."""
+    from models.devremind import remind_development
+    with app.app_context():
+        done = remind_development(db.session, utcnow(), services.settings(app).development)
+    logger.info("development reminder: %s", done)
+    return done

@@ -56,6 +56,7 @@ def sign_in(page, username):
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("heading", name=re.compile("概况"))).to_be_visible()
+    page.wait_for_load_state("load")  # the menu button works once Bootstrap's script has run
 
 
 def test_an_admin_imports_fixes_edits_sees_the_audit_and_signs_out(page, school, tmp_path):

@@ -28,6 +28,7 @@ def init_console(app: Flask) -> None:
         campaigns,
         channels,
         contests,
+        development,
         events,
         feedback,
         materials,
