@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening clean
+.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,7 +61,7 @@ fuzz: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening
+bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development
 
 bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -81,6 +81,9 @@ bench-checkin: $(VENV)/.dev
 
 bench-screening: $(VENV)/.dev
 	$(BIN)/python bench/screening.py
+
+bench-development: $(VENV)/.dev
+	$(BIN)/python bench/development.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

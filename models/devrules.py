@@ -473,3 +473,20 @@ def split_list(text: str) -> list[str]:
     """学号 or names as people separate them: commas (either width), 、, spaces, new lines."""
     import re
     return [part for part in re.split(r"[,，、;；\s]+", text or "") if part]
+
+
+def earliest_path(rules: Rules, last: str, start: date, gap_days: int = 0) -> History:
+    """The main line from an application on `start` up to and including step `last`, each step
+    `gap_days` after the first day the rules allow it (demo data; a 公示 lasts its working days)."""
+    history = History([])
+    for step in rules.main_line:
+        found = window(rules, history, step)
+        on = max([history.first(r) for r in step.requires] + [found.earliest or start])
+        on += timedelta(days=gap_days if step.key != "apply" else 0)
+        if found.latest and on > found.latest:
+            on = max([history.first(r) for r in step.requires] + [found.latest])
+        ends_on = nth_working_day(on, step.window_days)[0] if step.window_days else None
+        history.done.append(Done(step.key, on, ends_on))
+        if step.key == last:
+            break
+    return history

@@ -432,3 +432,19 @@ def test_reminders_go_out_once_whatever_runs_them(app, school, session, applican
 def texts(chat: ChatUser, session) -> list[str]:
     """The text of every message that reached this user's phone."""
     return [m.get("content", "") for m in chat.received(session)]
+
+
+def test_the_demo_school_shows_every_stage_on_the_board(app, session):
+    from tests.helpers import make_account
+    from wxbot.demo import DEMO_DEVELOPMENT, load_demo, load_demo_development
+    load_demo(session, "演示大学")
+    on_the_path = session.scalar(select(func.count()).select_from(Member).where(
+        Member.stage.in_(tuple(DEMO_DEVELOPMENT))))
+    assert load_demo_development(session, local_date()) == on_the_path > 0
+    assert load_demo_development(session, local_date()) == 0  # a second make run adds nothing
+    make_account(session, "admin", "admin")
+    board = page_text(signed_in(app, "admin").get("/admin/development"))
+    for stage in DEMO_DEVELOPMENT:
+        assert f'data-stage="{stage}">0<' not in board
+    for shown in ("overdue", "candidates", "probation"):
+        assert f'data-list="{shown}">0<' not in board

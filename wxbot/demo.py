@@ -254,3 +254,60 @@ def load_demo_topic(session: Session, now) -> bool:
                       created_by="演示数据", created_at=now))
     session.commit()
     return True
+
+
+# 发展党员 in the demo: for each stage, where a person stands, by branch (the step they reached last,
+# and how many days ago a step of theirs happened), so that the board shows something due, overdue,
+# ready for the next meeting and a 预备期 about to end.
+DEMO_DEVELOPMENT = {
+    "入党申请人": [("apply", "apply", 45), ("talk", "apply", 70), ("apply", "apply", 12), ("talk", "apply", 25)],
+    "入党积极分子": [("contacts", "activist", 400), ("contacts", "activist", 120), ("contacts", "activist", 380),
+                 ("education", "activist", 200)],
+    "发展对象": [("candidate", "candidate", 20), ("training", "training", 10), ("branch_review", "branch_review", 3),
+             ("publicity", "publicity", 30)],
+    "预备党员": [("oath", "branch_meeting", 345), ("branch_meeting", "branch_meeting", 40),
+             ("oath", "branch_meeting", 150), ("approval", "branch_meeting", 80)],
+}
+
+
+def load_demo_development(session: Session, today) -> int:
+    """A class of applicants at every stage (the demo members of those stages and the student of the
+    README), dated from today, unless records exist already."""
+    from datetime import timedelta
+
+    from models.development import DevRecord, record_step
+    from models.devrules import earliest_path, load_rules, nth_working_day
+    if session.scalar(select(DevRecord.id).limit(1)) is not None:
+        return 0
+    rules, made = load_rules(), 0
+    people = session.scalars(select(Member).where(Member.stage.in_(tuple(DEMO_DEVELOPMENT)))
+                             .order_by(Member.student_no)).all()
+    seen: dict[str, int] = {}
+    contacts = session.scalars(select(Member.student_no).where(Member.stage == "正式党员")
+                               .order_by(Member.student_no).limit(2)).all()
+    for member in people:
+        n = seen[member.stage] = seen.get(member.stage, -1) + 1
+        last, anchor, days_ago = DEMO_DEVELOPMENT[member.stage][n % 4]
+        if member.student_no == STUDENT.student_no:
+            last, anchor, days_ago = "contacts", "activist", 300
+        if last == "education":
+            last = "contacts"
+        path = earliest_path(rules, last, today - timedelta(days=900), gap_days=7)
+        shift = (today - timedelta(days=days_ago)) - path.first(anchor)
+        record = DevRecord(member=member, member_id=member.id, stage_before="共青团员")
+        session.add(record)
+        session.flush()
+        for done in path.done:
+            if done.on + shift > today:
+                break
+            details = {"contacts": list(contacts)} if done.key == "contacts" else {}
+            if done.key == "branch_meeting":
+                details = {"introducers": list(contacts), "votes": {"entitled": 24, "present": 21, "favour": 21}}
+            if done.key == "training":
+                details = {"training_days": 3}
+            on = done.on + shift
+            ends_on = nth_working_day(on, rules.step(done.key).window_days)[0] if done.ends_on else None
+            record_step(session, record, done.key, on, "演示数据", ends_on, details, check_people=False)
+        made += 1
+    session.commit()
+    return made

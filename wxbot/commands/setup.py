@@ -84,6 +84,12 @@ def demo_load(if_safe: bool):
     from wxbot.demo import load_demo_topic
     if load_demo_topic(db.session, utcnow()):
         click.echo("已载入一个演示话题：发送“话题”“回复 编号 内容”试试；留言的示例词表在 screening_lists/。")
+    from models.timeutil import local_date
+    from wxbot.demo import load_demo_development
+    records = load_demo_development(db.session, local_date())
+    if records:
+        click.echo(f"已载入 {records} 名同志的发展党员记录（各阶段都有，部分已逾期）：后台“发展党员”查看，"
+                   f"{STUDENT.name}发送“我的发展”试试。")
     accounts = load_demo_accounts(db.session)
     if accounts:
         lines = [f"  {label}：用户名 {name}  密码 {password}" for name, password, label in accounts]
