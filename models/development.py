@@ -285,3 +285,13 @@ def step_snapshot(step: DevStep, rules: Rules) -> dict:
     if step.note:
         snapshot["备注"] = "（敏感内容不记入日志）" if rules.step(step.key).sensitive else step.note
     return snapshot
+
+
+def stage_refusal(session: Session, member: Member, stage: str) -> str | None:
+    """Why a form or an import may not set this member's 政治面貌: on the path it follows the recorded
+    steps, so that the dates and the stage never disagree."""
+    if stage == member.stage or member.id is None:
+        return None
+    if session.scalar(select(DevRecord.id).where(DevRecord.member_id == member.id)) is None:
+        return None
+    return f"{member.name} 的政治面貌由发展党员记录决定（现为{member.stage}），请在“发展党员”中记录相应步骤"

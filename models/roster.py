@@ -146,8 +146,11 @@ def authority_errors(session: Session, rows: list[RosterRow], by_admin: bool, sc
     branches = {(u.parent.name if u.parent else "", u.name): u.id
                 for u in session.scalars(select(OrgUnit).where(OrgUnit.kind == "branch"))}
     errors = []
+    from models.development import stage_refusal
     for row in rows:
         reason = _authority_error(row, existing.get(row.student_no), branches, by_admin, scope)
+        if reason is None and row.student_no in existing:
+            reason = stage_refusal(session, existing[row.student_no], row.stage)
         if reason:
             errors.append(RowError(row.line, reason))
     return errors

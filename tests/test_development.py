@@ -373,6 +373,33 @@ def test_a_class_is_recorded_for_training_all_or_nothing(app, school, session):
     assert session.scalar(select(func.count()).select_from(DevStep).where(DevStep.key == "training")) == 3
 
 
+def test_a_training_class_run_as_an_event_is_recorded_from_its_check_ins(app, school, session):
+    from models.checkins import CheckIn
+    from models.events import Event
+    from models.timeutil import utcnow
+    start = utcnow() - timedelta(days=12)
+    event = Event(title="发展对象培训班", kind="党课", place="党校", starts_at=start, ends_at=start + timedelta(days=2),
+                  study_hours=24, org_unit_id=school["cs"].parent_id, created_by="cs")
+    session.add(event)
+    session.commit()
+    with app.app_context():
+        from wxbot.db import db
+        for n in range(2):
+            member = make_member(db.session, branch=db.session.get(type(school["cs"]), school["cs"].id),
+                                 stage="发展对象", student_no=f"202534{n}")
+            through_step(db.session, db.session.get(Member, member.id), "candidate",
+                         local_date() - timedelta(days=700))
+            db.session.add(CheckIn(event_id=event.id, member_id=member.id, method="scan"))
+        db.session.add(CheckIn(event_id=event.id, member_id=school["oA"].id, method="scan"))  # no record: left out
+        db.session.commit()
+    done = post(signed_in(app, "cs"), "/admin/development/batch", key="training", event_id=str(event.id))
+    assert done.status_code == 302
+    steps = session.scalars(select(DevStep).where(DevStep.key == "training")).all()
+    assert len(steps) == 2 and all(s.detail["training_hours"] == 24 and s.ends_on for s in steps)
+    outside = post(signed_in(app, "cs"), "/admin/development/batch", key="training", event_id="999999")
+    assert outside.status_code == 400 and "没有编号为 999999 的活动" in page_text(outside)
+
+
 # -- chat -----------------------------------------------------------------------------------------
 
 def test_my_development_tells_the_member_their_steps_and_the_next_window(app, school, session, applicant):
@@ -448,3 +475,19 @@ def test_the_demo_school_shows_every_stage_on_the_board(app, session):
         assert f'data-stage="{stage}">0<' not in board
     for shown in ("overdue", "candidates", "probation"):
         assert f'data-list="{shown}">0<' not in board
+
+
+def test_the_stage_of_someone_on_the_path_follows_the_record_not_a_form_or_an_import(app, applicant, session, school):
+    cs = signed_in(app, "cs")
+    member = session.get(Member, applicant.member_id)
+    page = page_text(cs.get(f"/admin/members/{member.id}"))
+    assert "由<a" in page and "发展党员记录" in page
+    refused = post(cs, f"/admin/members/{member.id}", name=member.name, stage="预备党员", role="member",
+                   unit=str(member.org_unit_id))
+    assert "政治面貌由发展党员记录决定" in page_text(cs.get(refused.headers["Location"]))
+    rows = "学号,姓名,学院,支部,政治面貌,角色\n2025300,李响,计算机学院,本科生第一党支部,正式党员,\n"
+    imported = cs.post("/admin/members/import", content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(rows.encode()), "名单.csv"), "csrf_token": csrf_token(cs, "/admin/")})
+    assert imported.status_code == 400 and "政治面貌由发展党员记录决定" in page_text(imported)
+    session.expire_all()
+    assert session.get(Member, member.id).stage == "入党申请人"

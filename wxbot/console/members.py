@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from models.accounts import audit, subtree_ids
+from models.development import DevRecord, stage_refusal
 from models.followers import Follower, unbind_member
 from models.members import ROLES, STAGES, Member, OrgUnit, role_change_refusal
 from models.orgtree import TreeError, add_member, edit_member, member_snapshot, tree_rows
@@ -76,6 +77,9 @@ def member_edit(member_id: int):
         try:
             if unit is None or not g.scope.allows_unit(unit.id):
                 raise TreeError("请选择你负责范围内的支部")
+            refusal = stage_refusal(db.session, member, form.get("stage", ""))
+            if refusal:
+                raise TreeError(refusal)
             edit_member(member, form.get("name", ""), form.get("stage", ""), form.get("role", ""), unit,
                         by_admin=current_user.role == "admin")
         except TreeError as exc:
@@ -88,8 +92,9 @@ def member_edit(member_id: int):
         flash(f"已保存 {member.name} 的信息。", "success")
         return redirect(url_for("console.members", q=member.student_no))
     follower = db.session.scalar(select(Follower).where(Follower.member_id == member.id))
+    record = db.session.scalar(select(DevRecord).where(DevRecord.member_id == member.id))
     return render_template("console/member_edit.html", member=member, form={}, branches=branches_in_scope(),
-                           stages=STAGES, roles=grantable_roles(member.role), follower=follower)
+                           stages=STAGES, roles=grantable_roles(member.role), follower=follower, record=record)
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
