@@ -57,6 +57,7 @@ if [ -d /etc/xdg/pip ]; then mkdir -p "$ROOTFS/etc/xdg" && cp -r /etc/xdg/pip "$
 # Packages install without starting their daemons (the systemctl stand-in starts what the guide enables).
 printf '#!/bin/sh\nexit 101\n' > "$ROOTFS/usr/sbin/policy-rc.d" && chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"
 install -m 644 "$REPO/deploy/systemctl-shim.py" "$ROOTFS/usr/local/lib/systemctl-shim.py"
+install -m 644 "$REPO/wxbot/envfile.py" "$ROOTFS/usr/local/lib/wxbot-envfile.py"
 printf '#!/bin/sh\nexec python3.11 /usr/local/lib/systemctl-shim.py "$@"\n' > "$ROOTFS/usr/local/sbin/systemctl"
 chmod 755 "$ROOTFS/usr/local/sbin/systemctl"
 python3 "$REPO/deploy/guide_blocks.py" "$REPO/docs/部署.md" "$ROOTFS/root/guide"

@@ -50,10 +50,10 @@ def environment(settings: dict[str, str], user: pwd.struct_passwd) -> dict[str, 
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": user.pw_dir,
            "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": user.pw_shell, "LANG": "C.UTF-8"}
     if "EnvironmentFile" in settings:
-        # wxbot's own reader of systemd's rules, loaded alone (the package needs the virtualenv)
+        # wxbot's own reader of systemd's rules, loaded alone (the package needs the virtualenv); the
+        # rehearsal's copy, as systemd's own reader does not change when the release is rolled back
         import importlib.util
-        spec = importlib.util.spec_from_file_location(
-            "envfile", os.path.join(settings.get("WorkingDirectory", "/opt/wxbot"), "wxbot", "envfile.py"))
+        spec = importlib.util.spec_from_file_location("envfile", "/usr/local/lib/wxbot-envfile.py")
         envfile = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(envfile)
         with open(settings["EnvironmentFile"].lstrip("-"), encoding="utf-8") as f:
