@@ -480,3 +480,28 @@ def test_a_fixed_paper_is_ticked_from_the_bank_and_the_check_in_area_taken_from_
     expect(page.locator("#latitude")).to_have_value("26.578300")
     expect(page.locator("#radius_m")).to_have_value("200")
     context.close()
+
+
+def test_a_secretary_records_the_next_step_on_a_phone(browser, app, session):
+    """发展党员 at 390 px: the board, a person's timeline and its form, without sideways scrolling."""
+    from models.timeutil import local_date
+    from wxbot.demo import load_demo, load_demo_development
+    load_demo(session, "演示大学")
+    load_demo_development(session, local_date())
+    make_account(session, "admin", "admin")
+    context = browser.new_context(base_url=app.config["WXBOT"].server.public_url,
+                                  viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sign_in(page, "admin")
+    page.goto("/admin/development?show=overdue")
+    expect(page.locator("#board")).to_contain_text("逾期")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    page.locator("#board a").first.click()
+    expect(page.locator("#timeline")).to_contain_text("递交入党申请书")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    form = page.locator("details[open] form").first
+    form.locator("input[name=on]").fill(local_date().isoformat())
+    form.get_by_role("button").click()
+    expect(page.locator(".alert").first).to_contain_text("已记录")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    context.close()
