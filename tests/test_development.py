@@ -491,3 +491,16 @@ def test_the_stage_of_someone_on_the_path_follows_the_record_not_a_form_or_an_im
     assert imported.status_code == 400 and "政治面貌由发展党员记录决定" in page_text(imported)
     session.expire_all()
     assert session.get(Member, member.id).stage == "入党申请人"
+
+
+def test_a_quarterly_thought_report_reminder_when_the_school_asks_for_it(app, school, session, applicant):
+    from scheduler.jobs import development_reminder_job
+    cs = signed_in(app, "cs")
+    for key, ago in (("talk", 480), ("recommend", 470), ("activist", 400)):
+        record_in_console(cs, applicant.id, key, days_ago(ago))
+    ChatUser(phone_for(app), "oActivist").bind(session.get(Member, applicant.member_id))
+    assert development_reminder_job(app)["reports"] == 0  # off by default
+    post(signed_in(app, "admin"), "/admin/development/rules", activist_after_apply_months="0",
+         thought_report_quarterly="1")
+    assert development_reminder_job(app)["reports"] == 1
+    assert development_reminder_job(app)["reports"] == 0  # once a quarter
