@@ -46,9 +46,12 @@ def beat(session, role: str, now: datetime, started_at: datetime) -> None:
 def liveness(session, now: datetime, dead_after: float) -> dict[str, dict]:
     """Per role: how many processes are alive, and the newest beat of those that are not."""
     report = {role: {"alive": 0, "dead": 0, "last_beat": None} for role in ROLES}
+    here = socket.gethostname()
     for row in session.scalars(select(Heartbeat)):
         entry = report.setdefault(row.role, {"alive": 0, "dead": 0, "last_beat": None})
-        alive = row.beat_at >= now - timedelta(seconds=dead_after)
+        # On this host the kernel knows at once: a process just stopped (a restart, a reboot) is not
+        # counted alive for the rest of dead_after beside its successor.
+        alive = row.beat_at >= now - timedelta(seconds=dead_after) and (row.host != here or process_alive(row.pid))
         if alive:
             entry["alive"] += 1
         elif row.beat_at >= now - timedelta(hours=1):  # stopped lately; older ones are history (restarts)

@@ -28,6 +28,16 @@ def beat_as(app, role: str, seconds_ago: float = 0, pid: int | None = None) -> N
         db.session.commit()
 
 
+def test_a_worker_stopped_a_moment_ago_on_this_host_is_not_counted_beside_its_successor(app):
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    beat_as(app, "worker")
+    beat_as(app, "worker", seconds_ago=1, pid=gone.pid)  # restarted: the old one beat a second ago
+    body = app.test_client().get("/healthz").get_json()
+    assert body["workers_alive"] == 1 and "1 个已停止" in body["worker"]
+
+
 def test_healthz_reports_database_store_scheduler_workers_and_outbox(app, backend):
     beat_as(app, "scheduler")
     beat_as(app, "worker")
