@@ -73,10 +73,12 @@ def start_unit(name: str) -> None:
             if part != "/run":
                 os.chown(part, user.pw_uid, user.pw_gid)
     os.makedirs(LOGS, exist_ok=True)
-    # The child keeps its own copy of the log descriptor; ours closes when the block ends.
+    # The child keeps its own copy of the log descriptor; ours closes when the block ends. Its input
+    # is /dev/null, as systemd gives it (not the pipe a `yes | …` step feeds).
     with open(os.path.join(LOGS, f"{name}.log"), "ab") as log:
         process = subprocess.Popen(shlex.split(settings["ExecStart"]), cwd=settings.get("WorkingDirectory", "/"),
-                                   env=environment(settings, user), stdout=log, stderr=subprocess.STDOUT,
+                                   env=environment(settings, user), stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT,
                                    user=user.pw_uid, group=user.pw_gid, extra_groups=[], start_new_session=True)
     with open(os.path.join(PIDS, name), "w") as f:
         f.write(str(process.pid))
