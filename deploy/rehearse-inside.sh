@@ -215,7 +215,9 @@ EOF
     REV=$(git ls-tree --name-only "$OLD_TAG" migrations/versions/ | sed 's#.*/##' | sort | tail -1 | cut -d_ -f1)
     sed -i -e "s#db downgrade 0016#db downgrade $REV#" /tmp/rollback.sh
     note "降级的版本号用第 1 步算出的 $REV；db downgrade 的确认回答 y"
-    yes | bash -euxo pipefail /tmp/rollback.sh > /tmp/out 2>&1 || { cat /tmp/out; fail "回滚"; }
+    # The answers from a file, not `yes |`: under pipefail, yes ends by SIGPIPE and the step would "fail".
+    printf 'y\n%.0s' $(seq 20) > /tmp/answers
+    bash -euxo pipefail /tmp/rollback.sh < /tmp/answers > /tmp/out 2>&1 || { cat /tmp/out; fail "回滚"; }
     [ "$(git describe --tags)" = "$OLD_TAG" ] && ok "代码回到 $OLD_TAG，数据库版本 $REV" || fail "没有做到：代码回到 $OLD_TAG，数据库版本 $REV"
     healthy
 
