@@ -18,7 +18,10 @@ def register_commands(app: Flask) -> None:
 def traced(command: click.Command) -> click.Command:
     """A command run gets a request id (cli-…), as a message or a page request does: its log lines and
     the campaigns it creates carry it, so a broadcast sent from the command line can be followed into
-    the delivery workers' logs."""
+    the delivery workers' logs. The commands are module objects shared by every app made in a
+    process (the tests make hundreds): they are wrapped once."""
+    if getattr(command, "wxbot_traced", False):
+        return command
     invoke = command.invoke
 
     def run(ctx: click.Context):
@@ -28,4 +31,5 @@ def traced(command: click.Command) -> click.Command:
         finally:
             current_request_id.reset(token)
     command.invoke = run
+    command.wxbot_traced = True
     return command
