@@ -94,7 +94,7 @@ RULES_CACHE = "wxbot.dev_rules"
 
 
 def rules_in_force(session: Session) -> Rules:
-    """The shipped rules with this school's local settings; read once per transaction."""
+    """The shipped rules with this school's local settings; read once per session (a request, a job run)."""
     rules = session.info.get(RULES_CACHE)
     if rules is None:
         local = {row.key: json.loads(row.value) for row in session.scalars(select(DevLocalRule))}

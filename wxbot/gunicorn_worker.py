@@ -61,7 +61,8 @@ class AccessLogger(Logger):
         if req.path in self.QUIET_PATHS and resp.status_code == 200:
             return
         millis = request_time.seconds * 1000 + request_time.microseconds // 1000
-        request_id = next((value for name, value in resp.headers if name.lower() == "x-request-id"), "-")
+        headers = getattr(resp, "headers", None) or ()  # a logger never fails on what it is given
+        request_id = next((value for name, value in headers if name.lower() == "x-request-id"), "-")
         try:
             self.access_log.info('%s "%s %s" %s %s %sms', environ.get("REMOTE_ADDR", "-"), req.method, req.path,
                                  resp.status_code, getattr(resp, "sent", "-"), millis,
