@@ -18,7 +18,7 @@ from models.base import Base
 from models.members import Member, in_audience, units_above
 from models.timeutil import show, utcnow
 
-KINDS = ("主题党日", "支部党员大会", "支委会", "党小组会", "党课", "讲座", "志愿服务", "其他")
+KINDS = ("主题党日", "支部党员大会", "支委会", "党小组会", "党课", "组织生活会", "民主评议", "讲座", "志愿服务", "其他")
 
 
 THREE_MEETINGS = ("支部党员大会", "支委会", "党小组会", "党课")  # 三会一课: the record a branch keeps

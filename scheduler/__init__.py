@@ -20,6 +20,7 @@ from scheduler.jobs import (
     development_reminder_job,
     events_job,
     feedback_reminder_job,
+    meetings_warning_job,
     purge_message_log,
     quiz_reminder_job,
     quiz_sweep_job,
@@ -50,6 +51,7 @@ JOBS = [
     JobSpec("quiz.sweep", quiz_sweep_job, "quiz.sweep_every_minutes", every=True),
     JobSpec("feedback.reminder", feedback_reminder_job, "feedback.remind_at"),
     JobSpec("development.reminder", development_reminder_job, "development.remind_at"),
+    JobSpec("meetings.warn", meetings_warning_job, "meetings.warn_at"),
 ]
 
 

@@ -92,3 +92,13 @@ def development_reminder_job(app: Flask) -> dict:
         done = remind_development(db.session, utcnow(), services.settings(app).development)
     logger.info("development reminder: %s", done)
     return done
+
+
+def meetings_warning_job(app: Flask) -> int:
+    """三会一课: tell the organisers of each branch whose required meeting is not held by the warning
+    day; once per branch, kind and period, whatever runs the job."""
+    from models.meetings import warn_missing
+    with app.app_context():
+        told = warn_missing(db.session, utcnow(), int(services.settings(app).meetings.warn_day))
+    logger.info("meetings warning: %d branches told", told)
+    return told

@@ -195,7 +195,8 @@ def _validate(data: dict) -> None:
     if data["scheduler"]["embedded"] not in ("auto", "true", "false"):
         raise ConfigError("scheduler.embedded", "只能是 auto、true 或 false")
     for section, key in (("scheduler", "purge_at"), ("push", "daily_at"), ("quiz", "reminder_at"),
-                         ("feedback", "remind_at"), ("development", "remind_at")):
+                         ("feedback", "remind_at"), ("development", "remind_at"),
+                         ("meetings", "warn_at")):
         if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", data[section][key]):
             raise ConfigError(f"{section}.{key}", "需要 HH:MM 格式的时间")
     intervals = data["quiz"]["review_intervals"]

@@ -32,6 +32,7 @@ def init_console(app: Flask) -> None:
         events,
         feedback,
         materials,
+        meetings,
         members,
         pages,
         plan,

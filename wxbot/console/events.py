@@ -18,6 +18,7 @@ from models.checkins import CheckIn, code_for, scene_for, slot_of
 from models.eventforms import check_event, event_form_values, import_events, read_events, template_rows
 from models.eventnotices import absent_members, cancel_event, expected_members, notify, tell_leave_decision
 from models.events import KINDS, THREE_MEETINGS, Event
+from models.meetings import MEETING_KINDS
 from models.members import STAGES, Member, OrgUnit
 from models.signups import LeaveRequest, Registration
 from models.study import Material
@@ -130,7 +131,7 @@ def event_detail(event_id: int):
     now = utcnow()
     return render_template("console/event.html", event=event, people=people, regs=regs, leaves=leaves,
                            totals=totals, labels=ATTENDANCE, now=now, editable=g.scope.allows_unit(event.org_unit_id),
-                           audience=event_audience(event), host=host_of(event),
+                           audience=event_audience(event), host=host_of(event), meeting_kinds=MEETING_KINDS,
                            absent=len(absent_members(db.session, event)) if now >= event.ends_at else 0)
 
 
