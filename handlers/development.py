@@ -6,6 +6,7 @@ from models.accounts import scope_of
 from models.development import history_of, record_of, rules_in_force
 from models.devrules import next_steps
 from models.members import Member, member_by_student_no
+from models.timeutil import local_date
 from wxbot.router import Context, Router
 
 router = Router("development", topic="我的", display=("我的发展",))
@@ -49,17 +50,19 @@ def progress(ctx: Context, member: Member, who: str) -> str:
         return "\n".join(lines)
     if record.probation_end and not any(s.key == "full_approval" for s in record.steps):
         lines.append(f"预备期满：{record.probation_end.isoformat()}")
-    upcoming = next_steps(rules, history_of(record))
+    upcoming, today = next_steps(rules, history_of(record)), local_date(ctx.now)
     for n, due in enumerate(upcoming[:3]):
-        lines.append(("下一步：" if n == 0 else "另外：") + when_words(due))
+        lines.append(("下一步：" if n == 0 else "另外：") + when_words(due, today))
     return "\n".join(lines)
 
 
-def when_words(due) -> str:
-    """"确定为发展对象最早在 2027-03-15 以后，由支部讨论"."""
+def when_words(due, today) -> str:
+    """"确定为发展对象最早在 2027-03-15 以后，由支部讨论"; a date already passed is said to be."""
     step, window = due.step, due.window
     parts = [step.name]
-    if window.earliest and window.latest:
+    if window.latest and window.latest < today:
+        parts.append(f"应在 {window.latest.isoformat()} 以前完成（已逾期，请与支部联系）")
+    elif window.earliest and window.latest:
         parts.append(f"在 {window.earliest.isoformat()} 至 {window.latest.isoformat()} 之间")
     elif window.earliest:
         parts.append(f"最早在 {window.earliest.isoformat()} 以后")

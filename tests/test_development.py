@@ -414,6 +414,7 @@ def test_my_development_tells_the_member_their_steps_and_the_next_window(app, sc
     earliest = (local_date() - timedelta(days=400) + relativedelta(years=1)).isoformat()
     assert "入党积极分子" in reply and f"确定为发展对象最早在 {earliest} 以后，由支部讨论" in reply
     assert days_ago(480) in reply and "2024001" not in reply
+    assert "培养教育考察应在" in reply and "已逾期" in reply  # every 6 months since becoming 积极分子 400 days ago
     assert chat.click("我的发展") == reply
     outsider = ChatUser(phone_for(app), "oB")
     assert "还没有发展记录" in outsider.say("我的发展")
