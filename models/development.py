@@ -232,7 +232,7 @@ def vote_refusals(votes: dict) -> list[str]:
     except (TypeError, ValueError):
         return ["支部大会：请填写应到会、实到会和赞成的有表决权正式党员人数"]
     rule = "《中国共产党发展党员工作细则》第二十一条"
-    if entitled <= 0 or not 0 <= favour <= present <= entitled:
+    if not 0 < entitled <= 10_000 or not 0 <= favour <= present <= entitled:
         return ["支部大会：人数不合理（应满足 赞成 ≤ 实到 ≤ 应到）"]
     problems = []
     if present * 2 <= entitled:

@@ -366,6 +366,9 @@ def test_a_class_is_recorded_for_training_all_or_nothing(app, school, session):
     short = post(cs, "/admin/development/batch", key="training", on=days_ago(10), ends_on=days_ago(9),
                  training_days="2", student_nos="\n".join(numbers))
     assert short.status_code == 400 and "不少于 3 天" in page_text(short)
+    absurd = post(cs, "/admin/development/batch", key="training", on=days_ago(10), ends_on=days_ago(7),
+                  training_days="9" * 400, student_nos="\n".join(numbers))
+    assert absurd.status_code == 400 and "不少于 3 天" in page_text(absurd)
     assert session.scalar(select(func.count()).select_from(DevStep).where(DevStep.key == "training")) == 0
     done = post(cs, "/admin/development/batch", key="training", on=days_ago(10), ends_on=days_ago(7),
                 training_days="3", student_nos=", ".join(numbers))

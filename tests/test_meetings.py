@@ -111,4 +111,7 @@ def test_admins_set_the_cadence_and_organisers_only_read_it(app, school, session
     fields["period-党课"], fields["times-党课"] = "semester", "3"
     assert post(signed_in(app, "admin"), "/admin/meetings/cadence", **fields).status_code == 302
     assert cadence(session)["党课"] == ("semester", 3)
+    from models.meetings import MeetingExemption
+    bogus = post(signed_in(app, "admin"), "/admin/meetings/exemptions", unit="9" * 400, month="2027-02", reason="寒假")
+    assert bogus.status_code == 404 and session.scalar(select(MeetingExemption)) is None  # not the whole school
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "meeting_cadence"))

@@ -177,9 +177,13 @@ def step_form(form) -> tuple[str, date | None, date | None, dict]:
         details["votes"] = {k: form.get(k, "").strip() for k in ("entitled", "present", "favour")}
     for key in ("training_days", "training_hours", "months"):
         if form.get(key):
+            # A number no form would hold (400 digits) is as wrong as a word: the rule refuses it.
+            text = form[key].strip()[:8]
             try:
-                details[key] = int(form[key]) if key != "training_hours" else float(form[key])
+                details[key] = int(text) if key != "training_hours" else float(text)
             except ValueError:
+                details[key] = -1
+            if len(form[key].strip()) > 8:
                 details[key] = -1
     if form.get("special"):
         details["special"] = True

@@ -129,6 +129,8 @@ def meetings_exemption():
         return redirect(back)
     unit_id, month = db_id(request.form.get("unit")), request.form.get("month", "").strip()
     reason = request.form.get("reason", "").strip()[:200]
+    if request.form.get("unit") and unit_id is None:  # not "the whole school": a unit that cannot exist
+        abort(404)
     import re
     if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         flash("月份请写成 2027-02 这样的格式（空表示长期）", "danger")
