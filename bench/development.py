@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from bench.webhook import REDIS_URL, BenchDatabase  # noqa: E402
+from bench.webhook import REDIS_URL, BenchDatabase, insert_school  # noqa: E402
 from models.timeutil import local_date  # noqa: E402
 from wxbot import create_app  # noqa: E402
 from wxbot.db import db  # noqa: E402
@@ -54,16 +54,7 @@ def prepare(bench: BenchDatabase, members: int, records: int) -> None:
     url = bench.url.replace("postgresql+psycopg://", "postgresql://")
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO org_units (id, name, kind, parent_id) VALUES (1, '示范大学', 'school', NULL)")
-        conn.execute("INSERT INTO org_units (id, name, kind, parent_id) "
-                     "SELECT 1 + c, '学院' || c, 'college', 1 FROM generate_series(1, 10) c")
-        conn.execute("INSERT INTO org_units (id, name, kind, parent_id) "
-                     f"SELECT 100 + b, '支部' || b, 'branch', 2 + (b % 10) FROM generate_series(1, {BRANCHES}) b")
-        conn.execute("INSERT INTO members (id, student_no, name, org_unit_id, stage, role, created_at, updated_at) "
-                     f"SELECT m, 'S' || lpad(m::text, 6, '0'), '成员' || m, 101 + (m % {BRANCHES}), '共青团员', "
-                     f"'member', now(), now() FROM generate_series(1, {members}) m")
-        for table in ("org_units", "members"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        insert_school(conn, members, BRANCHES, "共青团员")
     rules, rng, today = load_rules(), random.Random(11), local_date()
     main = [step.key for step in rules.main_line]
     with app.app_context():

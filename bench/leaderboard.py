@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from bench.webhook import REDIS_URL, BenchDatabase  # noqa: E402
+from bench.webhook import REDIS_URL, BenchDatabase, insert_school  # noqa: E402
 from models.timeutil import local_date  # noqa: E402
 from wxbot import create_app  # noqa: E402
 from wxbot.db import db  # noqa: E402
@@ -44,14 +44,7 @@ def prepare(bench: BenchDatabase, members: int) -> list[str]:
     today, rng = local_date(), random.Random(7)
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO org_units (id, name, kind, parent_id) VALUES (1, '示范大学', 'school', NULL)")
-        conn.execute("INSERT INTO org_units (id, name, kind, parent_id) "
-                     "SELECT 1 + c, '学院' || c, 'college', 1 FROM generate_series(1, 10) c")
-        conn.execute("INSERT INTO org_units (id, name, kind, parent_id) "
-                     f"SELECT 100 + b, '支部' || b, 'branch', 2 + (b % 10) FROM generate_series(1, {BRANCHES}) b")
-        conn.execute("INSERT INTO members (id, student_no, name, org_unit_id, stage, role, created_at, updated_at) "
-                     f"SELECT m, 'S' || lpad(m::text, 6, '0'), '成员' || m, 101 + (m % {BRANCHES}), '正式党员', "
-                     f"'member', now(), now() FROM generate_series(1, {members}) m")
+        insert_school(conn, members, BRANCHES, "正式党员")
         conn.execute("INSERT INTO followers (openid, member_id, subscribed, first_seen_at, subscribed_at, bound_at, "
                      "cs_window_left, mass_count, mass_month) SELECT 'oLB' || lpad(m::text, 6, '0'), m, true, now(), "
                      f"now(), now(), 0, 0, '' FROM generate_series(1, {members}) m")
@@ -65,8 +58,6 @@ def prepare(bench: BenchDatabase, members: int) -> list[str]:
                         copy.write_row((member, "read", 1, f"material:{back}", day, "", "", day))
         conn.execute("INSERT INTO member_points (member_id, total, streak, last_study_day) "
                      "SELECT p.member_id, sum(p.delta), 1, max(p.day) FROM points_ledger p GROUP BY p.member_id")
-        for table in ("org_units", "members"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.execute("ANALYZE")
         rows = conn.execute("SELECT count(*) FROM points_ledger").fetchone()[0]
     print(f"prepared {members} members, {rows} ledger entries in {time.perf_counter() - started:.0f} s")

@@ -75,6 +75,21 @@ class BenchDatabase:
             client.delete(key)
 
 
+def insert_school(conn, members: int, branches: int, stage: str) -> None:
+    """A school in bulk SQL: 10 colleges, `branches` branches, members S000001… all of one 政治面貌
+    (ids: school 1, colleges 2-11, branches 101…). The big benchmarks build their school this way."""
+    conn.execute("INSERT INTO org_units (id, name, kind, parent_id) VALUES (1, '示范大学', 'school', NULL)")
+    conn.execute("INSERT INTO org_units (id, name, kind, parent_id) "
+                 "SELECT 1 + c, '学院' || c, 'college', 1 FROM generate_series(1, 10) c")
+    conn.execute("INSERT INTO org_units (id, name, kind, parent_id) "
+                 f"SELECT 100 + b, '支部' || b, 'branch', 2 + (b % 10) FROM generate_series(1, {branches}) b")
+    conn.execute("INSERT INTO members (id, student_no, name, org_unit_id, stage, role, created_at, updated_at) "
+                 f"SELECT m, 'S' || lpad(m::text, 6, '0'), '成员' || m, 101 + (m %% {branches}), %s, "
+                 f"'member', now(), now() FROM generate_series(1, {members}) m", (stage,))
+    for table in ("org_units", "members"):
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+
+
 def settings_env(bench: BenchDatabase, mode: str, port: int) -> dict:
     return {"WXBOT_DATABASE_URL": bench.url, "WXBOT_REDIS_URL": REDIS_URL, "WXBOT_REDIS_PREFIX": bench.prefix,
             "WXBOT_LOG_LEVEL": "WARNING", "WXBOT_WECHAT__ENCRYPT_MODE": mode,
