@@ -498,10 +498,12 @@ def test_a_secretary_records_the_next_step_on_a_phone(browser, app, session):
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     page.locator("#board a").first.click()
     expect(page.locator("#timeline")).to_contain_text("递交入党申请书")
+    page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     form = page.locator("details[open] form").first
     form.locator("input[name=on]").fill(local_date().isoformat())
     form.get_by_role("button").click()
     expect(page.locator(".alert").first).to_contain_text("已记录")
+    page.wait_for_load_state("load")  # measured with its stylesheet applied, as the member sees it
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     context.close()
