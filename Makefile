@@ -23,11 +23,13 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 # Browser tests drive Debian's Chromium; the font keeps Chinese readable in failure screenshots. The
-# deployment guide's nginx configuration is run by its test (tests/test_deployment.py).
-SYSTEM_DEPS := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/sbin/nginx
+# deployment guide's nginx configuration is run by its test (tests/test_deployment.py). LibreOffice
+# opens the report's .docx in its test, as a secretary's computer would (tests/test_report.py).
+SYSTEM_DEPS := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/sbin/nginx /usr/bin/soffice
 $(SYSTEM_DEPS):
-	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei nginx; \
-	else echo "测试需要 Debian 的 chromium、fonts-wqy-microhei 和 nginx：sudo apt-get install chromium fonts-wqy-microhei nginx"; \
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei nginx \
+		libreoffice-writer-nogui; \
+	else echo "测试需要 Debian 的 chromium、fonts-wqy-microhei、nginx 和 libreoffice-writer-nogui：sudo apt-get install chromium fonts-wqy-microhei nginx libreoffice-writer-nogui"; \
 	exit 1; fi
 
 setup: $(VENV)/.runtime

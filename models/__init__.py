@@ -18,6 +18,7 @@ from models.messagelog import MessageLog
 from models.points import MemberPoints, PointEntry
 from models.quiz import AnswerRecord, Question, QuestionReport, QuizAttempt
 from models.quizplay import ReviewCard
+from models.reportflow import Report, ReportPeriod
 from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
 from models.signups import LeaveRequest, Registration
 from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
@@ -27,6 +28,7 @@ __all__ = [
     "Contest", "DailyPush", "Delivery", "DevLocalRule", "DevRecord", "DevStep", "DoneOnce", "Event", "Follower",
     "Heartbeat", "LeaveRequest", "LocationReport", "MassJob", "Material", "MeetingCadence", "MeetingExemption",
     "Member", "MemberPoints", "MessageLog", "Minutes", "OrgUnit", "PlanEntry", "PointEntry", "Post", "Question",
-    "QuestionReport", "QuizAttempt", "Reading", "Registration", "ReviewCard", "SandboxMessage", "SandboxQRCode",
+    "QuestionReport", "QuizAttempt", "Reading", "Registration", "Report", "ReportPeriod", "ReviewCard",
+    "SandboxMessage", "SandboxQRCode",
     "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
 ]

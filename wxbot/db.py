@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from wxbot import services
+
+REPLICA = "wxbot.db_replica"
 
 
 def database_url(app: Flask) -> str:
@@ -46,6 +48,8 @@ class Database:
     def init_app(self, app: Flask) -> None:
         engine = make_engine(database_url(app), services.settings(app).database_pool_size)
         app.extensions[services.SESSIONS] = sessionmaker(engine, expire_on_commit=False)
+        replica = services.settings(app).database_replica_url
+        app.extensions[REPLICA] = sessionmaker(make_engine(replica, 5), expire_on_commit=False) if replica else None
         app.teardown_appcontext(self._close)
 
     @property
@@ -57,6 +61,17 @@ class Database:
         if "db_session" not in g:
             g.db_session = services.sessions()()
         return g.db_session
+
+    @property
+    def reading_session(self) -> Session:
+        """The session for heavy reads (the report): on the replica when database_replica_url is set,
+        else the app context's own session. Read only: nothing written through it is kept."""
+        replica = current_app.extensions.get(REPLICA)
+        if replica is None:
+            return self.session
+        if "db_replica_session" not in g:
+            g.db_replica_session = replica()
+        return g.db_replica_session
 
     def new_session(self) -> Session:
         """A session outside the app context's, for work that commits on its own."""
@@ -72,9 +87,10 @@ class Database:
 
     @staticmethod
     def _close(_exc) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+        for name in ("db_session", "db_replica_session"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.close()
 
 
 db = Database()

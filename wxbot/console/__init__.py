@@ -38,6 +38,7 @@ def init_console(app: Flask) -> None:
         plan,
         points,
         questions,
+        reports,
         roster,
         studystats,
     )
