@@ -24,6 +24,7 @@ from scheduler.jobs import (
     purge_message_log,
     quiz_reminder_job,
     quiz_sweep_job,
+    reports_job,
 )
 from wxbot import services
 from wxbot.errors import report_failure
@@ -52,6 +53,7 @@ JOBS = [
     JobSpec("feedback.reminder", feedback_reminder_job, "feedback.remind_at"),
     JobSpec("development.reminder", development_reminder_job, "development.remind_at"),
     JobSpec("meetings.warn", meetings_warning_job, "meetings.warn_at"),
+    JobSpec("reports.daily", reports_job, "reports.remind_at"),
 ]
 
 

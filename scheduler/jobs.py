@@ -102,3 +102,16 @@ def meetings_warning_job(app: Flask) -> int:
         told = warn_missing(db.session, utcnow(), int(services.settings(app).meetings.warn_day))
     logger.info("meetings warning: %d branches told", told)
     return told
+
+
+def reports_job(app: Flask) -> dict:
+    """工作报告: last month's draft for every branch (once a month), then the reminders to branches that
+    have not submitted and committees that have not reviewed (each once, whatever runs the job)."""
+    from models.reportflow import monthly_drafts, remind_reports
+    cfg = services.settings(app)
+    with app.app_context():
+        drafts = monthly_drafts(db.session, utcnow(), int(cfg.reports.deadline_day), cfg)
+        told = remind_reports(db.session, utcnow(), int(cfg.reports.remind_days_before))
+    done = {"drafts": drafts, "told": told}
+    logger.info("reports: %s", done)
+    return done

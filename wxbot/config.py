@@ -196,9 +196,11 @@ def _validate(data: dict) -> None:
         raise ConfigError("scheduler.embedded", "只能是 auto、true 或 false")
     for section, key in (("scheduler", "purge_at"), ("push", "daily_at"), ("quiz", "reminder_at"),
                          ("feedback", "remind_at"), ("development", "remind_at"),
-                         ("meetings", "warn_at")):
+                         ("meetings", "warn_at"), ("reports", "remind_at")):
         if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", data[section][key]):
             raise ConfigError(f"{section}.{key}", "需要 HH:MM 格式的时间")
+    if not 1 <= data["reports"]["deadline_day"] <= 28:
+        raise ConfigError("reports.deadline_day", "需要 1 到 28 之间的日期")
     intervals = data["quiz"]["review_intervals"]
     if not intervals or not all(isinstance(n, int) and n > 0 for n in intervals):
         raise ConfigError("quiz.review_intervals", "需要一组正整数天数，例如 [1, 2, 4, 7, 15]")

@@ -8,10 +8,10 @@ from models.tracing import current_request_id, new_request_id
 
 
 def register_commands(app: Flask) -> None:
-    from wxbot.commands import accounts, backup, broadcast, events, questions, roster, setup
+    from wxbot.commands import accounts, backup, broadcast, events, questions, report, roster, setup
     for command in (setup.db_cli, setup.demo_cli, setup.menu_cli, roster.roster_cli, questions.questions_cli,
                     events.events_cli, accounts.admin_cli, broadcast.broadcast_cli, broadcast.push_cli,
-                    backup.backup_cli, setup.urls, setup.chat, setup.scheduler, setup.worker):
+                    backup.backup_cli, report.report_cli, setup.urls, setup.chat, setup.scheduler, setup.worker):
         app.cli.add_command(traced(command))
 
 
