@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development clean
+.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -63,7 +63,7 @@ fuzz: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development
+bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report
 
 bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -86,6 +86,9 @@ bench-screening: $(VENV)/.dev
 
 bench-development: $(VENV)/.dev
 	$(BIN)/python bench/development.py
+
+bench-report: $(VENV)/.dev
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

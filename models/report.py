@@ -315,11 +315,10 @@ def _study(session: Session, tree: _Tree, figures: dict, first: date, last: date
               .where(Campaign.push_day >= first, Campaign.push_day <= last, Member.org_unit_id.in_(tree.ids))
               ).subquery()
     counts, days = defaultdict(lambda: defaultdict(int)), defaultdict(set)
-    for unit_id, day in session.execute(select(pushes.c.org_unit_id, pushes.c.push_day).distinct()):
+    for unit_id, status, channel, day, number in session.execute(
+            select(pushes.c.org_unit_id, pushes.c.status, pushes.c.channel, pushes.c.push_day, func.count())
+            .group_by(pushes.c.org_unit_id, pushes.c.status, pushes.c.channel, pushes.c.push_day)):
         days[unit_id].add(day)
-    for unit_id, status, channel, number in session.execute(
-            select(pushes.c.org_unit_id, pushes.c.status, pushes.c.channel, func.count())
-            .group_by(pushes.c.org_unit_id, pushes.c.status, pushes.c.channel)):
         counts["pushed"][unit_id] += number
         if status == "sent":
             counts[f"sent:{CHANNEL_LABELS.get(channel, channel)}"][unit_id] += number
@@ -352,22 +351,18 @@ def _study(session: Session, tree: _Tree, figures: dict, first: date, last: date
 def _quizzes(session: Session, tree: _Tree, figures: dict, first: date, last: date, now: datetime) -> list[dict]:
     """The daily quiz (each day's scored one) and the contests the units' members took part in."""
     from models.contest import Contest, branch_results, member_results
-    from models.quiz import AnswerRecord, QuizAttempt
+    from models.quiz import QuizAttempt
+    # An attempt's position is the number of questions answered (skipped ones included): the count of
+    # its answer records, without reading that much bigger table.
     scored = (select(Member.org_unit_id, func.count(), func.count(func.distinct(QuizAttempt.member_id)),
-                     func.coalesce(func.sum(QuizAttempt.right_count), 0))
+                     func.coalesce(func.sum(QuizAttempt.right_count), 0),
+                     func.coalesce(func.sum(QuizAttempt.position), 0))
               .select_from(QuizAttempt).join(Member, Member.id == QuizAttempt.member_id)
               .where(QuizAttempt.kind == "daily", QuizAttempt.day >= first, QuizAttempt.day <= last,
                      Member.org_unit_id.in_(tree.ids)).group_by(Member.org_unit_id))
     rows = session.execute(scored).all()
-    for key, index in (("quiz_scored", 1), ("quiz_members", 2), ("quiz_right", 3)):
+    for key, index in (("quiz_scored", 1), ("quiz_members", 2), ("quiz_right", 3), ("quiz_answered", 4)):
         _add(figures, tree, key, {row[0]: row[index] for row in rows})
-    _add(figures, tree, "quiz_answered", _grouped(session, select(Member.org_unit_id, func.count())
-                                                  .select_from(AnswerRecord)
-                                                  .join(Member, Member.id == AnswerRecord.member_id)
-                                                  .join(QuizAttempt, QuizAttempt.id == AnswerRecord.attempt_id)
-                                                  .where(QuizAttempt.kind == "daily", QuizAttempt.day >= first,
-                                                         QuizAttempt.day <= last, Member.org_unit_id.in_(tree.ids))
-                                                  .group_by(Member.org_unit_id)))
     start, end = _bounds(first, last)
     took_part = select(QuizAttempt.contest_id).join(Member, Member.id == QuizAttempt.member_id).where(
         QuizAttempt.kind == "contest", Member.org_unit_id.in_(tree.ids))

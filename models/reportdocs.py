@@ -123,6 +123,7 @@ def to_xlsx(report: dict, label: str) -> bytes:
 # -- .docx ----------------------------------------------------------------------------------------
 
 BODY_FONT, HEADING_FONT = "仿宋_GB2312", "黑体"
+DOCX_ROWS = 60  # a list longer than this (a school's meetings over a year) is printed in the .xlsx only
 
 
 def _font(run, name: str, size: float, bold: bool = False) -> None:
@@ -213,15 +214,19 @@ def to_docx(report: dict, label: str) -> bytes:
         if not table.rows:
             _paragraph(doc, table.note or "无。", BODY_FONT, 12, indent=False)
             continue
+        rows = table.rows[:DOCX_ROWS]
         grid = doc.add_table(rows=1, cols=len(table.columns))
         grid.style = "Table Grid"
         for cell, text in zip(grid.rows[0].cells, table.columns, strict=True):
             cell.text = ""
             _font(cell.paragraphs[0].add_run(str(text)), HEADING_FONT, 10.5)
-        for row in table.rows:
+        for row in rows:
             cells = grid.add_row().cells
             for cell, value in zip(cells, row, strict=True):
                 _font(cell.paragraphs[0].add_run(str(value)), BODY_FONT, 10.5)
+        if len(table.rows) > len(rows):
+            _paragraph(doc, f"以上为前 {len(rows)} 行，共 {len(table.rows)} 行，全部见 Excel 版的同名工作表。",
+                       BODY_FONT, 10.5, indent=False)
         if table.note:
             _paragraph(doc, table.note, BODY_FONT, 10.5, indent=False)
     _paragraph(doc, f"数据生成于 {report['generated_at']}，校验码 {report['digest']}。数字均由平台记录统计，"

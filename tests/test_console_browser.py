@@ -47,7 +47,7 @@ def school(session):
     outsider = make_member(session, branch=marx, name="李华", student_no="T0001")
     make_account(session, "admin", "admin")
     make_account(session, "cs", "organiser", cs.parent)
-    return {"outsider": outsider}
+    return {"outsider": outsider, "cs": cs}
 
 
 def sign_in(page, username):
@@ -507,3 +507,31 @@ def test_a_secretary_records_the_next_step_on_a_phone(browser, app, session):
     page.wait_for_load_state("load")  # measured with its stylesheet applied, as the member sees it
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
     context.close()
+
+
+def test_the_report_is_read_and_submitted_on_a_phone(phone_page, app, school, session):
+    """工作报告 at 390 px: every section stacked without sideways scrolling, the documents a tap away,
+    and a branch secretary submits the month's report after the one confirmation."""
+    from models.reportflow import Report, ReportPeriod
+    from models.timeutil import local_date
+    from tests.test_meetings import branch_meeting
+    branch_meeting(session, school["cs"], kind="支委会")
+    month = local_date().strftime("%Y-%m")
+    session.add(ReportPeriod(kind="month", value=month, label="本月", first=local_date().replace(day=1),
+                             last=local_date(), deadline=local_date()))
+    session.commit()
+    make_account(session, "branch", "organiser", school["cs"])
+    sign_in(phone_page, "branch")
+    phone_page.goto(f"/admin/reports?unit={school['cs'].id}&kind=month&value={month}")
+    expect(phone_page.locator("#report-title")).to_contain_text("本科生第一党支部")
+    expect(phone_page.locator("#section-held")).to_contain_text("支委会")
+    fits_the_phone(phone_page)
+    for name in ("下载 Word", "下载 Excel", "报送当前数据"):
+        box = phone_page.get_by_role("link" if name.startswith("下载") else "button", name=name).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 36  # a thumb's target
+    phone_page.get_by_role("button", name="报送当前数据").click()
+    phone_page.get_by_role("button", name="确认报送").click()
+    expect(phone_page.locator("#frozen")).to_contain_text("校验码")
+    fits_the_phone(phone_page)
+    session.expire_all()
+    assert session.query(Report).one().status == "college_review"

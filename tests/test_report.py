@@ -370,7 +370,7 @@ def test_heavy_reads_go_to_the_replica_when_one_is_set(make_app, app, session, s
                      "primary", statements["primary"] + ("study_readings" in sql or "quiz_attempts" in sql)))
     page = text(client.get(f"/admin/reports?unit={school['cs'].id}&kind=month&value={local_date():%Y-%m}"))
     members = re.search(r'data-section="overview".*?<td class="text-nowrap">本科生第一党支部</td>\s*'
-                        r'<td class="text-nowrap">(\d+)</td>', page, re.S)
+                        r'<td class="text-nowrap" data-label="成员">(\d+)</td>', page, re.S)
     live = session.scalar(select(func.count()).select_from(Member).where(Member.org_unit_id == school["cs"].id))
     assert members, page[:500]
     assert int(members.group(1)) == (live - 1 if backend["name"] == "embedded" else live)
