@@ -12,7 +12,7 @@ from models.feedback import Post
 from models.followers import Follower
 from models.heartbeats import Heartbeat
 from models.jobs import DoneOnce
-from models.meetings import MeetingCadence, MeetingExemption, Minutes
+from models.meetings import MeetingCadence, MeetingExemption, Minutes, MinutesAttachment
 from models.members import Member, OrgUnit
 from models.messagelog import MessageLog
 from models.points import MemberPoints, PointEntry
@@ -27,7 +27,8 @@ __all__ = [
     "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Backup", "Base", "Campaign", "ChannelSettings", "CheckIn",
     "Contest", "DailyPush", "Delivery", "DevLocalRule", "DevRecord", "DevStep", "DoneOnce", "Event", "Follower",
     "Heartbeat", "LeaveRequest", "LocationReport", "MassJob", "Material", "MeetingCadence", "MeetingExemption",
-    "Member", "MemberPoints", "MessageLog", "Minutes", "OrgUnit", "PlanEntry", "PointEntry", "Post", "Question",
+    "Member", "MemberPoints", "MessageLog", "Minutes", "MinutesAttachment", "OrgUnit", "PlanEntry", "PointEntry",
+    "Post", "Question",
     "QuestionReport", "QuizAttempt", "Reading", "Registration", "Report", "ReportPeriod", "ReviewCard",
     "SandboxMessage", "SandboxQRCode",
     "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",

@@ -54,6 +54,45 @@ class Minutes(Base):
         return json.loads(self.attendance or "{}")
 
 
+class MinutesAttachment(Base):
+    """A file kept with the minutes (a photo of the sign-in sheet, the slides), under instance/uploads;
+    added and removed while the minutes are a draft, kept as they are once submitted."""
+    __tablename__ = "minutes_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    stored_name: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+MINUTES_FILE_TYPES = (".pdf", ".doc", ".docx", ".ppt", ".pptx", ".jpg", ".jpeg", ".png")
+MINUTES_FILES = 10
+
+
+def attachments_of(session: Session, event: Event) -> list[MinutesAttachment]:
+    return list(session.scalars(select(MinutesAttachment).where(MinutesAttachment.event_id == event.id)
+                                .order_by(MinutesAttachment.id)))
+
+
+def attachment_refusal(session: Session, event: Event, filename: str, size: int, limit: int) -> str | None:
+    """Why this file cannot be attached now, or None."""
+    minutes = minutes_of(session, event)
+    if minutes is not None and minutes.status == "submitted":
+        return "会议记录已提交，附件不能再改"
+    if not filename:
+        return "请选择文件"
+    if not filename.lower().endswith(MINUTES_FILE_TYPES):
+        return "只能上传 PDF、Word、PowerPoint 或 JPG、PNG 图片"
+    if size > limit:
+        return f"文件超过 {limit // (1024 * 1024)} MB，请压缩后再上传"
+    if len(attachments_of(session, event)) >= MINUTES_FILES:
+        return f"每次会议最多 {MINUTES_FILES} 个附件"
+    return None
+
+
 class MeetingCadence(Base):
     """How often a kind of meeting is required (the console changes it; absent: the default)."""
     __tablename__ = "meeting_cadence"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.accounts import AuditLog
 from models.checkins import CheckIn
@@ -115,3 +115,35 @@ def test_admins_set_the_cadence_and_organisers_only_read_it(app, school, session
     bogus = post(signed_in(app, "admin"), "/admin/meetings/exemptions", unit="9" * 400, month="2027-02", reason="寒假")
     assert bogus.status_code == 404 and session.scalar(select(MeetingExemption)) is None  # not the whole school
     assert session.scalar(select(AuditLog).where(AuditLog.object_type == "meeting_cadence"))
+
+
+def test_files_are_kept_with_draft_minutes_and_frozen_with_them(app, school, session):
+    import io
+
+    from models.meetings import MinutesAttachment
+    event = branch_meeting(session, school["cs"])
+    cs = signed_in(app, "cs")
+    path = f"/admin/events/{event.id}/minutes"
+
+    def upload(client, name: str, content: bytes = b"%PDF-1.4 sign-in sheet"):
+        return client.post(f"{path}/files", data={"csrf_token": csrf_token(client, path),
+                                                  "file": (io.BytesIO(content), name)},
+                           content_type="multipart/form-data", follow_redirects=True)
+
+    assert "只能上传" in text(upload(cs, "run.exe"))
+    assert "附件已上传" in text(upload(cs, "签到表.jpg", b"\xff\xd8\xff photo"))
+    stored = session.scalar(select(MinutesAttachment))
+    assert stored.filename == "签到表.jpg" and stored.size == len(b"\xff\xd8\xff photo")
+    download = cs.get(f"{path}/files/{stored.id}")
+    assert download.status_code == 200 and download.data == b"\xff\xd8\xff photo"
+    # Another college's organiser cannot fetch it; a file of another event is not found under this one.
+    from tests.helpers import make_account
+    make_account(session, "marx", "organiser", school["marx"].parent)
+    assert signed_in(app, "marx").get(f"{path}/files/{stored.id}").status_code == 404
+    other = branch_meeting(session, school["cs"], kind="党小组会")
+    assert cs.get(f"/admin/events/{other.id}/minutes/files/{stored.id}").status_code == 404
+    post(cs, path, action="submit", host="张明", recorder="李华", content="学习党章")
+    assert "已提交，附件不能再改" in text(upload(cs, "补充.pdf"))
+    refused = cs.post(f"{path}/files/{stored.id}/delete", data={"csrf_token": csrf_token(cs, path)})
+    assert refused.status_code == 403 and session.scalar(select(func.count()).select_from(MinutesAttachment)) == 1
+    assert "签到表.jpg" in text(cs.get(path))

@@ -1,4 +1,4 @@
-"""reports up the tree: periods with deadlines, frozen versions
+"""reports up the tree: periods with deadlines, frozen versions; files kept with meeting minutes
 
 Revision ID: 0020
 Revises: 0019
@@ -16,6 +16,20 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('minutes_attachments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('stored_name', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_minutes_attachments_event_id_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_minutes_attachments'))
+    )
+    with op.batch_alter_table('minutes_attachments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_minutes_attachments_event_id'), ['event_id'], unique=False)
+
     op.create_table('report_periods',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
@@ -59,3 +73,7 @@ def downgrade() -> None:
 
     op.drop_table('reports')
     op.drop_table('report_periods')
+    with op.batch_alter_table('minutes_attachments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_minutes_attachments_event_id'))
+
+    op.drop_table('minutes_attachments')

@@ -3,7 +3,11 @@ branch in the viewer's units stands against the required cadence (green, yellow,
 cadence and exemptions, which admins change (audited)."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+import contextlib
+import os
+import uuid
+
+from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -15,6 +19,9 @@ from models.meetings import (
     MeetingCadence,
     MeetingError,
     MeetingExemption,
+    MinutesAttachment,
+    attachment_refusal,
+    attachments_of,
     cadence,
     minutes_of,
     save_minutes,
@@ -27,6 +34,7 @@ from wxbot.console import bp
 from wxbot.console.events import event_in_scope
 from wxbot.console.forms import db_id
 from wxbot.db import db
+from wxbot.study.views import upload_dir
 
 LIGHTS = {"green": ("已完成", "success"), "yellow": ("本期未开", "warning"), "red": ("已到提醒日仍未开", "danger"),
           "exempt": ("已豁免", "secondary")}
@@ -64,7 +72,8 @@ def event_minutes(event_id: int):
             db.session.rollback()
             flash(str(exc), "danger")
             return render_template("console/minutes.html", event=event, minutes=minutes, form=request.form,
-                                   editable=True, labels=STATUS_LABELS), 400
+                                   editable=True, labels=STATUS_LABELS,
+                                   files=attachments_of(db.session, event)), 400
         audit(db.session, current_user, "submit" if submit else "update", "minutes", event.id,
               f"{'提交' if submit else '暂存'}《{event.title}》的会议记录",
               after={"主持人": minutes.host, "记录人": minutes.recorder, "状态": STATUS_LABELS[minutes.status]},
@@ -73,7 +82,69 @@ def event_minutes(event_id: int):
         flash("会议记录已提交。" if submit else "已暂存，会后可以继续填写并提交。", "success")
         return redirect(url_for("console.event_minutes", event_id=event.id))
     return render_template("console/minutes.html", event=event, minutes=minutes, form={}, editable=editable,
-                           labels=STATUS_LABELS)
+                           labels=STATUS_LABELS, files=attachments_of(db.session, event))
+
+
+@bp.post("/events/<int:event_id>/minutes/files")
+@login_required
+def minutes_file_add(event_id: int):
+    """Attach a file to draft minutes (the organising unit's organisers)."""
+    event = event_in_scope(event_id)
+    if not g.scope.allows_unit(event.org_unit_id):
+        abort(403)
+    upload = request.files.get("file")
+    limit = services.settings().study.attachment_max_bytes
+    data = upload.read(limit + 1) if upload is not None and upload.filename else b""
+    refusal = attachment_refusal(db.session, event, upload.filename if upload else "", len(data), limit)
+    if refusal:
+        flash(refusal + "。", "danger")
+        return redirect(url_for("console.event_minutes", event_id=event.id))
+    os.makedirs(upload_dir(), exist_ok=True)
+    stored = uuid.uuid4().hex + os.path.splitext(upload.filename)[1].lower()
+    with open(os.path.join(upload_dir(), stored), "wb") as out:
+        out.write(data)
+    name = os.path.basename(upload.filename)[:200]
+    db.session.add(MinutesAttachment(event_id=event.id, filename=name, stored_name=stored, size=len(data),
+                                     uploaded_by=current_user.username))
+    audit(db.session, current_user, "create", "minutes_file", event.id, f"《{event.title}》会议记录附件 {name}",
+          org_unit_id=event.org_unit_id)
+    db.session.commit()
+    flash("附件已上传。", "success")
+    return redirect(url_for("console.event_minutes", event_id=event.id))
+
+
+def minutes_file_in_scope(event_id: int, file_id: int):
+    event = event_in_scope(event_id)
+    found = db.session.get(MinutesAttachment, file_id)
+    if found is None or found.event_id != event.id:
+        abort(404)
+    return event, found
+
+
+@bp.get("/events/<int:event_id>/minutes/files/<int:file_id>")
+@login_required
+def minutes_file(event_id: int, file_id: int):
+    _event, found = minutes_file_in_scope(event_id, file_id)
+    path = os.path.join(upload_dir(), found.stored_name)
+    if not os.path.exists(path):
+        abort(404)
+    return send_file(path, as_attachment=True, download_name=found.filename)
+
+
+@bp.post("/events/<int:event_id>/minutes/files/<int:file_id>/delete")
+@login_required
+def minutes_file_delete(event_id: int, file_id: int):
+    event, found = minutes_file_in_scope(event_id, file_id)
+    minutes = minutes_of(db.session, event)
+    if not g.scope.allows_unit(event.org_unit_id) or (minutes is not None and minutes.status == "submitted"):
+        abort(403)
+    audit(db.session, current_user, "delete", "minutes_file", event.id, f"《{event.title}》删除附件 {found.filename}",
+          org_unit_id=event.org_unit_id)
+    db.session.delete(found)
+    db.session.commit()
+    with contextlib.suppress(OSError):  # the row is gone: the file is unreachable either way
+        os.remove(os.path.join(upload_dir(), found.stored_name))
+    return redirect(url_for("console.event_minutes", event_id=event.id))
 
 
 @bp.route("/meetings/cadence", methods=["GET", "POST"])
