@@ -18,6 +18,7 @@ from models.messagelog import MessageLog
 from models.points import MemberPoints, PointEntry
 from models.quiz import AnswerRecord, Question, QuestionReport, QuizAttempt
 from models.quizplay import ReviewCard
+from models.reportdays import DailyFigure, SettledDay
 from models.reportflow import Report, ReportPeriod
 from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
 from models.signups import LeaveRequest, Registration
@@ -25,11 +26,12 @@ from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 
 __all__ = [
     "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Backup", "Base", "Campaign", "ChannelSettings", "CheckIn",
-    "Contest", "DailyPush", "Delivery", "DevLocalRule", "DevRecord", "DevStep", "DoneOnce", "Event", "Follower",
+    "Contest", "DailyFigure", "DailyPush", "Delivery", "DevLocalRule", "DevRecord", "DevStep", "DoneOnce", "Event",
+    "Follower",
     "Heartbeat", "LeaveRequest", "LocationReport", "MassJob", "Material", "MeetingCadence", "MeetingExemption",
     "Member", "MemberPoints", "MessageLog", "Minutes", "MinutesAttachment", "OrgUnit", "PlanEntry", "PointEntry",
     "Post", "Question",
     "QuestionReport", "QuizAttempt", "Reading", "Registration", "Report", "ReportPeriod", "ReviewCard",
-    "SandboxMessage", "SandboxQRCode",
+    "SandboxMessage", "SandboxQRCode", "SettledDay",
     "SandboxToken", "SandboxUser", "SandboxValue", "SubscriptionCredit",
 ]

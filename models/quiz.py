@@ -68,7 +68,8 @@ class QuizAttempt(Base):
     """One go at a quiz: the daily quiz (scored or practice), a review of wrong answers, a contest."""
 
     __tablename__ = "quiz_attempts"
-    __table_args__ = (Index("ix_quiz_attempts_member_day", "member_id", "day"),)
+    __table_args__ = (Index("ix_quiz_attempts_member_day", "member_id", "day"),
+                      Index("ix_quiz_attempts_day", "day"))  # the report adds each day up
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))

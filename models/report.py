@@ -100,6 +100,9 @@ class _Tree:
         for child in children:
             for unit_id in subtree_ids(session, child.id):
                 self.column_of[unit_id] = child.id
+        if children:  # the unit's own members and events (a college's office) get a column of their own
+            self.column_of[unit.id] = unit.id
+        self.column_ids = sorted(set(self.column_of.values()), key=list(self.column_of.values()).index)
         self.branches = sorted((u for u in self.units.values() if u.kind == "branch"), key=lambda u: u.name)
 
 
@@ -134,12 +137,17 @@ def build_report(session: Session, unit: OrgUnit, first: date, last: date, now: 
     answer_hours = _feedback(session, tree, figures, first, last, now, overdue_days)
     for key, hours in answer_hours.items():
         figures[key]["feedback_median_hours"] = round(statistics.median(hours), 1) if hours else 0
+    own = figures.pop(unit.id, None)
+    columns = [{"id": c.id, "name": c.name, "kind": c.kind} for c in tree.columns]
+    if own and any(own.values()):
+        figures[unit.id] = own
+        columns.append({"id": unit.id, "name": f"{unit.name}（本级）", "kind": unit.kind})
     for values in figures.values():
         _rates(values)
     report = {
         "unit": {"id": unit.id, "name": unit.name, "kind": unit.kind, "path": unit.path()},
         "first": first.isoformat(), "last": last.isoformat(), "generated_at": show(now, "%Y-%m-%d %H:%M"),
-        "columns": [{"id": c.id, "name": c.name, "kind": c.kind} for c in tree.columns],
+        "columns": columns,
         "figures": {str(key): {k: _number(v) for k, v in values.items()} for key, values in figures.items()},
         "meetings": meetings, "events": [e for e in events if e["meeting"]], "contests": contests,
         "development": development,
@@ -187,7 +195,6 @@ def _attendance(session: Session, tree: _Tree, figures: dict, first: date, last:
     """Events the units organised that have ended in the period: 应到 (expected, on leave or checked
     in), 实到 (checked in, late included), 请假 (approved leave, not checked in), 缺席 (the rest), as the
     event's own attendance page counts them."""
-    from models.audience import audience_members
     from models.checkins import CheckIn
     from models.events import Event
     from models.meetings import MEETING_KINDS, Minutes
@@ -199,45 +206,85 @@ def _attendance(session: Session, tree: _Tree, figures: dict, first: date, last:
                                   Event.signup_required, Event.audience, Minutes.status)
                            .outerjoin(Minutes, Minutes.event_id == Event.id)
                            .where(Event.id.in_(chosen)).order_by(Event.starts_at)).all()
-    came: dict[int, set[int]] = defaultdict(set)
-    late: dict[int, int] = defaultdict(int)
-    for event_id, member_id, was_late in session.execute(
-            select(CheckIn.event_id, CheckIn.member_id, CheckIn.late).where(CheckIn.event_id.in_(chosen))):
-        came[event_id].add(member_id)
-        late[event_id] += bool(was_late)
-    leave: dict[int, set[int]] = defaultdict(set)
-    for event_id, member_id in session.execute(select(LeaveRequest.event_id, LeaveRequest.member_id).where(
-            LeaveRequest.event_id.in_(chosen), LeaveRequest.status == "approved")):
-        leave[event_id].add(member_id)
-    signed: dict[int, set[int]] = defaultdict(set)
-    for event_id, member_id in session.execute(select(Registration.event_id, Registration.member_id).where(
-            Registration.event_id.in_(chosen), Registration.status.in_(TAKING_PLACES))):
-        signed[event_id].add(member_id)
-    audiences: dict[str, frozenset[int]] = {}
+    # Counted in the database per event and per the member's unit (a few rows per event, not a row per
+    # person): who came, who was on leave without coming, and who signed up but did neither.
+    came, late = defaultdict(int), defaultdict(int)
+    came_in: dict[int, dict[int, int]] = defaultdict(dict)
+    for event_id, member_unit, number, number_late in session.execute(
+            select(CheckIn.event_id, Member.org_unit_id, func.count(), func.count().filter(CheckIn.late))
+            .select_from(CheckIn).join(Member, Member.id == CheckIn.member_id)
+            .where(CheckIn.event_id.in_(chosen)).group_by(CheckIn.event_id, Member.org_unit_id)):
+        came[event_id] += number
+        late[event_id] += number_late
+        came_in[event_id][member_unit] = number
+    checked_in = select(CheckIn.id).where(CheckIn.event_id == LeaveRequest.event_id,
+                                          CheckIn.member_id == LeaveRequest.member_id).exists()
+    leave, leave_in = defaultdict(int), defaultdict(dict)
+    for event_id, member_unit, number in session.execute(
+            select(LeaveRequest.event_id, Member.org_unit_id, func.count()).select_from(LeaveRequest)
+            .join(Member, Member.id == LeaveRequest.member_id)
+            .where(LeaveRequest.event_id.in_(chosen), LeaveRequest.status == "approved", ~checked_in)
+            .group_by(LeaveRequest.event_id, Member.org_unit_id)):
+        leave[event_id] += number
+        leave_in[event_id][member_unit] = number
+    on_leave = select(LeaveRequest.id).where(LeaveRequest.event_id == Registration.event_id,
+                                             LeaveRequest.member_id == Registration.member_id,
+                                             LeaveRequest.status == "approved").exists()
+    came_too = select(CheckIn.id).where(CheckIn.event_id == Registration.event_id,
+                                        CheckIn.member_id == Registration.member_id).exists()
+    signed_absent = dict(session.execute(
+        select(Registration.event_id, func.count()).where(Registration.event_id.in_(chosen),
+                                                          Registration.status.in_(TAKING_PLACES), ~on_leave,
+                                                          ~came_too).group_by(Registration.event_id)).all())
+    audiences: dict[str, tuple] = {}
     events, per_unit = [], defaultdict(lambda: defaultdict(int))
     for event_id, unit_id, kind, title, starts_at, signup_required, audience, minutes in rows:
         if signup_required:
-            expected = signed[event_id]
+            absent = signed_absent.get(event_id, 0)
         else:
             if audience not in audiences:  # the branch's meetings share one audience: read it once
-                spec = json.loads(audience or "{}")
-                audiences[audience] = frozenset(session.scalars(audience_members(session, spec)))
-            expected = audiences[audience]
-        present, on_leave = came[event_id], leave[event_id] - came[event_id]
-        absent = len(expected - present - on_leave)
-        counts = {"events": 1, "expected": len(present) + len(on_leave) + absent, "present": len(present),
-                  "late": late[event_id], "leave": len(on_leave), "absent": absent}
+                audiences[audience] = _audience(session, json.loads(audience or "{}"))
+            units, size, members = audiences[audience]
+            if units is not None:  # an audience of whole units: who came from them, by unit
+                absent = size - sum(n for u, n in came_in[event_id].items() if u in units) \
+                    - sum(n for u, n in leave_in[event_id].items() if u in units)
+            else:  # stages, roles, 学号: person by person, for this event only
+                absent = len(members - _people(session, CheckIn, event_id)
+                             - _people(session, LeaveRequest, event_id))
+        present, excused = came[event_id], leave[event_id]
+        counts = {"events": 1, "expected": present + excused + absent, "present": present,
+                  "late": late[event_id], "leave": excused, "absent": absent}
         for key, value in counts.items():
             per_unit[key][unit_id] += value
         meeting = kind in MEETING_KINDS
         per_unit["meetings_without_minutes"][unit_id] += meeting and minutes != "submitted"
-        per_unit["events_without_attendance"][unit_id] += not present and not on_leave
+        per_unit["events_without_attendance"][unit_id] += not present and not excused
         events.append({"id": event_id, "unit_id": unit_id, "kind": kind, "title": title,
                        "date": show(starts_at, "%Y-%m-%d"), "meeting": meeting,
                        "minutes": minutes or "", **counts})
     for key, counts in per_unit.items():
         _add(figures, tree, key, counts)
     return events
+
+
+def _audience(session: Session, spec: dict) -> tuple[frozenset[int] | None, int, frozenset[int]]:
+    """An event's audience: (its units, how many members they hold, -) when it is whole units (or
+    everyone), else (None, -, its members one by one)."""
+    from models.audience import audience_members
+    if set(spec) - {"units"}:
+        return None, 0, frozenset(session.scalars(audience_members(session, spec)))
+    units = frozenset().union(*(subtree_ids(session, int(u)) for u in spec["units"])) if spec.get("units") \
+        else frozenset(session.scalars(select(OrgUnit.id)))
+    size = session.scalar(select(func.count()).select_from(Member).where(Member.org_unit_id.in_(units))) or 0
+    return units, size, frozenset()
+
+
+def _people(session: Session, table, event_id: int) -> set[int]:
+    """Who checked in (CheckIn) or had leave approved (LeaveRequest) at one event."""
+    query = select(table.member_id).where(table.event_id == event_id)
+    if hasattr(table, "status"):
+        query = query.where(table.status == "approved")
+    return set(session.scalars(query))
 
 
 def _meetings(session: Session, tree: _Tree, figures: dict, first: date, last: date, now: datetime,
@@ -303,45 +350,38 @@ def _meetings(session: Session, tree: _Tree, figures: dict, first: date, last: d
 
 
 def _study(session: Session, tree: _Tree, figures: dict, first: date, last: date) -> None:
-    """Days the study was pushed to the units' members, how it reached them (by channel), who read."""
+    """The study pushed (days, deliveries by how they reached the members), the reading, the daily quiz
+    (each day's scored one): sums from reportdays, members counted once each over the period."""
     from models.checkins import CheckIn
-    from models.delivery import Campaign, Delivery
     from models.events import Event
+    from models.quiz import QuizAttempt
+    from models.reportdays import additive_figures
     from models.study import Reading
     from wxbot.delivery.channels import CHANNEL_LABELS
-    start, end = _bounds(first, last)
-    pushes = (select(Member.org_unit_id, Delivery.status, Delivery.channel, Campaign.push_day)
-              .join(Campaign, Campaign.id == Delivery.campaign_id).join(Member, Member.id == Delivery.member_id)
-              .where(Campaign.push_day >= first, Campaign.push_day <= last, Member.org_unit_id.in_(tree.ids))
-              ).subquery()
-    counts, days = defaultdict(lambda: defaultdict(int)), defaultdict(set)
-    for unit_id, status, channel, day, number in session.execute(
-            select(pushes.c.org_unit_id, pushes.c.status, pushes.c.channel, pushes.c.push_day, func.count())
-            .group_by(pushes.c.org_unit_id, pushes.c.status, pushes.c.channel, pushes.c.push_day)):
-        days[unit_id].add(day)
-        counts["pushed"][unit_id] += number
-        if status == "sent":
-            counts[f"sent:{CHANNEL_LABELS.get(channel, channel)}"][unit_id] += number
-            counts["sent"][unit_id] += number
-        elif status in ("waiting", "expired", "unreachable"):
-            counts[status][unit_id] += number
-    for key, per_unit in counts.items():
+    values, days = additive_figures(session, tree.ids, first, last)
+    per_key: dict = defaultdict(dict)
+    for (unit_id, key), value in values.items():
+        if key.startswith("sent:"):
+            key = "sent:" + CHANNEL_LABELS.get(key[5:], key[5:])
+        per_key[key][unit_id] = per_key[key].get(unit_id, 0) + value
+    for key, per_unit in per_key.items():
         _add(figures, tree, key, per_unit)
-    all_days = set().union(*days.values()) if days else set()
-    figures["total"]["push_days"] = len(all_days)
-    for column in tree.columns:
-        figures[column.id]["push_days"] = len(set().union(*(d for u, d in days.items()
-                                                              if tree.column_of.get(u) == column.id)))
-    reads = (select(Member.org_unit_id, func.count(), func.count(func.distinct(Reading.member_id)),
-                    func.coalesce(func.sum(Reading.seconds), 0), func.count(Reading.credited_at))
-             .select_from(Reading).join(Member, Member.id == Reading.member_id)
-             .where(Reading.opened_at >= start, Reading.opened_at < end, Member.org_unit_id.in_(tree.ids))
-             .group_by(Member.org_unit_id))
-    rows = session.execute(reads).all()
-    for key, index in (("reads", 1), ("readers", 2), ("reading_seconds", 3), ("credited_reads", 4)):
-        _add(figures, tree, key, {row[0]: row[index] for row in rows})
+    figures["total"]["push_days"] = len(set().union(*days.values())) if days else 0
+    for column in tree.column_ids:
+        figures[column]["push_days"] = len(set().union(*(d for u, d in days.items()
+                                                         if tree.column_of.get(u) == column)))
+    start, end = _bounds(first, last)
+    # Who read, who took the daily quiz: each member once, found through the (member, time) indexes.
+    read = select(Reading.id).where(Reading.member_id == Member.id, Reading.opened_at >= start,
+                                    Reading.opened_at < end).exists()
+    quizzed = select(QuizAttempt.id).where(QuizAttempt.member_id == Member.id, QuizAttempt.day >= first,
+                                           QuizAttempt.day <= last, QuizAttempt.kind == "daily").exists()
+    for key, condition in (("readers", read), ("quiz_members", quizzed)):
+        _add(figures, tree, key, _grouped(session, select(Member.org_unit_id, func.count()).where(
+            Member.org_unit_id.in_(tree.ids), condition).group_by(Member.org_unit_id)))
     _add(figures, tree, "event_hours", _grouped(session, select(Member.org_unit_id, func.sum(Event.study_hours))
-                                                .join(CheckIn, CheckIn.member_id == Member.id)
+                                                .select_from(CheckIn)
+                                                .join(Member, Member.id == CheckIn.member_id)
                                                 .join(Event, Event.id == CheckIn.event_id)
                                                 .where(CheckIn.at >= start, CheckIn.at < end,
                                                        Member.org_unit_id.in_(tree.ids))
@@ -349,28 +389,16 @@ def _study(session: Session, tree: _Tree, figures: dict, first: date, last: date
 
 
 def _quizzes(session: Session, tree: _Tree, figures: dict, first: date, last: date, now: datetime) -> list[dict]:
-    """The daily quiz (each day's scored one) and the contests the units' members took part in."""
+    """The contests in the period the units' members took part in (the daily quiz is with the study)."""
     from models.contest import Contest, branch_results, member_results
-    from models.quiz import QuizAttempt
-    # An attempt's position is the number of questions answered (skipped ones included): the count of
-    # its answer records, without reading that much bigger table.
-    scored = (select(Member.org_unit_id, func.count(), func.count(func.distinct(QuizAttempt.member_id)),
-                     func.coalesce(func.sum(QuizAttempt.right_count), 0),
-                     func.coalesce(func.sum(QuizAttempt.position), 0))
-              .select_from(QuizAttempt).join(Member, Member.id == QuizAttempt.member_id)
-              .where(QuizAttempt.kind == "daily", QuizAttempt.day >= first, QuizAttempt.day <= last,
-                     Member.org_unit_id.in_(tree.ids)).group_by(Member.org_unit_id))
-    rows = session.execute(scored).all()
-    for key, index in (("quiz_scored", 1), ("quiz_members", 2), ("quiz_right", 3), ("quiz_answered", 4)):
-        _add(figures, tree, key, {row[0]: row[index] for row in rows})
     start, end = _bounds(first, last)
-    took_part = select(QuizAttempt.contest_id).join(Member, Member.id == QuizAttempt.member_id).where(
-        QuizAttempt.kind == "contest", Member.org_unit_id.in_(tree.ids))
     contests = []
-    for contest in session.scalars(select(Contest).where(Contest.id.in_(took_part), Contest.starts_at < end,
-                                                         Contest.ends_at >= start).order_by(Contest.starts_at)):
+    for contest in session.scalars(select(Contest).where(Contest.starts_at < end, Contest.ends_at >= start)
+                                   .order_by(Contest.starts_at)):
         results = member_results(session, contest)
         mine = [r for r in results if r.unit_id in tree.ids]
+        if not mine:
+            continue
         ranking = branch_results(session, contest, results)
         places = {b.unit_id: i + 1 for i, b in enumerate(ranking)}
         contests.append({
@@ -440,7 +468,7 @@ def _feedback(session: Session, tree: _Tree, figures: dict, first: date, last: d
             counts["feedback_overdue"][unit_id] += 1
     for key, per_unit in counts.items():
         _add(figures, tree, key, per_unit)
-    return {key: hours.get(key, []) for key in ["total", *(c.id for c in tree.columns)]}
+    return {key: hours.get(key, []) for key in ["total", *tree.column_ids]}
 
 
 # -- reading the report ---------------------------------------------------------------------------

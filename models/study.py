@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, contains_eager, mapped_column, relationship
 
@@ -116,7 +116,10 @@ class Reading(Base):
     again (once per plan day, as the ledger's reference says)."""
 
     __tablename__ = "study_readings"
-    __table_args__ = (UniqueConstraint("member_id", "material_id", "plan_day"),)
+    # The report finds who read in a period by member and time, and adds each day up by time.
+    __table_args__ = (UniqueConstraint("member_id", "material_id", "plan_day"),
+                      Index("ix_study_readings_member_opened", "member_id", "opened_at"),
+                      Index("ix_study_readings_opened_at", "opened_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))

@@ -105,13 +105,16 @@ def meetings_warning_job(app: Flask) -> int:
 
 
 def reports_job(app: Flask) -> dict:
-    """工作报告: last month's draft for every branch (once a month), then the reminders to branches that
-    have not submitted and committees that have not reviewed (each once, whatever runs the job)."""
+    """工作报告: the daily sums of the days that have settled (a push's last delivery may wait
+    delivery.inbox_days), last month's draft for every branch (once a month), then the reminders to
+    branches that have not submitted and committees that have not reviewed (each once, whatever runs it)."""
+    from models.reportdays import settle
     from models.reportflow import monthly_drafts, remind_reports
     cfg = services.settings(app)
     with app.app_context():
+        days = settle(db.session, utcnow(), int(cfg.delivery.inbox_days) + 1)
         drafts = monthly_drafts(db.session, utcnow(), int(cfg.reports.deadline_day), cfg)
         told = remind_reports(db.session, utcnow(), int(cfg.reports.remind_days_before))
-    done = {"drafts": drafts, "told": told}
+    done = {"days": days, "drafts": drafts, "told": told}
     logger.info("reports: %s", done)
     return done

@@ -153,6 +153,11 @@ def test_every_figure_equals_a_direct_count_of_its_records(app, session, school)
     # The contest: each college's players and their branch's place among the branches.
     contest = next(c for c in report["contests"] if c["id"] == made["contest"].id)
     assert contest["members"] == 2 and {b["place"] for b in contest["branches"]} == {1, 2}
+    # Added up day by day (as the scheduler does once a day has settled), the figures stay the same.
+    from models.reportdays import DailyFigure, settle
+    assert settle(session, made["after"], -1) >= 1 and settle(session, made["after"], -1) == 0
+    assert session.scalar(select(func.count()).select_from(DailyFigure)) > 0
+    assert build_report(session, school_unit, first, last, made["after"])["figures"] == report["figures"]
     # The documents carry the same figures.
     book = load_workbook(io.BytesIO(to_xlsx(report, "本月")))
     total_row = next(row for row in book["活动出勤"].iter_rows(values_only=True) if str(row[0]).endswith("（合计）"))

@@ -1,4 +1,5 @@
-"""reports up the tree: periods with deadlines, frozen versions; files kept with meeting minutes
+"""reports up the tree: periods with deadlines, frozen versions; files kept with meeting minutes; daily sums
+of the biggest tables and the indexes the report reads them by
 
 Revision ID: 0020
 Revises: 0019
@@ -16,6 +17,23 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('daily_figures',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('org_unit_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=48), nullable=False),
+    sa.Column('value', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'org_unit_id', 'key', name=op.f('pk_daily_figures'))
+    )
+    op.create_table('daily_figures_settled',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('settled_at', models.base.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_daily_figures_settled'))
+    )
+    with op.batch_alter_table('study_readings', schema=None) as batch_op:
+        batch_op.create_index('ix_study_readings_member_opened', ['member_id', 'opened_at'], unique=False)
+        batch_op.create_index('ix_study_readings_opened_at', ['opened_at'], unique=False)
+    with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
+        batch_op.create_index('ix_quiz_attempts_day', ['day'], unique=False)
     op.create_table('minutes_attachments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=False),
@@ -67,6 +85,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_quiz_attempts_day')
+    with op.batch_alter_table('study_readings', schema=None) as batch_op:
+        batch_op.drop_index('ix_study_readings_opened_at')
+        batch_op.drop_index('ix_study_readings_member_opened')
+    op.drop_table('daily_figures_settled')
+    op.drop_table('daily_figures')
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reports_period_id'))
         batch_op.drop_index(batch_op.f('ix_reports_org_unit_id'))
