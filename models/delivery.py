@@ -40,6 +40,9 @@ DELIVERY_STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "�
                      "waiting": "等成员下次互动", "expired": "过期未送达", "unreachable": "无法触达",
                      "cancelled": "已取消", "unknown": "结果未知"}
 OPEN = ("pending", "sending")
+# How each channel reaches people, in the order the console lists them.
+CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发",
+                  "inbox": "下次互动时"}
 
 
 class Campaign(Base):

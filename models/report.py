@@ -353,11 +353,11 @@ def _study(session: Session, tree: _Tree, figures: dict, first: date, last: date
     """The study pushed (days, deliveries by how they reached the members), the reading, the daily quiz
     (each day's scored one): sums from reportdays, members counted once each over the period."""
     from models.checkins import CheckIn
+    from models.delivery import CHANNEL_LABELS
     from models.events import Event
     from models.quiz import QuizAttempt
     from models.reportdays import additive_figures
     from models.study import Reading
-    from wxbot.delivery.channels import CHANNEL_LABELS
     values, days = additive_figures(session, tree.ids, first, last)
     per_key: dict = defaultdict(dict)
     for (unit_id, key), value in values.items():

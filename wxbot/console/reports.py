@@ -54,10 +54,8 @@ def unit_in_scope(unit_id: int | None) -> OrgUnit:
 def home_unit() -> OrgUnit:
     if current_user.org_unit_id:
         return unit_in_scope(current_user.org_unit_id)
-    unit = db.session.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None)).order_by(OrgUnit.id))
-    if unit is None:
-        abort(404)
-    return unit
+    root = db.session.scalar(select(OrgUnit.id).where(OrgUnit.parent_id.is_(None)).order_by(OrgUnit.id))
+    return unit_in_scope(root)
 
 
 def chosen_period(args) -> tuple[str, str, date, date, str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from models.delivery import CHANNEL_LABELS
 from models.timeutil import wechat_month
 
-CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发",
-                  "inbox": "下次互动时"}
+__all__ = ["CHANNEL_LABELS", "Choice", "Reach", "choose_channel", "reach_of"]
 
 
 @dataclass(frozen=True)
