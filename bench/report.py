@@ -144,11 +144,13 @@ def timed(build, runs: int = 3) -> float:
     return best
 
 
-def peak_memory_mb(bench: BenchDatabase, days: int) -> float:
-    """The peak memory the school's year (figures and .docx) adds to a fresh process (the app made)."""
+def peak_memory_mb(bench: BenchDatabase, days: int) -> tuple[float, float]:
+    """The peak memory (maximum resident set) of a fresh process that makes the app and then the
+    school's year (figures and .docx): before the report, and over the whole run."""
     done = subprocess.run([sys.executable, __file__, "--memory-of", json.dumps(settings(bench)), "--days", str(days)],
                           capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    before, peak = done.stdout.strip().splitlines()[-1].split()
+    return float(before), float(peak)
 
 
 def memory_child(settings_json: str, days: int) -> None:
@@ -162,7 +164,7 @@ def memory_child(settings_json: str, days: int) -> None:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         last = local_date() - timedelta(days=1)
         to_docx(build_report(db.session, school, last - timedelta(days=days - 1), last, utcnow()), "年度")
-        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+        print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def measure(bench: BenchDatabase, days: int) -> dict:
@@ -215,8 +217,9 @@ def main() -> None:
     print(f"school, a year, as .docx:          {r['school_docx']:6.2f} s   (target < {SCHOOL_TARGET_S:.0f} s: "
           f"{'met' if r['school_docx'] < SCHOOL_TARGET_S else 'NOT met'})")
     print(f"school, a year, as .xlsx (layout): {r['school_xlsx']:6.2f} s")
-    print(f"peak memory added by the school:   {r['memory_mb']:6.0f} MB  (target < {MEMORY_TARGET_MB} MB: "
-          f"{'met' if r['memory_mb'] < MEMORY_TARGET_MB else 'NOT met'})")
+    before, peak = r["memory_mb"]
+    print(f"peak memory of the process:        {peak:6.0f} MB  (target < {MEMORY_TARGET_MB} MB: "
+          f"{'met' if peak < MEMORY_TARGET_MB else 'NOT met'}; {before:.0f} MB before the report)")
     print(f"a college, a year:                 {r['college']:6.2f} s")
     print(f"a branch, a month:                 {1000 * r['branch_month']:6.0f} ms  (target < {BRANCH_TARGET_MS} ms: "
           f"{'met' if 1000 * r['branch_month'] < BRANCH_TARGET_MS else 'NOT met'})")

@@ -100,7 +100,9 @@ class Campaign(Base):
 class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("campaign_id", "openid"),
-                      Index("ix_deliveries_claim", "status", "next_attempt_at"))
+                      Index("ix_deliveries_claim", "status", "next_attempt_at"),
+                      # A branch's pushes over the days a report counts from the records.
+                      Index("ix_deliveries_member_campaign", "member_id", "campaign_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)

@@ -318,6 +318,10 @@ def test_the_docx_opens_in_libreoffice_with_its_figures_and_blanks_and_the_xlsx_
         "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia") for p in document.paragraphs
         for r in p.runs if p.text.startswith("一、")}
     assert heading_fonts == {"黑体"}
+    first_table = document.tables[0]
+    assert [c.text for c in first_table.rows[1].cells][:2] == ["本科生第一党支部", str(2)]
+    assert {r._element.rPr.rFonts.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia")
+            for row in first_table.rows[1:] for c in row.cells for p in c.paragraphs for r in p.runs} == {"仿宋_GB2312"}
     body = soffice_to(tmp_path, source, "txt:Text (encoded):UTF8").read_text(encoding="utf-8-sig")
     assert "计算机学院" in body and "一、基本情况" in body and "（待填写）" in body and "校验码" in body
     members = figure(build_report(session, school["cs"].parent, local_date().replace(day=1), local_date(), utcnow()),

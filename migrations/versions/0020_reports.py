@@ -34,6 +34,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_study_readings_opened_at', ['opened_at'], unique=False)
     with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
         batch_op.create_index('ix_quiz_attempts_day', ['day'], unique=False)
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_deliveries_member_campaign', ['member_id', 'campaign_id'], unique=False)
     op.create_table('minutes_attachments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=False),
@@ -85,6 +87,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_deliveries_member_campaign')
     with op.batch_alter_table('quiz_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_quiz_attempts_day')
     with op.batch_alter_table('study_readings', schema=None) as batch_op:
