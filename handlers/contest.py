@@ -1,7 +1,7 @@
 """竞赛: contests between branches, listed, started and ranked from the chat; answered in the quiz flow."""
 from __future__ import annotations
 
-from handlers.quiz import _rng, closed_lines, enter, resume
+from handlers.quiz import _rng, enter, resume
 from models.contest import (
     Contest,
     attempts_used,
@@ -15,6 +15,7 @@ from models.contest import (
 )
 from models.contestreview import answer_sheet
 from models.quizplay import live_attempt, new_attempt
+from models.quizsay import closed_lines
 from models.timeutil import show
 from wxbot.router import Context, Router
 
@@ -77,7 +78,7 @@ def enter_contest(ctx: Context, number: str):
     if contest is None:
         return "没有这个竞赛，发送“竞赛”查看进行中的竞赛。"
     attempt, closed = live_attempt(ctx.session, ctx.member, ctx.now, ctx.settings)
-    before = closed_lines(ctx, closed)
+    before = closed_lines(closed)
     if attempt is not None and attempt.contest_id == contest.id:
         return before + resume(ctx, attempt)
     if attempt is not None:

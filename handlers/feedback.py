@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from models.feedback import STATES, STATUSES, Topic, may_join, my_posts, open_topics, recent_posts, submit
+from models.screening import Hit, Verdict
 from models.timeutil import show
 from wxbot.metrics import SCREENING_HITS
 from wxbot.router import Context, Router
@@ -58,28 +59,46 @@ def leave_feedback(ctx: Context, text: str):
 
 
 def _post(ctx: Context, text: str, topic: Topic | None = None):
-    """The screened post (feedback, or a reply to `topic`), or what to tell the member instead."""
+    return post_feedback(ctx.session, ctx.store, ctx.member, text, ctx.now, ctx.settings, topic)
+
+
+SEVERITY = ("pass", "flag", "hold", "block")
+
+
+def post_feedback(session, store, member, text: str, now, settings, topic: Topic | None = None,
+                  also: Hit | None = None):
+    """The screened post (feedback, or a reply to `topic`), or what to tell the member instead: the
+    same rules from the chat and the mini-program. `also` is another check's finding (WeChat's
+    msg_sec_check for mini-program posts), counted as one more hit."""
     if len(text) > MAX_LENGTH:
         return f"最多 {MAX_LENGTH} 个字（这条有 {len(text)} 个字），请分几条发送。"
-    waited = _rate_limited(ctx)
+    waited = rate_limited(store, member, now, settings)
     if waited:
         return waited
-    cfg = ctx.settings.feedback
-    before = recent_posts(ctx.session, ctx.member, ctx.now, cfg.screen_together - 1, cfg.screen_together_minutes)
+    cfg = settings.feedback
+    before = recent_posts(session, member, now, cfg.screen_together - 1, cfg.screen_together_minutes)
     verdict = current_screener().screen_joined(text, [p.text for p in before])
+    if also is not None:
+        action = max(verdict.action, also.action, key=SEVERITY.index)
+        verdict = Verdict(action, (*verdict.hits, also))
     if verdict.action != "pass":
         SCREENING_HITS.labels(verdict.action).inc()
-    return submit(ctx.session, ctx.member, text, verdict, ctx.now, topic, [p.number for p in before])
+    return submit(session, member, text, verdict, now, topic, [p.number for p in before])
 
 
-def _rate_limited(ctx: Context) -> str | None:
-    limit = ctx.settings.feedback.rate_per_hour
-    hour = ctx.now.replace(minute=0, second=0, microsecond=0)
-    key = RATE_KEY.format(member_id=ctx.member.id, hour=hour.strftime("%Y%m%d%H"))
-    if ctx.store.incr(key, 3600) > limit:
+def rate_limited(store, member, now, settings) -> str | None:
+    limit = settings.feedback.rate_per_hour
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    key = RATE_KEY.format(member_id=member.id, hour=hour.strftime("%Y%m%d%H"))
+    if store.incr(key, 3600) > limit:
         again = hour + timedelta(hours=1)
         return f"你这一小时已经留言 {limit} 条，请在 {show(again, '%H:%M')} 以后再发。"
     return None
+
+
+def joinable_topic(session, member, topic_id: int) -> Topic | None:
+    topic = session.get(Topic, topic_id)
+    return topic if topic is not None and topic.status == "open" and may_join(topic, member) else None
 
 
 @router.text("话题", who="member", help=("话题", "组织员发起的讨论，回复 编号 内容 参与"))
@@ -101,8 +120,8 @@ def topics(ctx: Context):
 
 @router.regex(r"回复\s*#?(\d{1,9})\s*(.*)", who="member", help=("回复 编号 内容", "在话题下发表看法"))
 def reply(ctx: Context, number: str, _text: str):
-    topic = ctx.session.get(Topic, int(number))
-    if topic is None or topic.status != "open" or not may_join(topic, ctx.member):
+    topic = joinable_topic(ctx.session, ctx.member, int(number))
+    if topic is None:
         return "没有这个进行中的话题。发送“话题”查看编号。"
     text = ctx.inbound.raw_text.split(number, 1)[-1].strip() if number in ctx.inbound.raw_text else _text.strip()
     if not text:

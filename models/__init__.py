@@ -15,6 +15,7 @@ from models.jobs import DoneOnce
 from models.meetings import MeetingCadence, MeetingExemption, Minutes, MinutesAttachment
 from models.members import Member, OrgUnit
 from models.messagelog import MessageLog
+from models.miniprogram import MiniUser
 from models.points import MemberPoints, PointEntry
 from models.quiz import AnswerRecord, Question, QuestionReport, QuizAttempt
 from models.quizplay import ReviewCard
@@ -27,7 +28,7 @@ from models.study import Attachment, DailyPush, Material, PlanEntry, Reading
 __all__ = [
     "AdminUser", "AnswerRecord", "Attachment", "AuditLog", "Backup", "Base", "Campaign", "ChannelSettings", "CheckIn",
     "Contest", "DailyFigure", "DailyPush", "Delivery", "DevLocalRule", "DevRecord", "DevStep", "DoneOnce", "Event",
-    "Follower",
+    "Follower", "MiniUser",
     "Heartbeat", "LeaveRequest", "LocationReport", "MassJob", "Material", "MeetingCadence", "MeetingExemption",
     "Member", "MemberPoints", "MessageLog", "Minutes", "MinutesAttachment", "OrgUnit", "PlanEntry", "PointEntry",
     "Post", "Question",

@@ -42,7 +42,7 @@ DELIVERY_STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "�
 OPEN = ("pending", "sending")
 # How each channel reaches people, in the order the console lists them.
 CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发",
-                  "inbox": "下次互动时"}
+                  "inbox": "下次互动时", "miniprogram": "小程序中查看"}
 
 
 class Campaign(Base):

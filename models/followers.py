@@ -31,6 +31,9 @@ class Follower(Base):
     last_interaction_at: Mapped[datetime | None] = mapped_column(index=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), unique=True)
     bound_at: Mapped[datetime | None]
+    # The person across the organisation's account and mini-program (from user/info, when WeChat
+    # gives it: the Official Account is bound to an Open Platform account).
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
     # Customer-service window, as opened by the follower's last interactions.
     cs_window_until: Mapped[datetime | None]
     cs_window_left: Mapped[int] = mapped_column(Integer, default=0)
@@ -168,12 +171,10 @@ class BindResult:
     member: Member | None = None
 
 
-def bind_member(session: Session, follower: Follower, student_no: str, name: str, at: datetime,
-                code: str | None = None, require_code: bool = False) -> BindResult:
-    """Link a follower to the roster member with this 学号 and 姓名 (and one-time binding code when
-    `require_code`); one openid per member. The reasons are for the log: users get one answer."""
-    if follower.member is not None:
-        return BindResult(False, "already_bound", follower.member)
+def roster_match(session: Session, student_no: str, name: str, code: str | None = None,
+                 require_code: bool = False) -> BindResult:
+    """The roster member with this 学号 and 姓名 (and one-time binding code when `require_code`):
+    what binding checks, in the chat and in the mini-program alike."""
     member = member_by_student_no(session, student_no)
     if member is None:
         return BindResult(False, "not_found")
@@ -182,6 +183,19 @@ def bind_member(session: Session, follower: Follower, student_no: str, name: str
     matches = bool(member.bind_code and code) and hmac.compare_digest(member.bind_code.encode(), code.encode())
     if require_code and not matches:
         return BindResult(False, "code_mismatch")
+    return BindResult(True, "ok", member)
+
+
+def bind_member(session: Session, follower: Follower, student_no: str, name: str, at: datetime,
+                code: str | None = None, require_code: bool = False) -> BindResult:
+    """Link a follower to the roster member with this 学号 and 姓名 (and one-time binding code when
+    `require_code`); one openid per member. The reasons are for the log: users get one answer."""
+    if follower.member is not None:
+        return BindResult(False, "already_bound", follower.member)
+    found = roster_match(session, student_no, name, code, require_code)
+    if not found.ok:
+        return found
+    member = found.member
     holder = session.scalar(select(Follower).where(Follower.member_id == member.id))
     if holder is not None and holder.id != follower.id:
         return BindResult(False, "taken")

@@ -84,3 +84,12 @@ def open_count(session: Session, openid: str) -> int:
     of the window's messages."""
     return session.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.openid == openid, Delivery.status.in_(("pending", "sending")))) or 0
+
+
+def seen_in_app(session: Session, openid: str, delivery_ids: list[int], now: datetime) -> int:
+    """Waiting messages the member read in the mini-program: delivered there, so no window carries
+    them again (the same guarded update as a release: one that was released meanwhile is not
+    counted, and goes out as it was)."""
+    return session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.openid == openid,
+                                                  Delivery.status == WAITING)
+                           .values(status="sent", channel="miniprogram", sent_at=now, read_at=now)).rowcount or 0

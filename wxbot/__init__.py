@@ -84,6 +84,10 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     for blueprint in (webhook.bp, health.bp, metrics.bp, delivery_bp, study_bp, topics_bp, covers_bp):
         csrf.exempt(blueprint)
         app.register_blueprint(blueprint)
+    from wxbot.api import bp as api_bp
+    from wxbot.api import init_api
+    csrf.exempt(api_bp)  # the mini-program signs in with its Bearer token, not a console cookie
+    init_api(app)
     if is_sandbox(settings):  # never with a real AppSecret
         from wxbot.sandbox import bp as sandbox_bp
         csrf.exempt(sandbox_bp)

@@ -225,6 +225,16 @@ def _validate(data: dict) -> None:
         raise ConfigError("log_format", "只能是 text 或 json")
     if not data["server"]["public_url"].startswith(("http://", "https://")):
         raise ConfigError("server.public_url", "需要以 http:// 或 https:// 开头")
+    _validate_miniprogram(data["miniprogram"])
+
+
+def _validate_miniprogram(mini: dict) -> None:
+    if mini["secret"] and mini["appid"].startswith("wxsandbox"):
+        raise ConfigError("miniprogram.appid", "已设置小程序的 AppSecret，请同时设置小程序的 AppID")
+    if mini["session_ttl"] < 300:
+        raise ConfigError("miniprogram.session_ttl", "至少 300 秒")
+    if mini["writes_per_minute"] < 1:
+        raise ConfigError("miniprogram.writes_per_minute", "至少 1 次")
 
 
 def _validate_real_account(wechat: dict) -> None:

@@ -53,14 +53,20 @@ ERRORS = (
     (400, "请求有误", "提交的内容不完整或格式不对，请返回重试。"),
     (403, "没有权限", "你的账号不能访问这个页面。"),
     (404, "找不到这个页面", "地址有误，或者它不在你负责的范围内。"),
+    (405, "不支持这种请求", "这个地址不接受这种请求方式。"),
     (413, "文件太大", "上传的文件超过了大小限制。"),
     (500, "系统出了点问题", "我们已记录下来，请稍后再试。"),
 )
 
 
+API_MESSAGES = {404: "没有这个接口。", 405: "这个接口不接受这种请求方式。", 400: "请求的格式不对。"}
+
+
 def _error_page(status: int, title: str, message: str):
     """Chinese error pages for the console; the webhook answers WeChat in its own way."""
-    from flask import render_template, request
+    from flask import jsonify, render_template, request
+    if request.path.startswith("/api/"):  # the mini-program reads {code, message}
+        return jsonify(code=f"http_{status}", message=API_MESSAGES.get(status, message)), status
     if not request.path.startswith("/admin"):
         return f"{status} {title}", status, {"Content-Type": "text/plain; charset=utf-8"}
     return render_template("console/error.html", title=title, message=message), status
