@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import secrets
 import time
 from functools import wraps
 
@@ -31,23 +32,30 @@ def _store():
     return services.store()
 
 
-def api(name: str, methods=("POST",), auth: bool = True):
-    """Register a fake WeChat endpoint: faults first, then the token, then the handler's rules."""
+def api(name: str, methods=("POST",), auth: bool = True, under: str = "cgi-bin"):
+    """Register a fake WeChat endpoint (`under` /cgi-bin/, or the mini-program's /sns/ and /wxa/):
+    faults first, then the token (the Official Account's, or with auth="mini" the mini-program's),
+    then the handler's rules."""
     def decorate(func):
         @wraps(func)
         def view():
             session, now = db.session, utcnow()
             try:
                 epoch = _inject_faults(name)  # before any database work: the latency holds no connection
-                if auth:
+                if auth == "mini":
+                    world.check_mini_token(_store(), request.args.get("access_token", ""))
+                elif auth:
                     world.check_token(session, request.args.get("access_token", ""), now, epoch)
                 result = func(session, _body(), now)
                 session.commit()
+                if not isinstance(result, dict):  # an image (a mini-program code)
+                    return result
                 return jsonify({"errcode": 0, "errmsg": "ok", **result})
             except ApiError as exc:
                 session.rollback()
                 return jsonify({"errcode": exc.code, "errmsg": exc.message})
-        bp.add_url_rule(f"/cgi-bin/{name}", endpoint="api_" + name.replace("/", "_"), view_func=view,
+        endpoint = "api_" + ("" if under == "cgi-bin" else under + "_") + name.replace("/", "_")
+        bp.add_url_rule(f"/{under}/{name}", endpoint=endpoint, view_func=view,
                         methods=list(methods))
         return func
     return decorate
@@ -89,10 +97,15 @@ def _require_service_account(feature: str) -> None:
 def token(session, _body, now):
     """Issue an access token to the configured AppID and sandbox secret."""
     cfg = _cfg()
-    if request.args.get("appid") != cfg.wechat.appid:
+    appid = request.args.get("appid")
+    if appid not in (cfg.wechat.appid, cfg.miniprogram.appid):
         raise ApiError(40013, "invalid appid")
     if not accepts_secret(cfg, request.args.get("secret", "")):
         raise ApiError(40125, "invalid appsecret")
+    if appid == cfg.miniprogram.appid:  # the mini-program's own token: it does not replace the account's
+        world.daily_quota(_store(), "minitoken", cfg.sandbox.token_daily_quota, now)
+        return {"access_token": world.issue_mini_token(_store(), cfg.sandbox.token_ttl),
+                "expires_in": cfg.sandbox.token_ttl}
     world.daily_quota(_store(), "token", cfg.sandbox.token_daily_quota, now)
     return {"access_token": world.issue_token(session, _store(), now, cfg.sandbox.token_ttl),
             "expires_in": cfg.sandbox.token_ttl}
@@ -331,3 +344,55 @@ def tag_users(session, body, now):
     openids = [u.openid for u in session.query(SandboxUser).order_by(SandboxUser.openid)
                if tag_id in (u.json_field("tags") or [])]
     return {"count": len(openids), "data": {"openid": openids}, "next_openid": ""}
+
+
+# --- the mini-program's side ----------------------------------------------------------------------
+
+MINI_CODE_PER_MINUTE = 5000  # getwxacodeunlimit: 45009 beyond
+SCENE_CHARACTERS = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$&'()*+,/:;=?@-._~")
+
+
+@api("jscode2session", methods=("GET",), auth=False, under="sns")
+def jscode2session(session, _body, now):
+    """wx.login's code for the user's openid and session_key (no access token: appid and secret)."""
+    cfg = _cfg()
+    if request.args.get("appid") != cfg.miniprogram.appid:
+        raise ApiError(40013, "invalid appid")
+    if not accepts_secret(cfg, request.args.get("secret", "")):
+        raise ApiError(40125, "invalid appsecret")
+    if request.args.get("grant_type") != "authorization_code":
+        raise ApiError(40002, "invalid grant_type")
+    found = world.redeem_login_code(_store(), request.args.get("js_code", ""), now)
+    return found
+
+
+@api("msg_sec_check", auth="mini", under="wxa")
+def msg_sec_check(session, body, now):
+    """Content security (v2): the verdict the tests set for words (POST /sandbox/msgsec), else pass."""
+    if body.get("version") != 2 or not body.get("openid") or body.get("scene") not in (1, 2, 3, 4):
+        raise ApiError(47001, "data format error")
+    content = str(body.get("content", ""))
+    if not content or len(content) > 2500:
+        raise ApiError(87014, "risky content") if len(content) > 2500 else ApiError(47001, "data format error")
+    suggest = world.content_verdict(session, content)
+    label = {"pass": 100, "review": 20001, "risky": 20006}[suggest]
+    return {"result": {"suggest": suggest, "label": label},
+            "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label}],
+            "trace_id": secrets.token_hex(12)}
+
+
+@api("getwxacodeunlimit", auth="mini", under="wxa")
+def getwxacodeunlimit(session, body, now):
+    """A mini-program code: the scene at most 32 visible characters of WeChat's set (no %)."""
+    scene = str(body.get("scene", ""))
+    if not 1 <= len(scene) <= 32 or not set(scene) <= SCENE_CHARACTERS:
+        raise ApiError(40169, "invalid length for scene, or the data is not json string")
+    page = str(body.get("page", ""))
+    minute = int(now.timestamp() // 60)
+    if _store().incr(f"sandbox:wxacode:{minute}", 60) > MINI_CODE_PER_MINUTE:
+        raise ApiError(45009, "reach max api minute quota limit")
+    image = qrcode.make(f"https://sandbox.wxbot/mp/{page}?scene={scene}")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    buffer.seek(0)
+    return send_file(buffer, mimetype="image/png")

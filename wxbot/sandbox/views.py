@@ -6,7 +6,7 @@ import secrets
 from flask import jsonify, render_template, request, url_for
 from sqlalchemy import select
 
-from models.sandbox import SandboxUser, get_value, messages_to
+from models.sandbox import SandboxUser, get_value, messages_to, put_value
 from models.timeutil import utcnow
 from wxbot import services
 from wxbot.console.forms import db_id
@@ -118,3 +118,25 @@ def reset():
     world.reset(db.session, services.store(), utcnow())
     db.session.commit()
     return jsonify({"ok": True})
+
+
+@bp.post("/miniprogram/login")
+def miniprogram_login():
+    """What wx.login gives a phone: {"openid": …, "unionid": … (optional)} → {"code": …}, good once
+    within 5 minutes (redeemed by jscode2session)."""
+    data = request.get_json(silent=True) or {}
+    openid, unionid = str(data.get("openid", "")), str(data.get("unionid", "") or "")
+    if not 1 <= len(openid) <= 64 or len(unionid) > 64:
+        return jsonify({"error": "需要 JSON {\"openid\": 1 到 64 个字符, \"unionid\": 可选}"}), 400
+    return jsonify({"code": world.issue_login_code(services.store(), openid, unionid)})
+
+
+@bp.post("/msgsec")
+def msgsec():
+    """The verdicts msg_sec_check gives: {"risky": [words], "review": [words]} (content holding one)."""
+    data = request.get_json(silent=True) or {}
+    words = {kind: [str(w) for w in data[kind] if str(w)]
+             for kind in ("risky", "review") if isinstance(data.get(kind), list)}
+    put_value(db.session, world.MSGSEC_KEY, words)
+    db.session.commit()
+    return jsonify(words)

@@ -23,7 +23,7 @@ TOKEN_OVERLAP = timedelta(seconds=300)  # the old token keeps working this long 
 # reads the faults and counts a quota, and a store round trip is a fraction of a transaction's.
 FAULTS_KEY = "sandbox:faults"
 QUOTA_KEY = "sandbox:quota:{name}:{day}"
-QUOTA_NAMES = ("token", "custom", "template", "mass_calls", "mass_subscription", "qrcode")
+QUOTA_NAMES = ("token", "minitoken", "custom", "template", "mass_calls", "mass_subscription", "qrcode")
 QUOTA_TTL = 2 * 86400
 
 
@@ -248,4 +248,70 @@ def reset(session: Session, store: Store, at: datetime) -> None:
     for model in (SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue):
         session.execute(delete(model))
     day = at.astimezone(BEIJING).date().isoformat()
-    store.delete(FAULTS_KEY, *(QUOTA_KEY.format(name=name, day=day) for name in QUOTA_NAMES))
+    store.delete(FAULTS_KEY, MINI_TOKEN_CURRENT, *(QUOTA_KEY.format(name=name, day=day) for name in QUOTA_NAMES))
+
+
+# --- the mini-program's side ----------------------------------------------------------------------
+# Kept in the shared store (Redis in production): every web worker sees the same codes and tokens.
+MINI_TOKEN = "sandbox:minitoken:{token}"
+MINI_TOKEN_CURRENT = "sandbox:minitoken:current"
+LOGIN_CODE = "sandbox:jscode:{code}"
+LOGIN_CODE_TTL = 300  # wx.login's code lives about 5 minutes
+LOGIN_RATE = "sandbox:jscode:rate:{openid}:{minute}"
+LOGIN_RATE_LIMIT = 100  # jscode2session per user and minute (45011 beyond)
+MSGSEC_KEY = "msgsec"  # SandboxValue: {"risky": [words], "review": [words]} the tests set
+USED = "used"
+
+
+def issue_mini_token(store: Store, ttl: int) -> str:
+    """The mini-program's access token; the previous one keeps working for 5 minutes, as WeChat's."""
+    token = secrets.token_urlsafe(48)
+    previous = store.get(MINI_TOKEN_CURRENT)
+    if previous:
+        store.set(MINI_TOKEN.format(token=previous), "1", TOKEN_OVERLAP.total_seconds())
+    store.set(MINI_TOKEN.format(token=token), "1", ttl)
+    store.set(MINI_TOKEN_CURRENT, token, ttl)
+    return token
+
+
+def check_mini_token(store: Store, token: str) -> None:
+    if not token or store.get(MINI_TOKEN.format(token=token)) is None:
+        raise ApiError(40001, "invalid credential, access_token is invalid or not latest")
+
+
+def issue_login_code(store: Store, openid: str, unionid: str = "") -> str:
+    """What wx.login gives a phone: a code for this openid, good once within 5 minutes."""
+    code = secrets.token_hex(16)
+    store.set(LOGIN_CODE.format(code=code), json.dumps({"openid": openid, "unionid": unionid}), LOGIN_CODE_TTL)
+    return code
+
+
+def redeem_login_code(store: Store, code: str, at: datetime) -> dict:
+    """jscode2session: the code's openid (and unionid) with a fresh session_key; 40029 for a code
+    never issued or expired, 40163 for one already used (also by a concurrent call), 45011 past
+    100 logins a minute for the user."""
+    key = LOGIN_CODE.format(code=code)
+    held = store.get(key) if code else None
+    if held is None:
+        raise ApiError(40029, "invalid code")
+    if held == USED or not store.delete_if(key, held):
+        raise ApiError(40163, "code been used")
+    store.set(key, USED, LOGIN_CODE_TTL)
+    found = json.loads(held)
+    minute = int(at.timestamp() // 60)
+    if store.incr(LOGIN_RATE.format(openid=found["openid"], minute=minute), 60) > LOGIN_RATE_LIMIT:
+        raise ApiError(45011, "api minute-quota reach limit, mustslower retry next minute")
+    answer = {"openid": found["openid"], "session_key": secrets.token_urlsafe(16)}
+    if found.get("unionid"):
+        answer["unionid"] = found["unionid"]
+    return answer
+
+
+def content_verdict(session: Session, content: str) -> str:
+    """msg_sec_check's suggestion for a text: risky or review when it holds a word the tests set."""
+    from models.sandbox import get_value
+    words = get_value(session, MSGSEC_KEY) or {}
+    for suggest in ("risky", "review"):
+        if any(word and word in content for word in words.get(suggest, [])):
+            return suggest
+    return "pass"
