@@ -47,10 +47,10 @@ def _refuse_invalid(_req, _resp, error, _instance, _adapter) -> None:
 
 spec = SpecTree("flask", mode="strict", title="wxbot 小程序接口", version="1.0.0",
                 path="openapi-unused", before=_refuse_invalid, validation_error_status=400,
+                validation_error_model=Problem,  # our refusal of a bad request, as every other refusal
                 security_schemes=[SecurityScheme(name="session", data=SecuritySchemeData(
                     type=SecureType.HTTP, scheme="bearer", description="POST /api/v1/login 得到的会话"))],
                 annotations=False)
-
 
 
 def answers(model, *problems: int, signed_in: bool = True) -> Response:

@@ -131,6 +131,19 @@ def miniprogram_login():
     return jsonify({"code": world.issue_login_code(services.store(), openid, unionid)})
 
 
+@bp.post("/unionid")
+def unionid():
+    """A follower's unionid, as WeChat gives it when the account and the mini-program are under one
+    Open Platform: {"openid": the Official Account's openid, "unionid": …}."""
+    data = request.get_json(silent=True) or {}
+    openid, value = str(data.get("openid", "")), str(data.get("unionid", ""))
+    if not 1 <= len(openid) <= 64 or not 1 <= len(value) <= 64:
+        return jsonify({"error": "需要 JSON {\"openid\": 公众号 openid, \"unionid\": 1 到 64 个字符}"}), 400
+    world.set_unionid(db.session, openid, value)
+    db.session.commit()
+    return jsonify({"openid": openid, "unionid": value})
+
+
 @bp.post("/msgsec")
 def msgsec():
     """The verdicts msg_sec_check gives: {"risky": [words], "review": [words]} (content holding one)."""

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue
+from models.sandbox import SandboxMessage, SandboxQRCode, SandboxToken, SandboxUser, SandboxValue, get_value, put_value
 from wxbot.store import Store
 
 # WeChat's clock: its days and months turn at Beijing midnight.
@@ -307,9 +307,21 @@ def redeem_login_code(store: Store, code: str, at: datetime) -> dict:
     return answer
 
 
+UNIONIDS_KEY = "unionids"  # SandboxValue: {Official Account openid: unionid} the tests set
+
+
+def set_unionid(session: Session, openid: str, unionid: str) -> None:
+    known = get_value(session, UNIONIDS_KEY) or {}
+    known[openid] = unionid
+    put_value(session, UNIONIDS_KEY, known)
+
+
+def unionid_of(session: Session, openid: str) -> str:
+    return (get_value(session, UNIONIDS_KEY) or {}).get(openid, "")
+
+
 def content_verdict(session: Session, content: str) -> str:
     """msg_sec_check's suggestion for a text: risky or review when it holds a word the tests set."""
-    from models.sandbox import get_value
     words = get_value(session, MSGSEC_KEY) or {}
     for suggest in ("risky", "review"):
         if any(word and word in content for word in words.get(suggest, [])):
