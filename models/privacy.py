@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.checkins import LocationReport
 from models.delivery import Delivery, SubscriptionCredit
-from models.followers import Follower
+from models.followers import Follower, unbind_member
 from models.messagelog import erase_messages
 
 
@@ -48,3 +48,20 @@ def notify_unbound(session: Session, actor: str, follower: Follower, member) -> 
             "如需重新绑定，请发送：绑定 学号 姓名")
     create_campaign(session, actor, Scope(None), {"student_nos": [member.student_no]}, {"text": text}, utcnow(),
                     member.org_unit_id, recipients=[(follower.openid, member.id)])
+
+
+def unbind_wechat(session: Session, actor: str, member) -> bool:
+    """Free a member's 学号 from the WeChat account bound to it (a new phone): the follower is told
+    first, then unbound; the mini-program user of the same person is unbound and its sessions end.
+    False when neither was bound."""
+    from models.miniprogram import mini_user_of_member, unbind_user
+    follower = session.scalar(select(Follower).where(Follower.member_id == member.id))
+    mini = mini_user_of_member(session, member.id)
+    if follower is None and mini is None:
+        return False
+    if follower is not None:
+        notify_unbound(session, actor, follower, member)
+        unbind_member(follower)
+    if mini is not None:
+        unbind_user(mini)
+    return True

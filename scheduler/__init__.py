@@ -25,6 +25,7 @@ from scheduler.jobs import (
     quiz_reminder_job,
     quiz_sweep_job,
     reports_job,
+    unionid_job,
 )
 from wxbot import services
 from wxbot.errors import report_failure
@@ -54,6 +55,7 @@ JOBS = [
     JobSpec("development.reminder", development_reminder_job, "development.remind_at"),
     JobSpec("meetings.warn", meetings_warning_job, "meetings.warn_at"),
     JobSpec("reports.daily", reports_job, "reports.remind_at"),
+    JobSpec("miniprogram.unionids", unionid_job, "miniprogram.unionid_every_minutes", every=True),
 ]
 
 

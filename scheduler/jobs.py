@@ -118,3 +118,14 @@ def reports_job(app: Flask) -> dict:
     done = {"days": days, "drafts": drafts, "told": told}
     logger.info("reports: %s", done)
     return done
+
+
+def unionid_job(app: Flask) -> dict:
+    """Learn bound followers' unionids and link the mini-program users waiting for them; safe to run
+    twice (a follower asked once keeps the answer)."""
+    from wxbot.unionids import fill_unionids
+    with app.app_context():
+        done = fill_unionids(app)
+    if any(done.values()):
+        logger.info("unionids: %s", done)
+    return done

@@ -269,10 +269,29 @@ def test_unfollowing_keeps_the_mini_program_and_erasure_removes_the_user(app, se
     mini = signed_in_as(app, school["oA"])
     ChatUser(phone_for(app), "oA").unfollow()
     assert mini.get("/api/v1/me").status_code == 200  # the member still uses the mini-program
-    from models.miniprogram import forget_user, user_of
-    forget_user(session, user_of(session, "mA"))
-    session.commit()
+    assert mini.post("/api/v1/erase").status_code == 204
     assert mini.get("/api/v1/me").status_code == 401
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(MiniUser)) == 0  # openid, unionid, session_key gone
+    again = Mini(app, "mA")
+    assert again.login().get_json()["bound"] is False  # a new user, who may bind again
+    assert again.bind(school["oA"]).status_code == 200
+
+
+def test_an_organiser_unbinds_the_chat_and_the_mini_program_together(app, session, school):
+    from tests.helpers import csrf_token, signed_in
+    mini = signed_in_as(app, school["oA"])
+    console = signed_in(app, "cs")
+    page = console.get(f"/admin/members/{school['oA'].id}").get_data(as_text=True)
+    assert "小程序已绑定" in page and "公众号已绑定" in page
+    done = console.post(f"/admin/members/{school['oA'].id}/unbind",
+                        data={"csrf_token": csrf_token(console, f"/admin/members/{school['oA'].id}")},
+                        follow_redirects=True)
+    assert "公众号和小程序" in done.get_data(as_text=True)
+    assert code_of(mini.get("/api/v1/me")) == "session_expired"
+    mini.login()
+    assert code_of(mini.get("/api/v1/me")) == "not_bound"
+    assert "绑定" in ChatUser(phone_for(app), "oA").say("我的")
 
 
 # ---- events and check-in ----
@@ -662,6 +681,8 @@ def test_every_operation_answers_as_the_document_says(app, session, school, ever
     mini.post("/api/v1/unbind")
     mini.login()
     mini.post("/api/v1/logout")
+    mini.login()
+    mini.post("/api/v1/erase")
     doc = document(app)
     operations = {(method.upper(), path) for path, item in doc["paths"].items() for method in item
                   if path != "/api/v1/openapi.json"}

@@ -235,6 +235,8 @@ def _validate_miniprogram(mini: dict) -> None:
         raise ConfigError("miniprogram.session_ttl", "至少 300 秒")
     if mini["writes_per_minute"] < 1:
         raise ConfigError("miniprogram.writes_per_minute", "至少 1 次")
+    if mini["unionid_every_minutes"] < 1:
+        raise ConfigError("miniprogram.unionid_every_minutes", "至少 1 分钟")
 
 
 def _validate_real_account(wechat: dict) -> None:

@@ -8,7 +8,7 @@ from flask import g
 from wechatpy.exceptions import WeChatClientException
 
 from models.members import ROLES
-from models.miniprogram import bind_user, log_in, unbind_user
+from models.miniprogram import bind_user, forget_user, log_in, unbind_user
 from models.points import standing
 from models.timeutil import utcnow
 from wxbot import services
@@ -113,6 +113,16 @@ def bind(user):
 def unbind(user, _member):
     """解除绑定：记录留在本人名下；所有会话失效，需要重新登录。"""
     unbind_user(user)
+    close_session(services.store(), g.token)
+    return "", 204
+
+
+@bp.post("/erase")
+@spec.validate(resp=answers(None), tags=["账号"], security=SESSION)
+@call(write=True, member=False)
+def erase(user):
+    """注销小程序账号：删除小程序的 openid、unionid 和会话；积分、学习和签到等记录属于成员本人，保留。"""
+    forget_user(db.session, user)
     close_session(services.store(), g.token)
     return "", 204
 

@@ -50,20 +50,15 @@ def roster_export(path: str):
 @click.argument("student_no")
 def roster_unbind(student_no: str):
     """解除某个学号的微信绑定（本人换了微信时）；原微信会收到通知。"""
-    from sqlalchemy import select
 
     from models.accounts import audit
-    from models.followers import Follower, unbind_member
     from models.members import member_by_student_no
-    from models.privacy import notify_unbound
+    from models.privacy import unbind_wechat
     member = member_by_student_no(db.session, student_no)
     if member is None:
         raise click.ClickException(f"名单中没有学号 {student_no}")
-    follower = db.session.scalar(select(Follower).where(Follower.member_id == member.id))
-    if follower is None:
+    if not unbind_wechat(db.session, "命令行", member):
         raise click.ClickException(f"{member.name}（{member.student_no}）没有绑定微信")
-    notify_unbound(db.session, "命令行", follower, member)
-    unbind_member(follower)
     audit(db.session, "命令行", "unbind", "member", member.student_no, f"解除 {member.name} 的微信绑定",
           {"微信": "已绑定"}, {"微信": "未绑定"}, org_unit_id=member.org_unit_id)
     db.session.commit()

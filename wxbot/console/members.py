@@ -7,10 +7,11 @@ from sqlalchemy import func, select
 
 from models.accounts import audit, subtree_ids
 from models.development import DevRecord, stage_refusal
-from models.followers import Follower, unbind_member
+from models.followers import Follower
 from models.members import ROLES, STAGES, Member, OrgUnit, role_change_refusal
+from models.miniprogram import mini_user_of_member
 from models.orgtree import TreeError, add_member, edit_member, member_snapshot, tree_rows
-from models.privacy import notify_unbound
+from models.privacy import unbind_wechat
 from wxbot import services
 from wxbot.console import bp
 from wxbot.console.forms import db_id, page_number
@@ -92,9 +93,11 @@ def member_edit(member_id: int):
         flash(f"已保存 {member.name} 的信息。", "success")
         return redirect(url_for("console.members", q=member.student_no))
     follower = db.session.scalar(select(Follower).where(Follower.member_id == member.id))
+    mini = mini_user_of_member(db.session, member.id)
     record = db.session.scalar(select(DevRecord).where(DevRecord.member_id == member.id))
     return render_template("console/member_edit.html", member=member, form={}, branches=branches_in_scope(),
-                           stages=STAGES, roles=grantable_roles(member.role), follower=follower, record=record)
+                           stages=STAGES, roles=grantable_roles(member.role), follower=follower, mini=mini,
+                           record=record)
 
 
 @bp.route("/members/new", methods=["GET", "POST"])
@@ -127,18 +130,17 @@ def member_new():
 @bp.post("/members/<int:member_id>/unbind")
 @login_required
 def member_unbind(member_id: int):
-    """Free a member's 学号 from the WeChat user bound to it (a new phone): that user is told first."""
+    """Free a member's 学号 from the WeChat user bound to it (a new phone), in the chat and the
+    mini-program: the follower is told first."""
     member = member_in_scope(member_id)
-    follower = db.session.scalar(select(Follower).where(Follower.member_id == member.id))
-    if follower is None:
+    if not unbind_wechat(db.session, current_user.username, member):
         flash(f"{member.name} 没有绑定微信。", "warning")
         return redirect(url_for("console.member_edit", member_id=member_id))
-    notify_unbound(db.session, current_user.username, follower, member)
-    unbind_member(follower)
     audit(db.session, current_user, "unbind", "member", member.student_no, f"解除 {member.name} 的微信绑定",
           {"微信": "已绑定"}, {"微信": "未绑定"}, org_unit_id=member.org_unit_id)
     db.session.commit()
-    flash(f"已解除 {member.name} 的微信绑定，并通知了原来的微信。本人可以用新的微信重新绑定。", "success")
+    flash(f"已解除 {member.name} 的微信绑定（公众号和小程序），并通知了原来的微信。本人可以用新的微信重新绑定。",
+          "success")
     return redirect(url_for("console.member_edit", member_id=member_id))
 
 
