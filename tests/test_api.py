@@ -371,6 +371,20 @@ def test_one_check_in_whichever_way_the_member_came(app, session, school):
     assert session.get(MemberPoints, school["oB"].id).total == 2
 
 
+def test_the_check_in_screen_shows_a_mini_program_code_made_once_per_slot(app, session, school):
+    from tests.helpers import signed_in
+    event = started_event(session, org_unit_id=school["cs"].parent_id)
+    screens = [signed_in(app, "cs"), signed_in(app, "cs2")]
+    states = [screen.get(f"/admin/events/{event.id}/screen.json").get_json() for screen in screens]
+    assert states[0]["mini"].startswith("data:image/png;base64,") and states[0]["qr"]
+    if states[0]["slot"] == states[1]["slot"]:  # the same slot: the same image, made once for both screens
+        assert states[0]["mini"] == states[1]["mini"]
+    page = screens[0].get(f"/admin/events/{event.id}/screen").get_data(as_text=True)
+    assert "小程序扫码签到" in page
+    # The scene fits WeChat's 32 characters for any event id below ten million.
+    assert len(mini_scene(scene_for(app.config["SECRET_KEY"], 9_999_999, slot_of(utcnow(), 5)))) <= 32
+
+
 def test_a_forged_or_stale_scan_and_wrong_codes_are_refused(app, session, school):
     event = started_event(session)
     secret, now = app.config["SECRET_KEY"], utcnow()

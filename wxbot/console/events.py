@@ -33,6 +33,7 @@ from wxbot.db import db
 from wxbot.screeninglists import refused_publication
 
 QR_CACHE = "checkin:qr:{event_id}:{slot}"
+MINI_CACHE = "checkin:mini:{event_id}:{slot}"
 
 
 def scoped_events():
@@ -266,7 +267,8 @@ def event_screen_state(event_id: int):
              "window": f"{show(event.checkin_opens, '%H:%M')}–{show(event.checkin_closes, '%H:%M')}"}
     if open_now:
         secret = current_app.config["SECRET_KEY"]
-        state.update(code=code_for(secret, event.id, slot), qr=_qr_image(event, slot, seconds))
+        state.update(code=code_for(secret, event.id, slot), qr=_qr_image(event, slot, seconds),
+                     mini=_mini_image(event, slot, seconds))
     return jsonify(state)
 
 
@@ -289,6 +291,42 @@ def _qr_image(event: Event, slot: int, seconds: int) -> str | None:
         from wxbot.errors import report_failure
         report_failure(f"check-in QR code for event {event.id}", exc)
         return None
+    store.set(key, url, 3 * seconds)
+    return url
+
+
+def _mini_image(event: Event, slot: int, seconds: int) -> str | None:
+    """The slot's mini-program code (getwxacodeunlimit, the same signed scene in 32 characters) as a
+    data URL, made once per slot for every screen and worker: the first asker makes it, the others
+    wait a moment for it. None when the mini-program is not set up or WeChat cannot make one now."""
+    import base64
+    import time
+
+    from wxbot.api.events import CHECKIN_PAGE, mini_scene
+    from wxbot.api.wechat import NotConfigured, wxa_code
+    store = services.store()
+    key = MINI_CACHE.format(event_id=event.id, slot=slot)
+    cached = store.get(key)
+    if cached:
+        return cached
+    if not store.add(key + ":making", "1", 10):
+        for _ in range(20):  # another screen or worker is making it
+            time.sleep(0.1)
+            cached = store.get(key)
+            if cached:
+                return cached
+        return None
+    try:
+        image = wxa_code(mini_scene(scene_for(current_app.config["SECRET_KEY"], event.id, slot)), CHECKIN_PAGE)
+    except NotConfigured:
+        return None
+    except Exception as exc:  # noqa: BLE001 - the screen keeps its other ways; the error goes to the log
+        from wxbot.errors import report_failure
+        report_failure(f"check-in mini-program code for event {event.id}", exc)
+        return None
+    finally:
+        store.delete(key + ":making")
+    url = "data:image/png;base64," + base64.b64encode(image).decode()
     store.set(key, url, 3 * seconds)
     return url
 
