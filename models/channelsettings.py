@@ -34,8 +34,13 @@ class ChannelPolicy:
     """delivery.* from config with the console's row laid over it: what the engine, the forecast
     and the sends use (attribute access like the settings section it wraps)."""
 
-    def __init__(self, delivery, account_type: str, row: ChannelSettings | None):
+    def __init__(self, delivery, account_type: str, row: ChannelSettings | None, mini=None):
         self._delivery = delivery
+        # The mini-program's subscription messages (miniprogram.* in config.yaml).
+        self.mini_subscribe_template_id = mini.subscribe_template_id if mini is not None else ""
+        self.mini_subscribe_fields = ({part: mini.subscribe_fields[part] for part in SUBSCRIBE_FIELDS}
+                                      if mini is not None else dict(SUBSCRIBE_FIELDS))
+        self.mini_subscribe_page = mini.subscribe_page if mini is not None else ""
         self.account_type = (row.account_type if row and row.account_type else account_type)
         self.template_id = row.template_id if row and row.template_id else delivery.template_id
         self.subscribe_template_id = (row.subscribe_template_id if row and row.subscribe_template_id
@@ -48,7 +53,8 @@ class ChannelPolicy:
 
 
 def channel_policy(session: Session, settings) -> ChannelPolicy:
-    return ChannelPolicy(settings.delivery, settings.wechat.account_type, session.get(ChannelSettings, 1))
+    return ChannelPolicy(settings.delivery, settings.wechat.account_type, session.get(ChannelSettings, 1),
+                         settings.miniprogram)
 
 
 def check_channel_form(form) -> tuple[dict | None, str | None]:

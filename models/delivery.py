@@ -41,8 +41,8 @@ DELIVERY_STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "�
                      "cancelled": "已取消", "unknown": "结果未知"}
 OPEN = ("pending", "sending")
 # How each channel reaches people, in the order the console lists them.
-CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "template": "模板消息", "mass": "群发",
-                  "inbox": "下次互动时", "miniprogram": "小程序中查看"}
+CHANNEL_LABELS = {"customer_service": "客服消息", "subscribe": "订阅通知", "mini_subscribe": "小程序订阅消息",
+                  "template": "模板消息", "mass": "群发", "inbox": "下次互动时", "miniprogram": "小程序中查看"}
 
 
 class Campaign(Base):
@@ -254,7 +254,7 @@ def check_content(content: dict) -> None:
 NOTICE = ("mass",)
 BROADCAST: tuple[str, ...] = ()
 # A message worth sending only in the window open now (the inbox's "still waiting" note).
-ONLY_NOW = ("subscribe", "template", "mass", "inbox")
+ONLY_NOW = ("subscribe", "mini_subscribe", "template", "mass", "inbox")
 
 
 def create_campaign(session: Session, creator: str, scope: Scope, spec: dict, content: dict,

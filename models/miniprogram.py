@@ -104,6 +104,19 @@ def forget_user(session: Session, user: MiniUser) -> None:
     session.delete(user)
 
 
+def mini_reach(session: Session, member_ids: list[int], template_id: str) -> dict[int, tuple[str, int]]:
+    """Member id → (their mini-program openid, subscription-message credits for `template_id`), for
+    members who allowed at least one; the delivery engine's and the forecast's view."""
+    from models.delivery import SubscriptionCredit
+    if not template_id or not member_ids:
+        return {}
+    rows = session.execute(select(MiniUser.member_id, MiniUser.openid, SubscriptionCredit.credits)
+                           .join(SubscriptionCredit, (SubscriptionCredit.openid == MiniUser.openid)
+                                 & (SubscriptionCredit.template_id == template_id))
+                           .where(MiniUser.member_id.in_(member_ids), SubscriptionCredit.credits > 0))
+    return {member_id: (openid, credits) for member_id, openid, credits in rows}
+
+
 def mini_user_of_member(session: Session, member_id: int) -> MiniUser | None:
     return _holder(session, member_id)
 

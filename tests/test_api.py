@@ -588,6 +588,38 @@ def test_notices_read_in_the_mini_program_are_not_repeated_in_the_chat(app, sess
     assert mini.post("/api/v1/notices/seen", {"ids": [theirs]}).get_json()["marked"] == 0
 
 
+def test_an_allowed_subscription_message_reaches_a_member_the_chat_cannot(make_app, session):
+    """wx.requestSubscribeMessage's 允许, reported to the API, is one credit the delivery engine spends
+    when the Official Account has no way left (window closed, no mass send); the forecast counts it."""
+    from models.channelsettings import channel_policy
+    from models.sandbox import SandboxMessage
+    from tests.conftest import _empty
+    from wxbot.config import load_settings
+    from wxbot.delivery.engine import DeliveryWorker
+    from wxbot.delivery.reach import forecast
+    app = make_app(miniprogram__subscribe_template_id="MINI_notice")
+    _empty(app)
+    member = make_member(session, branch=make_branch(session))
+    ChatUser(phone_for(app), "oSub").bind(member)
+    mini = signed_in_as(app, member, "mSub")
+    out_of_reach(session, "oSub")
+    app.test_client().post("/sandbox/miniprogram/subscribe", json={"openid": "mSub", "template_id": "MINI_notice"})
+    reported = mini.post("/api/v1/subscriptions", {"results": {"MINI_notice": "accept", "OTHER": "accept"}})
+    assert reported.get_json()["granted"] == 1
+    assert mini.post("/api/v1/subscriptions", {"results": {"MINI_notice": "reject"}}).get_json()["granted"] == 0
+    policy = channel_policy(session, load_settings({"miniprogram.subscribe_template_id": "MINI_notice"}, environ={}))
+    assert forecast(session, ["oSub"], policy, "service", utcnow()).channels == {"mini_subscribe": 1}
+    campaign_to(session, "oSub", "支部大会改到周五")
+    DeliveryWorker(app, "w").step()
+    session.expire_all()
+    assert [(d.status, d.channel) for d in session.scalars(select(Delivery))] == [("sent", "mini_subscribe")]
+    arrived = session.scalars(select(SandboxMessage).where(SandboxMessage.touser == "mSub")).all()
+    assert [m.channel for m in arrived] == ["mini_subscribe"] and "支部大会改到周五" in arrived[0].content
+    campaign_to(session, "oSub", "第二条通知")  # the one credit is spent: this one waits for the member
+    DeliveryWorker(app, "w").step()
+    assert statuses(session)["waiting"] == 1
+
+
 # ---- writes: rate and request ids ----
 
 def test_writes_are_limited_per_user_and_minute(make_app, session):

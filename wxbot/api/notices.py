@@ -6,11 +6,13 @@ from __future__ import annotations
 from flask import current_app, request
 from sqlalchemy import select
 
+from models.delivery import grant_subscription
 from models.followers import Follower
 from models.inbox import seen_in_app, waiting_items
 from models.timeutil import utcnow
+from wxbot import services
 from wxbot.api import answers, bp, call, spec
-from wxbot.api.schemas import NoticeList, NoticeOut, SeenIn, SeenOut
+from wxbot.api.schemas import NoticeList, NoticeOut, SeenIn, SeenOut, SubscriptionsIn, SubscriptionsOut
 from wxbot.db import db
 from wxbot.delivery.links import link_target
 
@@ -45,3 +47,18 @@ def seen(_user, member):
     openid = _follower_openid(member)
     marked = seen_in_app(db.session, openid, request.context.json.ids, utcnow()) if openid else 0
     return SeenOut(marked=marked)
+
+
+@bp.post("/subscriptions")
+@spec.validate(json=SubscriptionsIn, resp=answers(SubscriptionsOut, 400, 403), tags=["通知"], security=SESSION)
+@call(write=True)
+def subscriptions(user, _member):
+    """订阅消息：wx.requestSubscribeMessage 的结果。每个“允许”是一次可以发给本人的通知（公众号发不出去时使用）。"""
+    template_id = services.settings().miniprogram.subscribe_template_id
+    accepted = [tid for tid, result in request.context.json.results.items() if result == "accept"]
+    granted = 0
+    if template_id and template_id in accepted:  # other templates are not ours to count
+        grant_subscription(db.session, user.openid, template_id)
+        granted = 1
+    message = "已开启：下一条通知会通过小程序的订阅消息送达。" if granted else "没有开启订阅消息。"
+    return SubscriptionsOut(granted=granted, message=message)

@@ -278,3 +278,13 @@ class SeenIn(Model):
 
 class SeenOut(Model):
     marked: int = Field(description="标为已在小程序中查看的条数（公众号不再重复发送）")
+
+
+class SubscriptionsIn(Model):
+    results: dict[str, str] = Field(
+        max_length=5, description="wx.requestSubscribeMessage 的结果：模板编号 → accept | reject | ban | filter")
+
+
+class SubscriptionsOut(Model):
+    granted: int = Field(description="记下的可发送次数（本系统使用的模板中，成员点了“允许”的）")
+    message: str

@@ -20,6 +20,7 @@ class Reach:
     credits: int  # subscription-notification credits for the configured template
     mass_month: str
     mass_count: int
+    mini_credits: int = 0  # the member's mini-program subscription-message credits
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,13 @@ def choose_channel(reach: Reach, policy, account_type: str, now: datetime, refus
     return Choice(None, "客服窗口已关闭，且没有订阅通知额度、模板消息或群发次数可用")
 
 
-def reach_of(follower, credits: int, window_taken: int = 0) -> Reach:
+def reach_of(follower, credits: int, window_taken: int = 0, mini_credits: int = 0) -> Reach:
     """What a follower row (or None: not following) says about reaching them; `window_taken`:
     window messages already planned for other sends."""
     if follower is None:
         return Reach(False, None, 0, 0, "", 0)
     return Reach(follower.subscribed, follower.cs_window_until, max(0, follower.cs_window_left - window_taken),
-                 credits, follower.mass_month, follower.mass_count)
+                 credits, follower.mass_month, follower.mass_count, mini_credits)
 
 
 def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> bool:
@@ -53,6 +54,8 @@ def _available(channel: str, reach: Reach, policy, limits, now: datetime) -> boo
         return reach.window_until is not None and reach.window_until > now and reach.window_left > 0
     if channel == "subscribe":
         return bool(policy.subscribe_template_id) and reach.credits > 0
+    if channel == "mini_subscribe":
+        return bool(getattr(policy, "mini_subscribe_template_id", "")) and reach.mini_credits > 0
     if channel == "template":
         return bool(policy.template_id) and limits["template"]
     if channel == "mass":

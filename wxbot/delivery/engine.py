@@ -25,8 +25,10 @@ from sqlalchemy import bindparam, select, update
 from models.channelsettings import ChannelPolicy, channel_policy
 from models.delivery import Campaign, Delivery, MassJob, SubscriptionCredit
 from models.followers import Follower
+from models.miniprogram import mini_reach
 from models.timeutil import utcnow
 from wxbot import services
+from wxbot.api.wechat import NotConfigured
 from wxbot.delivery.channels import choose_channel, reach_of
 from wxbot.delivery.claims import claim, finish_campaigns, release_dead_claims, start_due_campaigns
 from wxbot.delivery.inbox import note_waiting, rebuild_marks
@@ -66,6 +68,7 @@ class Task:
     channel: str
     campaign: Campaign
     link: str
+    to: str = ""  # another openid to send to: the member's mini-program user's (mini_subscribe)
 
 
 def in_recipients_order(delivery: Delivery) -> tuple:
@@ -88,7 +91,8 @@ class DeliveryWorker:
     def __init__(self, app: Flask, name: str | None = None):
         self.app = app
         settings = services.settings(app)
-        self.policy = ChannelPolicy(settings.delivery, settings.wechat.account_type, None)  # read again each step
+        self.policy = ChannelPolicy(settings.delivery, settings.wechat.account_type, None,  # read again each step
+                                    settings.miniprogram)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.bucket = TokenBucket(self.policy.rate_per_second)
         self.pool = ThreadPoolExecutor(self.policy.in_flight, "wxbot-delivery")
@@ -207,13 +211,17 @@ class DeliveryWorker:
         followers = {f.openid: f for f in session.scalars(
             select(Follower).where(Follower.openid.in_(openids)).execution_options(populate_existing=True))}
         credits = self._credits(session, openids)
+        mini = mini_reach(session, [d.member_id for d in batch if d.member_id],
+                          self.policy.mini_subscribe_template_id)
         account_type = self.policy.account_type
-        mass, waiting, planned = {}, set(), {}
+        mass, waiting, planned, mini_planned = {}, set(), {}, {}
         for delivery in sorted(batch, key=in_recipients_order):
             follower = followers.get(delivery.openid)
             campaign = campaigns[delivery.campaign_id]
             # The window's messages this batch already plans to use are not there for the next one.
-            reach = reach_of(follower, credits.get(delivery.openid, 0), planned.get(delivery.openid, 0))
+            mini_openid, mini_credits = mini.get(delivery.member_id, ("", 0))
+            reach = reach_of(follower, credits.get(delivery.openid, 0), planned.get(delivery.openid, 0),
+                             mini_credits - mini_planned.get(mini_openid, 0))
             choice = choose_channel(reach, self.policy, account_type, now, delivery.refused() | campaign.excluded())
             if choice.channel is None:
                 mark(delivery, Outcome("unreachable"), now, self.policy, reason=choice.reason)
@@ -228,8 +236,11 @@ class DeliveryWorker:
                 delivery.channel = choice.channel
                 if choice.channel == "customer_service":
                     planned[delivery.openid] = planned.get(delivery.openid, 0) + 1
+                to = ""
+                if choice.channel == "mini_subscribe":
+                    to, mini_planned[mini_openid] = mini_openid, mini_planned.get(mini_openid, 0) + 1
                 link = read_link(self.app, campaign, delivery)
-                yield Task(delivery.id, delivery.openid, choice.channel, campaign, link), delivery, follower
+                yield Task(delivery.id, delivery.openid, choice.channel, campaign, link, to), delivery, follower
         self._send_mass(session, mass, campaigns, followers, now)
         # The mark first: a crash between the two leaves at worst a mark with nothing behind it
         # (one query at the member's next message), never a waiting message nobody releases.
@@ -239,7 +250,11 @@ class DeliveryWorker:
     def _send(self, client, task: Task, outcomes: queue.Queue) -> None:
         try:
             self.bucket.take()
-            outcome = send_one(client, task.channel, task.campaign, task.openid, task.link, self.policy)
+            if task.channel == "mini_subscribe":
+                client = self._mini_client()
+            outcome = send_one(client, task.channel, task.campaign, task.to or task.openid, task.link, self.policy)
+        except NotConfigured:  # the mini-program lost its configuration: the next channel
+            outcome = Outcome("next_channel", -1)
         except Exception as exc:  # a bug in one send must not lose the delivery: it is retried
             report_failure("delivery send", exc)
             outcome = Outcome("retry", -1)
@@ -295,6 +310,11 @@ class DeliveryWorker:
                     apply_outcome(session, delivery, outcome, followers.get(delivery.openid), campaigns, now,
                                   self.policy, writes)
                 writes.write(session)
+
+    def _mini_client(self):
+        from wxbot.api.wechat import mini_client
+        with self.app.app_context():
+            return mini_client()
 
     @staticmethod
     def _credits(session, openids: list[str]) -> dict[str, int]:

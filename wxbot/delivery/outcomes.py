@@ -115,6 +115,14 @@ def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: da
 
 
 def _spend_credit(session, delivery: Delivery, policy) -> None:
+    if delivery.channel == "mini_subscribe":  # the credit is the member's mini-program user's
+        from sqlalchemy import select
+
+        from models.miniprogram import MiniUser
+        session.execute(update(SubscriptionCredit).where(
+            SubscriptionCredit.openid.in_(select(MiniUser.openid).where(MiniUser.member_id == delivery.member_id)),
+            SubscriptionCredit.template_id == policy.mini_subscribe_template_id,
+            SubscriptionCredit.credits > 0).values(credits=SubscriptionCredit.credits - 1))
     if delivery.channel == "subscribe":
         session.execute(update(SubscriptionCredit).where(
             SubscriptionCredit.openid == delivery.openid,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.delivery import SubscriptionCredit
 from models.followers import Follower
+from models.miniprogram import mini_reach
 from wxbot.delivery.channels import CHANNEL_LABELS, choose_channel, reach_of
 
 
@@ -49,9 +50,13 @@ def forecast(session: Session, openids: list[str], policy, account_type: str, no
         credits = dict(session.execute(select(SubscriptionCredit.openid, SubscriptionCredit.credits).where(
             SubscriptionCredit.openid.in_(chunk),
             SubscriptionCredit.template_id == policy.subscribe_template_id)).all())
+        mini = mini_reach(session, [f.member_id for f in followers.values() if f.member_id],
+                          getattr(policy, "mini_subscribe_template_id", ""))
         for openid in chunk:
-            choice = choose_channel(reach_of(followers.get(openid), credits.get(openid, 0)), policy, account_type,
-                                    now, set(excluded))
+            follower = followers.get(openid)
+            mini_credits = mini.get(follower.member_id, ("", 0))[1] if follower is not None else 0
+            choice = choose_channel(reach_of(follower, credits.get(openid, 0), 0, mini_credits), policy,
+                                    account_type, now, set(excluded))
             if choice.channel is None:
                 result.unreachable[choice.reason] += 1
             else:

@@ -117,6 +117,12 @@ def send_one(client, channel: str, campaign: Campaign, openid: str, link: str, p
         data = {fields["title"]: {"value": campaign.label[:20]}, fields["summary"]: {"value": summary[:20]}}
         return outcome_of(lambda: client.message.send_subscribe_message(
             openid, policy.subscribe_template_id, data, page=link or None))
+    if channel == "mini_subscribe":  # `client` is the mini-program's, `openid` its user's
+        fields = policy.mini_subscribe_fields
+        data = {fields["title"]: {"value": campaign.label[:20]}, fields["summary"]: {"value": summary[:20]}}
+        return outcome_of(lambda: client.post("message/subscribe/send", data={
+            "touser": openid, "template_id": policy.mini_subscribe_template_id,
+            "page": policy.mini_subscribe_page, "data": data}))
     raise ValueError(f"no single-recipient send for channel {channel}")
 
 

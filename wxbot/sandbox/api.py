@@ -400,6 +400,23 @@ def msg_sec_check(session, body, now):
             "trace_id": secrets.token_hex(12)}
 
 
+@api("message/subscribe/send", auth="mini")
+def mini_subscribe_send(session, body, now):
+    """A mini-program subscription message: spends one credit the user granted for the template
+    (43101 without), arrives on the phone as channel mini_subscribe."""
+    openid, template_id = str(body.get("touser", "")), str(body.get("template_id", ""))
+    if not openid or not template_id or not isinstance(body.get("data"), dict):
+        raise ApiError(47003, "argument invalid")
+    for field in body["data"].values():
+        if len(str((field or {}).get("value", ""))) > 20:  # thing.DATA: 20 characters
+            raise ApiError(47003, "argument invalid! data.thing.value exceeds limit")
+    if not world.spend_mini_credit(session, openid, template_id):
+        raise ApiError(43101, "user refuse to accept the msg")
+    world.deliver(session, openid, "mini_subscribe", "subscribe",
+                  {"template_id": template_id, "page": body.get("page", ""), "data": body["data"]}, now)
+    return {}
+
+
 @api("getwxacodeunlimit", auth="mini", under="wxa")
 def getwxacodeunlimit(session, body, now):
     """A mini-program code: the scene at most 32 visible characters of WeChat's set (no %)."""

@@ -144,6 +144,19 @@ def unionid():
     return jsonify({"openid": openid, "unionid": value})
 
 
+@bp.post("/miniprogram/subscribe")
+def miniprogram_subscribe():
+    """A member taps 允许 in wx.requestSubscribeMessage: {"openid": the mini-program's, "template_id": …}
+    is one subscription message WeChat will then accept for them."""
+    data = request.get_json(silent=True) or {}
+    openid, template_id = str(data.get("openid", "")), str(data.get("template_id", ""))
+    if not 1 <= len(openid) <= 64 or not 1 <= len(template_id) <= 64:
+        return jsonify({"error": "需要 JSON {\"openid\": 小程序 openid, \"template_id\": 订阅消息模板编号}"}), 400
+    credits = world.grant_mini_credit(db.session, openid, template_id)
+    db.session.commit()
+    return jsonify({"openid": openid, "template_id": template_id, "credits": credits})
+
+
 @bp.post("/msgsec")
 def msgsec():
     """The verdicts msg_sec_check gives: {"risky": [words], "review": [words]} (content holding one)."""

@@ -307,6 +307,26 @@ def redeem_login_code(store: Store, code: str, at: datetime) -> dict:
     return answer
 
 
+MINI_CREDITS_KEY = "mini_credits"  # SandboxValue: {mini-program openid: {template id: credits}}
+
+
+def grant_mini_credit(session: Session, openid: str, template_id: str) -> int:
+    known = get_value(session, MINI_CREDITS_KEY) or {}
+    mine = known.setdefault(openid, {})
+    mine[template_id] = mine.get(template_id, 0) + 1
+    put_value(session, MINI_CREDITS_KEY, known)
+    return mine[template_id]
+
+
+def spend_mini_credit(session: Session, openid: str, template_id: str) -> bool:
+    known = get_value(session, MINI_CREDITS_KEY) or {}
+    if known.get(openid, {}).get(template_id, 0) <= 0:
+        return False
+    known[openid][template_id] -= 1
+    put_value(session, MINI_CREDITS_KEY, known)
+    return True
+
+
 UNIONIDS_KEY = "unionids"  # SandboxValue: {Official Account openid: unionid} the tests set
 
 
