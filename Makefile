@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report clean
+.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report bench-api clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -63,7 +63,7 @@ fuzz: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report
+bench: bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report bench-api
 
 bench-webhook: $(VENV)/.dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -89,6 +89,9 @@ bench-development: $(VENV)/.dev
 
 bench-report: $(VENV)/.dev
 	$(BIN)/python bench/report.py
+
+bench-api: $(VENV)/.dev
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

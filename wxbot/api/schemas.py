@@ -282,7 +282,7 @@ class SeenOut(Model):
 
 class SubscriptionsIn(Model):
     results: dict[str, str] = Field(
-        max_length=5, description="wx.requestSubscribeMessage 的结果：模板编号 → accept | reject | ban | filter")
+        max_length=3, description="wx.requestSubscribeMessage 的结果（一次最多 3 个模板）：模板编号 → accept | reject | ban | filter")
 
 
 class SubscriptionsOut(Model):
