@@ -117,6 +117,25 @@ def mini_reach(session: Session, member_ids: list[int], template_id: str) -> dic
     return {member_id: (openid, credits) for member_id, openid, credits in rows}
 
 
+def record_consent(session: Session, openid: str, event: str, items: list[dict], template_id: str) -> int:
+    """What a member chose for our subscription-message template, as WeChat pushed it: a popup's
+    "accept" is one more message we may send; a settings change to "reject" takes the credits away.
+    Returns how many of the items were ours."""
+    from sqlalchemy import update
+
+    from models.delivery import SubscriptionCredit, grant_subscription
+    ours = [i for i in items if template_id and i.get("TemplateId") == template_id]
+    for item in ours:
+        status = item.get("SubscribeStatusString", "")
+        if event == "subscribe_msg_popup_event" and status == "accept":
+            grant_subscription(session, openid, template_id)
+        elif event == "subscribe_msg_change_event" and status == "reject":
+            session.execute(update(SubscriptionCredit).where(SubscriptionCredit.openid == openid,
+                                                             SubscriptionCredit.template_id == template_id)
+                            .values(credits=0))
+    return len(ours)
+
+
 def mini_user_of_member(session: Session, member_id: int) -> MiniUser | None:
     return _holder(session, member_id)
 

@@ -620,6 +620,36 @@ def test_an_allowed_subscription_message_reaches_a_member_the_chat_cannot(make_a
     assert statuses(session)["waiting"] == 1
 
 
+def test_with_the_message_push_wechats_events_count_consent_once(make_app, session):
+    from models.delivery import SubscriptionCredit
+    from tests.conftest import _empty
+    app = make_app(miniprogram__subscribe_template_id="MINI_notice", miniprogram__push_token="push-token-1")
+    _empty(app)
+    member = make_member(session, branch=make_branch(session))
+    mini = signed_in_as(app, member, "mPush")
+    phone = app.test_client()
+
+    def credits():
+        session.expire_all()
+        return session.scalar(select(SubscriptionCredit.credits).where(SubscriptionCredit.openid == "mPush"))
+    tapped = phone.post("/sandbox/miniprogram/subscribe", json={"openid": "mPush", "template_id": "MINI_notice"})
+    assert tapped.get_json()["pushed"] == 200 and credits() == 1  # WeChat's popup event, signed, to /wechat/mini
+    assert mini.post("/api/v1/subscriptions", {"results": {"MINI_notice": "accept"}}).get_json()["granted"] == 1
+    assert credits() == 1  # the client's report of the same tap does not count it again
+    time.sleep(1.1)  # a push with the same user, second and event is WeChat's retry of one push
+    phone.post("/sandbox/miniprogram/subscribe", json={"openid": "mPush", "template_id": "MINI_notice"})
+    assert credits() == 2
+    off = phone.post("/sandbox/miniprogram/subscribe", json={"openid": "mPush", "template_id": "MINI_notice",
+                                                              "status": "reject", "settings": True})
+    assert off.get_json()["pushed"] == 200 and credits() == 0  # turned off in the settings
+    forged = phone.post("/wechat/mini?signature=bad&timestamp=1&nonce=x", json={"MsgType": "event"})
+    assert forged.status_code == 403
+
+
+def test_without_the_message_push_configured_the_push_url_is_not_there(app):
+    assert app.test_client().post("/wechat/mini", json={}).status_code == 404
+
+
 # ---- writes: rate and request ids ----
 
 def test_writes_are_limited_per_user_and_minute(make_app, session):
@@ -721,7 +751,8 @@ def test_every_operation_answers_as_the_document_says(app, session, school, ever
     mini.get("/api/v1/topics")
     mini.post(f"/api/v1/topics/{session.scalar(select(Topic.id))}/replies", {"text": "一个看法"})
     mini.get("/api/v1/notices")
-    mini.post("/api/v1/notices/seen", {"ids": []})
+    mini.post("/api/v1/notices/seen", {"ids": [1]})
+    mini.post("/api/v1/subscriptions", {"results": {"TPL": "accept"}})
     renewed = mini.post("/api/v1/session/renew").get_json()
     mini.token = renewed["token"]
     mini.post("/api/v1/unbind")

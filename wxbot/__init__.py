@@ -88,6 +88,9 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from wxbot.api import init_api
     csrf.exempt(api_bp)  # the mini-program signs in with its Bearer token, not a console cookie
     init_api(app)
+    from wxbot.api.push import bp as mini_push_bp
+    csrf.exempt(mini_push_bp)  # WeChat signs its pushes
+    app.register_blueprint(mini_push_bp)
     if is_sandbox(settings):  # never with a real AppSecret
         from wxbot.sandbox import bp as sandbox_bp
         csrf.exempt(sandbox_bp)

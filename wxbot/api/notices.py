@@ -54,11 +54,10 @@ def seen(_user, member):
 @call(write=True)
 def subscriptions(user, _member):
     """订阅消息：wx.requestSubscribeMessage 的结果。每个“允许”是一次可以发给本人的通知（公众号发不出去时使用）。"""
-    template_id = services.settings().miniprogram.subscribe_template_id
+    cfg = services.settings().miniprogram
     accepted = [tid for tid, result in request.context.json.results.items() if result == "accept"]
-    granted = 0
-    if template_id and template_id in accepted:  # other templates are not ours to count
-        grant_subscription(db.session, user.openid, template_id)
-        granted = 1
+    granted = int(bool(cfg.subscribe_template_id) and cfg.subscribe_template_id in accepted)  # ours only
+    if granted and not cfg.push_token:  # with the message push configured, WeChat's event counts it
+        grant_subscription(db.session, user.openid, cfg.subscribe_template_id)
     message = "已开启：下一条通知会通过小程序的订阅消息送达。" if granted else "没有开启订阅消息。"
     return SubscriptionsOut(granted=granted, message=message)

@@ -282,9 +282,11 @@ class SeenOut(Model):
 
 class SubscriptionsIn(Model):
     results: dict[str, str] = Field(
-        max_length=3, description="wx.requestSubscribeMessage 的结果（一次最多 3 个模板）：模板编号 → accept | reject | ban | filter")
+        max_length=3,
+        description="wx.requestSubscribeMessage 的结果（一次最多 3 个模板）：模板编号 → accept | reject | ban | filter")
 
 
 class SubscriptionsOut(Model):
-    granted: int = Field(description="记下的可发送次数（本系统使用的模板中，成员点了“允许”的）")
+    granted: int = Field(
+        description="本系统使用的模板中成员点了“允许”的个数（配置了消息推送时以微信推送的事件记数）")
     message: str

@@ -150,11 +150,43 @@ def miniprogram_subscribe():
     is one subscription message WeChat will then accept for them."""
     data = request.get_json(silent=True) or {}
     openid, template_id = str(data.get("openid", "")), str(data.get("template_id", ""))
-    if not 1 <= len(openid) <= 64 or not 1 <= len(template_id) <= 64:
-        return jsonify({"error": "需要 JSON {\"openid\": 小程序 openid, \"template_id\": 订阅消息模板编号}"}), 400
-    credits = world.grant_mini_credit(db.session, openid, template_id)
+    status, in_settings = str(data.get("status", "accept")), bool(data.get("settings"))
+    if not 1 <= len(openid) <= 64 or not 1 <= len(template_id) <= 64 or status not in ("accept", "reject"):
+        return jsonify({"error": "需要 JSON {\"openid\": 小程序 openid, \"template_id\": 订阅消息模板编号, "
+                                 "\"status\": accept 或 reject, \"settings\": 是否在设置中更改}"}), 400
+    if status == "accept" and not in_settings:
+        credits = world.grant_mini_credit(db.session, openid, template_id)
+    else:
+        credits = world.clear_mini_credits(db.session, openid, template_id) if status == "reject" else 0
     db.session.commit()
-    return jsonify({"openid": openid, "template_id": template_id, "credits": credits})
+    pushed = push_to_mini_server(openid, template_id, status, in_settings)
+    return jsonify({"openid": openid, "template_id": template_id, "credits": credits, "pushed": pushed})
+
+
+def push_to_mini_server(openid: str, template_id: str, status: str, in_settings: bool) -> int | None:
+    """WeChat's message push of the choice to the mini-program's server (when it configured one):
+    signed JSON to /wechat/mini, as WeChat sends it. The push's HTTP status, None when not configured."""
+    import secrets
+    import time
+
+    import requests
+
+    from wxbot.protocol import sign
+    cfg = services.settings()
+    if not cfg.miniprogram.push_token:
+        return None
+    stamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    event = "subscribe_msg_change_event" if in_settings else "subscribe_msg_popup_event"
+    item = {"TemplateId": template_id, "SubscribeStatusString": status}
+    if not in_settings:
+        item["PopupScene"] = "0"
+    body = {"ToUserName": "gh_sandbox_mini", "FromUserName": openid, "CreateTime": int(stamp), "MsgType": "event",
+            "Event": event, "List": [item]}
+    query = {"signature": sign(cfg.miniprogram.push_token, stamp, nonce), "timestamp": stamp, "nonce": nonce}
+    try:
+        return requests.post(f"{cfg.server.public_url}/wechat/mini", params=query, json=body, timeout=5).status_code
+    except requests.RequestException:
+        return 0
 
 
 @bp.post("/msgsec")

@@ -318,6 +318,13 @@ def grant_mini_credit(session: Session, openid: str, template_id: str) -> int:
     return mine[template_id]
 
 
+def clear_mini_credits(session: Session, openid: str, template_id: str) -> int:
+    known = get_value(session, MINI_CREDITS_KEY) or {}
+    known.setdefault(openid, {})[template_id] = 0
+    put_value(session, MINI_CREDITS_KEY, known)
+    return 0
+
+
 def spend_mini_credit(session: Session, openid: str, template_id: str) -> bool:
     known = get_value(session, MINI_CREDITS_KEY) or {}
     if known.get(openid, {}).get(template_id, 0) <= 0:
