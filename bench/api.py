@@ -3,7 +3,7 @@ bench/checkin.py and bench/quiz.py, half the members through each path.
 
 Production settings: gunicorn as deployed (gunicorn.conf.py, 2 workers x 4 threads), PostgreSQL and
 Redis; the webhook in safe mode (every request and reply encrypted, as WeChat sends them), the API
-as JSON with the member's Bearer session and an X-Request-Id on every write (what the reference
+as JSON with the member's Bearer session and an Idempotency-Key on every write (what the reference
 client sends). Each member is signed in once before the run (a session in the store, as
 POST /api/v1/login leaves it): logging in is not what is measured.
 
@@ -75,7 +75,7 @@ class ApiClient:
 
     def post(self, path: str, token: str, body: dict | None = None) -> tuple[float, int, dict]:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                   "X-Request-Id": uuid.uuid4().hex}
+                   "Idempotency-Key": uuid.uuid4().hex}
         started = time.perf_counter()
         for attempt in range(2):  # a connection the server closed: once more, with the same request id
             try:

@@ -446,8 +446,8 @@ def test_an_answer_sent_twice_counts_once_and_a_request_id_replays_the_first_ans
     mini = signed_in_as(app, school["oA"])
     started = mini.post("/api/v1/quiz/daily").get_json()
     body = {"attempt_id": started["id"], "position": 0, "answer": right_letter(started["question"])}
-    first = mini.post("/api/v1/quiz/answer", body, headers={"X-Request-Id": "tap-0001-abcdef"})
-    replay = mini.post("/api/v1/quiz/answer", body, headers={"X-Request-Id": "tap-0001-abcdef"})
+    first = mini.post("/api/v1/quiz/answer", body, headers={"Idempotency-Key": "tap-0001-abcdef"})
+    replay = mini.post("/api/v1/quiz/answer", body, headers={"Idempotency-Key": "tap-0001-abcdef"})
     assert first.status_code == replay.status_code == 200 and first.get_json() == replay.get_json()
     repeat = mini.post("/api/v1/quiz/answer", body)  # a new request for an answered position
     assert repeat.status_code == 409 and code_of(repeat) == "answered"
@@ -674,11 +674,11 @@ def test_writes_are_limited_per_user_and_minute(make_app, session):
 def test_a_double_tap_with_one_request_id_signs_up_once(app, session, school):
     event = make_event(session, capacity=5)
     mini = signed_in_as(app, school["oA"])
-    tap = {"X-Request-Id": "signup-7f3a9c2e"}
+    tap = {"Idempotency-Key": "signup-7f3a9c2e"}
     first = mini.post(f"/api/v1/events/{event.id}/signup", headers=tap)
     second = mini.post(f"/api/v1/events/{event.id}/signup", headers=tap)
     assert first.get_json() == second.get_json() and code_of(first) == "ok"
-    assert mini.post(f"/api/v1/events/{event.id}/signup", headers={"X-Request-Id": "bad id!"}).status_code == 400
+    assert mini.post(f"/api/v1/events/{event.id}/signup", headers={"Idempotency-Key": "bad id!"}).status_code == 400
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Registration)) == 1
 
@@ -698,6 +698,8 @@ def test_the_document_is_openapi_3_and_covers_every_route_of_the_api(app):
             assert op.get("summary"), (method, path)  # every operation says what it does, in Chinese
             if op.get("security"):
                 assert "401" in op["responses"], (method, path)
+            if op.get("security") and method == "post":  # a write: retried with the same key, made once
+                assert "Idempotency-Key" in [p["name"] for p in op["parameters"]], path
 
 
 @pytest.fixture

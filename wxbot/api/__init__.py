@@ -7,10 +7,12 @@ app factory stays as it is) and reads pydantic models, which also serialise the 
 
 Every answer that is not a success is {code, message}: a stable code for the client and a Chinese
 sentence for the member. Signing in gives our own opaque token (wxbot/api/sessions.py); writes are
-rate-limited per user and made once per X-Request-Id (a double tap counts once).
+rate-limited per user and made once per Idempotency-Key (a double tap counts once). Not X-Request-Id:
+that header is the request's trace id, which nginx sets anew for every request (docs/部署.md).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -71,10 +73,21 @@ def _answer_problem(exc: ApiProblem):
     return jsonify(code=exc.code, message=exc.message), exc.status
 
 
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "description": "同一次操作的重试带同一个值：只做一次，再来时答复第一次的结果",
+                   "schema": {"type": "string", "pattern": REQUEST_ID.pattern}}
+
+
 @bp.get("/openapi.json")
 def openapi():
-    """The OpenAPI 3 document, made from the models the operations validate with."""
-    return jsonify(spec.spec)
+    """The OpenAPI 3 document, made from the models the operations validate with; every signed-in
+    write (a POST with a session) also takes the Idempotency-Key header."""
+    document = copy.deepcopy(spec.spec)
+    for item in document["paths"].values():
+        operation = item.get("post")
+        if operation is not None and operation.get("security"):
+            operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+    return jsonify(document)
 
 
 def signed_in_user():
@@ -102,7 +115,7 @@ def member_of(user):
 
 def call(write: bool = False, member: bool = True) -> Callable:
     """An operation of a signed-in user: passes the user (and, with `member`, their member) to the
-    view. A write is limited per user and minute, made once per X-Request-Id, and committed."""
+    view. A write is limited per user and minute, made once per Idempotency-Key, and committed."""
     def decorate(view):
         @wraps(view)
         def run(*args, **kwargs):
@@ -138,11 +151,11 @@ def _limit_writes(user_id: int) -> None:
 
 
 def _request_key(user_id: int) -> str:
-    rid = request.headers.get("X-Request-Id", "")
+    rid = request.headers.get("Idempotency-Key", "")
     if not rid:
         return ""
     if not REQUEST_ID.fullmatch(rid):
-        raise problem(400, "invalid_request", "X-Request-Id 需要 8 到 64 个字母、数字或 ._:-")
+        raise problem(400, "invalid_request", "Idempotency-Key 需要 8 到 64 个字母、数字或 ._:-")
     path = hashlib.sha256(f"{request.method} {request.path}".encode()).hexdigest()[:16]
     return f"mini:req:{user_id}:{path}:{rid}"
 
