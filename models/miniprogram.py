@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy import ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base
+from models.delivery import SubscriptionCredit, grant_subscription
 from models.followers import BindResult, Follower, roster_match
 from models.members import Member
 
@@ -107,7 +108,6 @@ def forget_user(session: Session, user: MiniUser) -> None:
 def mini_reach(session: Session, member_ids: list[int], template_id: str) -> dict[int, tuple[str, int]]:
     """Member id → (their mini-program openid, subscription-message credits for `template_id`), for
     members who allowed at least one; the delivery engine's and the forecast's view."""
-    from models.delivery import SubscriptionCredit
     if not template_id or not member_ids:
         return {}
     rows = session.execute(select(MiniUser.member_id, MiniUser.openid, SubscriptionCredit.credits)
@@ -121,9 +121,6 @@ def record_consent(session: Session, openid: str, event: str, items: list[dict],
     """What a member chose for our subscription-message template, as WeChat pushed it: a popup's
     "accept" is one more message we may send; a settings change to "reject" takes the credits away.
     Returns how many of the items were ours."""
-    from sqlalchemy import update
-
-    from models.delivery import SubscriptionCredit, grant_subscription
     ours = [i for i in items if template_id and i.get("TemplateId") == template_id]
     for item in ours:
         status = item.get("SubscribeStatusString", "")

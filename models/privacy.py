@@ -12,6 +12,7 @@ from models.checkins import LocationReport
 from models.delivery import Delivery, SubscriptionCredit
 from models.followers import Follower, unbind_member
 from models.messagelog import erase_messages
+from models.miniprogram import mini_user_of_member, unbind_user
 
 
 def forget_follower(session: Session, follower: Follower) -> None:
@@ -54,7 +55,6 @@ def unbind_wechat(session: Session, actor: str, member) -> bool:
     """Free a member's 学号 from the WeChat account bound to it (a new phone): the follower is told
     first, then unbound; the mini-program user of the same person is unbound and its sessions end.
     False when neither was bound."""
-    from models.miniprogram import mini_user_of_member, unbind_user
     follower = session.scalar(select(Follower).where(Follower.member_id == member.id))
     mini = mini_user_of_member(session, member.id)
     if follower is None and mini is None:
