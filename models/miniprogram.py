@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, select, update
+from sqlalchemy import ForeignKey, Integer, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from models.base import Base
+from models.checkins import LocationReport
 from models.delivery import SubscriptionCredit, grant_subscription
 from models.followers import BindResult, Follower, roster_match
 from models.members import Member
@@ -100,8 +101,11 @@ def unbind_user(user: MiniUser) -> Member | None:
 
 
 def forget_user(session: Session, user: MiniUser) -> None:
-    """Erasure (the member's request, or the organiser's): the mini-program user goes with its
-    session_key and unionid; the member's records stay, as when a follower leaves."""
+    """Erasure (the member's request): the mini-program user goes with its session_key, unionid,
+    subscription-message credits and shared location; the member's records stay, as when a
+    follower leaves."""
+    session.execute(delete(SubscriptionCredit).where(SubscriptionCredit.openid == user.openid))
+    session.execute(delete(LocationReport).where(LocationReport.openid == user.openid))
     session.delete(user)
 
 

@@ -266,13 +266,24 @@ def test_a_unionid_learnt_after_login_links_a_waiting_user(app, session, school)
 
 
 def test_unfollowing_keeps_the_mini_program_and_erasure_removes_the_user(app, session, school):
+    from models.checkins import LocationReport
+    from models.delivery import SubscriptionCredit, grant_subscription
     mini = signed_in_as(app, school["oA"])
+    event = started_event(session)
+    now = utcnow()
+    with mock.patch("wxbot.api.events.utcnow", return_value=now):
+        mini.post("/api/v1/checkin", {"code": code_for(app.config["SECRET_KEY"], event.id, slot_of(now, ROTATE)),
+                                      "latitude": 26.5, "longitude": 106.7})
+    grant_subscription(session, "mA", "MINI_notice")
+    session.commit()
     ChatUser(phone_for(app), "oA").unfollow()
     assert mini.get("/api/v1/me").status_code == 200  # the member still uses the mini-program
     assert mini.post("/api/v1/erase").status_code == 204
     assert mini.get("/api/v1/me").status_code == 401
     session.expire_all()
-    assert session.scalar(select(func.count()).select_from(MiniUser)) == 0  # openid, unionid, session_key gone
+    for table in (MiniUser, LocationReport, SubscriptionCredit):  # openid, unionid, session_key, location, consent
+        assert session.scalar(select(func.count()).select_from(table)) == 0, table
+    assert session.scalar(select(func.count()).select_from(CheckIn)) == 1  # the member's record stays
     again = Mini(app, "mA")
     assert again.login().get_json()["bound"] is False  # a new user, who may bind again
     assert again.bind(school["oA"]).status_code == 200
