@@ -162,6 +162,27 @@ def test_a_bad_body_is_a_400_in_the_same_shape(app):
     assert raw.status_code == 400 and raw.get_json()["code"] == "invalid_request"
 
 
+def test_odd_input_is_a_clear_4xx_never_a_500(app, session, school):
+    mini = signed_in_as(app, school["oA"])
+    huge = int("9" * 40)
+    for path, body in (("/api/v1/quiz/answer", {"attempt_id": huge, "position": 0, "answer": "A"}),
+                       ("/api/v1/quiz/answer", {"attempt_id": 1, "position": huge, "answer": "A"}),
+                       ("/api/v1/quiz/exit", {"attempt_id": -1}),
+                       ("/api/v1/notices/seen", {"ids": [huge]}),
+                       ("/api/v1/feedback", {"text": "含有\x00空字符"}),
+                       ("/api/v1/events/1/leave", {"reason": "x" * 201}),
+                       ("/api/v1/checkin", {"path": "%" * 512})):
+        refused = mini.post(path, body)
+        assert refused.status_code in (400, 404), (path, refused.get_json())
+    for raw in (b'{"code": "123456", "latitude": NaN, "longitude": 1}', b"[1, 2]", b'{"code": "1', b"\xff\xfe"):
+        refused = mini.client.post("/api/v1/checkin", data=raw, content_type="application/json",
+                                   headers={"Authorization": f"Bearer {mini.token}"})
+        assert refused.status_code == 400 and refused.get_json()["code"] == "invalid_request", raw
+    too_big = mini.client.post(f"/api/v1/events/{huge}/signup", headers={"Authorization": f"Bearer {mini.token}"})
+    assert too_big.status_code == 404 and too_big.get_json()["code"].startswith("http_404")
+    assert mini.get(f"/api/v1/events?page={huge}").status_code == 400
+
+
 def test_without_a_good_session_every_operation_is_401(app, session, school):
     mini = Mini(app, "mAuth")
     for token in ("", "forged-token-0123456789"):

@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Ids are the database's 32-bit integers: a larger number is refused here (400), not by the database.
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value):
+        """A NUL character is no text a member means, and PostgreSQL refuses to store it."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("不能含有空字符")
+        return value
 
 
 class Problem(Model):
@@ -119,8 +131,8 @@ class AttemptOut(Model):
 
 
 class AnswerIn(Model):
-    attempt_id: int
-    position: int = Field(ge=0, description="所答题目的序号（从 0 起）：重复提交同一题只算一次")
+    attempt_id: Id
+    position: int = Field(ge=0, le=1000, description="所答题目的序号（从 0 起）：重复提交同一题只算一次")
     answer: str | None = Field(None, max_length=12, description="A、AC、对、错；跳过时不填")
     skip: bool = False
 
@@ -143,7 +155,7 @@ class AnswerOut(Model):
 
 
 class ExitIn(Model):
-    attempt_id: int
+    attempt_id: Id
 
 
 class BookOut(Model):
@@ -273,7 +285,7 @@ class NoticeList(Model):
 
 
 class SeenIn(Model):
-    ids: list[int] = Field(min_length=1, max_length=100)
+    ids: list[Id] = Field(min_length=1, max_length=100)
 
 
 class SeenOut(Model):
