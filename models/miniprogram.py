@@ -73,6 +73,25 @@ def link_by_unionid(session: Session, user: MiniUser, at: datetime) -> bool:
     return _link(session, user, follower.member, at)
 
 
+def link_follower_by_unionid(session: Session, follower: Follower, at: datetime) -> bool:
+    """The other way round: bind an unbound follower to the member of the mini-program user sharing its
+    unionid (a member who bound in the mini-program and follows the account later binds once)."""
+    if follower.member_id is not None or not follower.unionid:
+        return False
+    user = session.scalar(select(MiniUser).where(MiniUser.unionid == follower.unionid,
+                                                MiniUser.member_id.is_not(None)))
+    if user is None or session.scalar(select(Follower.id).where(Follower.member_id == user.member_id)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            follower.member, follower.bound_at = user.member, at
+            session.flush()
+    except IntegrityError:  # the member bound in the chat at the same moment
+        follower.member, follower.member_id, follower.bound_at = None, None, None
+        return False
+    return True
+
+
 def bind_user(session: Session, user: MiniUser, student_no: str, name: str, at: datetime,
               code: str | None = None, require_code: bool = False) -> BindResult:
     """Bind as the chat binds (bind_member): the roster's check, one mini-program user per member."""

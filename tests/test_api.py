@@ -267,6 +267,7 @@ def test_a_unionid_links_the_mini_program_user_to_the_followers_member(app, sess
     from wxbot.unionids import fill_unionids
     with app.app_context():
         assert fill_unionids(app) == {"learnt": 1, "linked": 0}
+        assert fill_unionids(app) == {"learnt": 0, "linked": 0}  # each follower is asked once
     late = Mini(app, "mLate", unionid="uPersonA")  # the next wx.login carries the unionid
     assert late.login().get_json()["bound"] is True
     assert late.get("/api/v1/me").get_json()["name"] == school["oA"].name
@@ -284,6 +285,21 @@ def test_a_unionid_learnt_after_login_links_a_waiting_user(app, session, school)
     with app.app_context():
         assert fill_unionids(app) == {"learnt": 1, "linked": 1}
     assert mini.get("/api/v1/me").get_json()["name"] == school["oB"].name  # the same session, now bound
+
+
+def test_a_member_bound_in_the_mini_program_who_follows_later_binds_no_second_time(app, session):
+    from wxbot.unionids import fill_unionids
+    member = make_member(session, branch=make_branch(session))
+    mini = Mini(app, "mFirst", unionid="uFirst")
+    mini.login()
+    mini.bind(member)
+    chat = ChatUser(phone_for(app), "oLater")
+    chat.follow()
+    app.test_client().post("/sandbox/unionid", json={"openid": "oLater", "unionid": "uFirst"})
+    assert member.name not in chat.say("我的")
+    with app.app_context():
+        assert fill_unionids(app) == {"learnt": 1, "linked": 1}
+    assert member.name in chat.say("我的")  # the chat knows them now, without 绑定
 
 
 def test_unfollowing_keeps_the_mini_program_and_erasure_removes_the_user(app, session, school):
