@@ -46,7 +46,9 @@ class FollowerWrites:
     def write(self, session) -> None:
         for statement, rows in self.rows.items():
             if rows:
-                session.connection().execute(statement, rows)
+                # In the openids' order: two workers sending two campaigns to the same people lock
+                # their rows in one order, so neither waits for the other in a circle (a deadlock).
+                session.connection().execute(statement, sorted(rows, key=lambda row: row["f_openid"]))
             rows.clear()
         for openid in self.gone:  # rare: the unfollow event was missed; erase as if it had come
             forget_openid(session, openid)
