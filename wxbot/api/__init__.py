@@ -23,6 +23,7 @@ from functools import wraps
 from flask import Blueprint, Flask, g, jsonify, request
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecureType, SecuritySchemeData
+from sqlalchemy.orm import joinedload
 
 from wxbot import services
 from wxbot.api.schemas import Problem
@@ -99,7 +100,7 @@ def signed_in_user():
     if not token:
         raise problem(401, "no_session", "请先登录。")
     held = read_session(services.store(), token, services.settings().miniprogram.session_ttl)
-    user = db.session.get(MiniUser, held["user"]) if held else None
+    user = db.session.get(MiniUser, held["user"], options=[joinedload(MiniUser.member)]) if held else None
     if user is None or user.session_epoch != held["epoch"]:
         raise problem(401, "session_expired", "登录已过期，请重新进入小程序。")
     g.token = token

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 
 from wxbot.store import Store
 
@@ -22,23 +23,28 @@ def _key(token: str) -> str:
 
 def open_session(store: Store, user_id: int, epoch: int, ttl: int) -> str:
     token = secrets.token_urlsafe(32)
-    store.set(_key(token), json.dumps({"user": user_id, "epoch": epoch}), ttl)
+    _keep(store, _key(token), {"user": user_id, "epoch": epoch}, ttl)
     return token
 
 
 def read_session(store: Store, token: str, ttl: int) -> dict | None:
-    """What the token stands for, renewing its TTL when it is past half (an active member stays
-    signed in; an idle token ends)."""
+    """What the token stands for, renewing its TTL once it is past half (an active member stays
+    signed in; an idle token ends). One store read: the renewal time is kept in the value."""
     if len(token) > 128:
         return None
     key = _key(token)
     raw = store.get(key)
     if raw is None:
         return None
-    left = store.ttl(key)
-    if left is not None and left < ttl / 2:
-        store.set(key, raw, ttl)
-    return json.loads(raw)
+    held = json.loads(raw)
+    if time.time() >= held.get("renew_at", 0):
+        _keep(store, key, held, ttl)
+    return held
+
+
+def _keep(store: Store, key: str, held: dict, ttl: int) -> None:
+    held["renew_at"] = int(time.time() + ttl / 2)
+    store.set(key, json.dumps(held), ttl)
 
 
 def close_session(store: Store, token: str) -> None:
