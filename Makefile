@@ -9,7 +9,7 @@ WXBOT_SERVER__PUBLIC_URL ?= http://$(HOST):$(PORT)
 export WXBOT_SERVER__PUBLIC_URL
 FLASK := $(BIN)/flask --app wxbot
 
-.PHONY: run prod test fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report bench-api clean
+.PHONY: run prod test test-miniprogram fuzz lint setup bench bench-webhook bench-fanout bench-leaderboard bench-quiz bench-checkin bench-screening bench-development bench-report bench-api clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,16 @@ prod: $(VENV)/.runtime
 test: $(VENV)/.dev $(SYSTEM_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-miniprogram
+
+# The mini-program's pages rendered with miniprogram-simulate under jest, against the real backend
+# started in sandbox mode (miniprogram/tests/backend.js); Node packages from the lock file.
+test-miniprogram: $(VENV)/.dev miniprogram/node_modules/.installed
+	cd miniprogram && npm test
+
+miniprogram/node_modules/.installed: miniprogram/package-lock.json
+	cd miniprogram && npm ci --no-audit --no-fund
+	touch $@
 
 # The nightly profile of the webhook fuzz: 10,000 cases per property (make test runs 300).
 fuzz: $(VENV)/.dev
