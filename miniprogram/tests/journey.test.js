@@ -107,6 +107,13 @@ test('sign up for an event and check in by scanning the screen\'s code', async (
   await events.instance.scan() // once more: still one check-in
   expect(events.data.message).toMatch(/不用重复签到/)
   expect(tool('facts', MEMBER.studentNo).checkins).toEqual(['mini_scan'])
+  const meeting = events.data.events.find((e) => !e.checked_in_at && e.id !== lecture.id)
+  events.instance.askLeave(tap({ id: meeting.id }))
+  expect(text(events)).toContain('提交请假')
+  events.instance.inputReason(typed('参加学院的专业实习'))
+  await events.instance.leave(tap({ id: meeting.id }))
+  expect(events.data.error).toBe('')
+  expect(events.data.message).toMatch(/请假/)
 })
 
 test('a 留言 and the organiser\'s answer; the points are the backend\'s', async () => {

@@ -4,7 +4,7 @@ const { api, run, toast, localTime } = require('../../utils/page.js')
 const checkin = require('../../utils/checkin.js')
 
 Component({
-  data: { loading: true, error: '', events: [], page: 1, total: 0, code: '', message: '', reason: '' },
+  data: { loading: true, error: '', events: [], page: 1, total: 0, code: '', message: '', reason: '', leaveFor: 0 },
   methods: {
     onLoad() { return this.refresh() },
     onShow() { if (!this.data.loading) this.refresh() },
@@ -26,13 +26,16 @@ Component({
     },
     signUp(e) { return this.act('signup', e.currentTarget.dataset.id) },
     cancel(e) { return this.act('cancel', e.currentTarget.dataset.id) },
+    askLeave(e) { this.setData({ leaveFor: e.currentTarget.dataset.id, reason: '' }) },
     inputReason(e) { this.setData({ reason: e.detail.value }) },
     leave(e) {
       if (!this.data.reason.trim()) {
         this.setData({ error: '请先写上请假理由。' })
         return undefined
       }
-      return this.act('leave', e.currentTarget.dataset.id, { reason: this.data.reason.trim() })
+      const reason = this.data.reason.trim()
+      this.setData({ leaveFor: 0 })
+      return this.act('leave', e.currentTarget.dataset.id, { reason })
     },
     // A reminder of this event may reach the member as a subscription message: ask at this moment.
     askSubscription() {
