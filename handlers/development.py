@@ -2,6 +2,9 @@
 scope). Dates and steps only: 政审 and other notes never go out in chat."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
 from models.accounts import scope_of
 from models.development import history_of, record_of, rules_in_force
 from models.devrules import next_steps
@@ -33,26 +36,48 @@ def their_development(ctx: Context, student_no: str):
     return progress(ctx, person, person.name)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """A member's path to membership as they may see it: dates and steps, never notes."""
+
+    stage: str
+    has_record: bool
+    done: list[tuple[date, str]]
+    closed: str | None
+    probation_end: date | None
+    upcoming: list[str]  # the next steps in plain words, at most three
+
+
+def progress_of(session, member: Member, today: date) -> Progress:
+    record = record_of(session, member)
+    if record is None:
+        return Progress(member.stage, False, [], None, None, [])
+    rules = rules_in_force(session)
+    done = [(step.done_on, rules.name(step.key)) for step in sorted(record.steps, key=lambda s: (s.done_on, s.id))]
+    if record.status != "active":
+        return Progress(member.stage, True, done, record.closed_reason, None, [])
+    probation = (record.probation_end if record.probation_end and not any(s.key == "full_approval"
+                                                                          for s in record.steps) else None)
+    upcoming = [when_words(due, today) for due in next_steps(rules, history_of(record))[:3]]
+    return Progress(member.stage, True, done, None, probation, upcoming)
+
+
 def progress(ctx: Context, member: Member, who: str) -> str:
     """The stage, the steps done with their dates, and the next steps with their windows in plain words."""
-    record = record_of(ctx.session, member)
-    if record is None:
+    mine = progress_of(ctx.session, member, local_date(ctx.now))
+    if not mine.has_record:
         if who == "你":
             return (f"你目前的政治面貌是{member.stage}，还没有发展记录。\n"
                     "向党支部递交入党申请书后，组织员会为你建立记录，之后可以在这里查看每一步的进度。")
         return f"{member.name}（{member.stage}）还没有发展记录。"
-    rules = rules_in_force(ctx.session)
     lines = [f"{who}的发展进度（{member.stage}）："]
-    for step in sorted(record.steps, key=lambda s: (s.done_on, s.id)):
-        lines.append(f"✓ {step.done_on.isoformat()} {rules.name(step.key)}")
-    if record.status != "active":
-        lines.append(f"记录已关闭：{record.closed_reason}")
+    lines += [f"✓ {day.isoformat()} {name}" for day, name in mine.done]
+    if mine.closed is not None:
+        lines.append(f"记录已关闭：{mine.closed}")
         return "\n".join(lines)
-    if record.probation_end and not any(s.key == "full_approval" for s in record.steps):
-        lines.append(f"预备期满：{record.probation_end.isoformat()}")
-    upcoming, today = next_steps(rules, history_of(record)), local_date(ctx.now)
-    for n, due in enumerate(upcoming[:3]):
-        lines.append(("下一步：" if n == 0 else "另外：") + when_words(due, today))
+    if mine.probation_end:
+        lines.append(f"预备期满：{mine.probation_end.isoformat()}")
+    lines += [("下一步：" if n == 0 else "另外：") + words for n, words in enumerate(mine.upcoming)]
     return "\n".join(lines)
 
 

@@ -567,6 +567,20 @@ def test_reading_in_the_mini_program_earns_the_credit_once(app, session, school)
     assert mini.get(f"/api/v1/study/materials/{hidden.id}").status_code == 404
 
 
+def test_my_development_is_the_chats(app, session, school):
+    from datetime import date
+
+    from models.development import start_record
+    mini = signed_in_as(app, school["oB"], "mB")
+    empty = mini.get("/api/v1/development").get_json()
+    assert empty["has_record"] is False and empty["stage"] == "共青团员"
+    start_record(session, school["oB"], date(2026, 3, 1), "cs")
+    session.commit()
+    mine = mini.get("/api/v1/development").get_json()
+    assert mine["has_record"] is True and [d["name"] for d in mine["done"]]
+    assert mine["upcoming"] and mine["upcoming"][0] in ChatUser(phone_for(app), "oB").say("我的发展")
+
+
 # ---- feedback ----
 
 def test_posts_pass_the_screening_and_wechats_content_check(app, session, school):
@@ -796,6 +810,7 @@ def test_every_operation_answers_as_the_document_says(app, session, school, ever
     mini.get(f"/api/v1/study/materials/{material.id}")
     mini.post(f"/api/v1/study/materials/{material.id}/beacon", {"seconds": 15})
     mini.get("/api/v1/ranking")
+    mini.get("/api/v1/development")
     mini.post("/api/v1/feedback", {"text": "一条建议"})
     mini.get("/api/v1/feedback/mine")
     mini.get("/api/v1/topics")

@@ -125,6 +125,8 @@ test('a 留言 and the organiser\'s answer; the points are the backend\'s', asyn
   tool('answer', MEMBER.studentNo, '好的，下个月安排社区志愿服务')
   await me.instance.refresh()
   expect(text(me)).toContain('回复：好的，下个月安排社区志愿服务')
+  expect(text(me)).toContain('我的发展') // 陈晓红 is an 入党积极分子 of the demo school
+  expect(me.data.development.upcoming.length).toBeGreaterThan(0)
   const facts = tool('facts', MEMBER.studentNo)
   expect(facts.posts).toContain('希望多组织志愿服务活动')
   expect(me.data.me.points_total).toBe(facts.points)

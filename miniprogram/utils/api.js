@@ -21,6 +21,7 @@ const OPERATIONS = {
   material: ['GET', '/study/materials/{material_id}'],
   beacon: ['POST', '/study/materials/{material_id}/beacon'],
   ranking: ['GET', '/ranking'],
+  development: ['GET', '/development'],
   quizDaily: ['POST', '/quiz/daily'],
   quizReview: ['POST', '/quiz/review'],
   quizAnswer: ['POST', '/quiz/answer'],

@@ -184,5 +184,5 @@ def _remember_answer(key: str, result) -> None:
 
 def init_api(app: Flask) -> None:
     """Register the API's blueprint (its operations are in the modules imported here)."""
-    from wxbot.api import account, events, feedback, notices, quiz, study  # noqa: F401  (register routes)
+    from wxbot.api import account, development, events, feedback, notices, quiz, study  # noqa: F401  (routes)
     app.register_blueprint(bp)

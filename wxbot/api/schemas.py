@@ -302,3 +302,19 @@ class SubscriptionsOut(Model):
     granted: int = Field(
         description="本系统使用的模板中成员点了“允许”的个数（配置了消息推送时以微信推送的事件记数）")
     message: str
+
+
+# --- 我的发展 ---------------------------------------------------------------------------------------
+
+class StepDone(Model):
+    date: date
+    name: str
+
+
+class DevelopmentOut(Model):
+    stage: str = Field(description="政治面貌")
+    has_record: bool = Field(description="是否已有发展记录（递交入党申请书后由组织员建立）")
+    done: list[StepDone]
+    closed: str | None = Field(description="记录已关闭时的原因")
+    probation_end: date | None = Field(description="预备期满的日期（预备党员）")
+    upcoming: list[str] = Field(description="接下来的步骤和时间，如“确定为发展对象最早在 2027-03-15 以后，由支部讨论”")

@@ -1,15 +1,16 @@
-// 我的: points, streak and rank; 我的留言 with the organisers' answers; a new 留言; topics and replies.
+// 我的: points, streak and rank; 我的发展; 我的留言 with the organisers' answers; a new 留言; topics and replies.
 const { api, run, toast } = require('../../utils/page.js')
 
 Component({
-  data: { loading: true, error: '', me: null, posts: [], topics: [], text: '', replyText: '', message: '' },
+  data: { loading: true, error: '', me: null, development: null, posts: [], topics: [], text: '', replyText: '', message: '' },
   methods: {
     onLoad() { return this.refresh() },
     onShow() { if (!this.data.loading) this.refresh() },
     refresh() {
       return run(this, async () => {
-        const [me, posts, topics] = await Promise.all([api.call('me'), api.call('myPosts'), api.call('topics')])
-        this.setData({ me, posts: posts.items, topics: topics.items })
+        const [me, development, posts, topics] = await Promise.all([
+          api.call('me'), api.call('development'), api.call('myPosts'), api.call('topics')])
+        this.setData({ me, development, posts: posts.items, topics: topics.items })
       })
     },
     inputText(e) { this.setData({ text: e.detail.value }) },
