@@ -526,6 +526,7 @@ def test_a_contest_counts_attempts_and_hides_answers_while_it_runs(app, session,
     assert [c["title"] for c in listed] == ["党史知识竞赛"] and listed[0]["attempts_used"] == 0
     started = mini.post(f"/api/v1/contests/{contest.id}/start").get_json()
     assert started["kind"] == "contest" and started["total"] == 3
+    assert started["ends_at"] is None  # no time limit on this one
     first = mini.post("/api/v1/quiz/answer", {"attempt_id": started["id"], "position": 0,
                                               "answer": right_letter(started["question"])}).get_json()
     assert first["right_answer"] is None and first["explanation"] is None  # not revealed while it runs

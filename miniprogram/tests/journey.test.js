@@ -89,6 +89,14 @@ test('the daily quiz: tappable options, 第 n/N 题, verdicts, one scored quiz',
   const facts = tool('facts', MEMBER.studentNo)
   expect(facts.daily_attempts).toBe(1)
   expect(facts.daily_finished).toBe(1)
+  await quiz.instance.exit()
+  // The demo school's contest: 10 minutes to answer, the clock on the page counts down from the server's deadline.
+  const contest = quiz.data.contests.find((c) => c.title.includes('党史知识竞赛'))
+  await quiz.instance.startContest(tap({ id: contest.id }))
+  expect(quiz.data.attempt.kind).toBe('contest')
+  expect(text(quiz)).toMatch(/剩余 (10:00|9:5\d)/)
+  await quiz.instance.exit()
+  quiz.instance.onUnload()
 })
 
 test('sign up for an event and check in by scanning the screen\'s code', async () => {

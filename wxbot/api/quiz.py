@@ -54,8 +54,10 @@ def question_out(attempt: QuizAttempt) -> QuestionOut | None:
 
 def attempt_out(attempt: QuizAttempt, message: str, closed=()) -> AttemptOut:
     notes = [line for line in closed_lines(list(closed)).splitlines() if line]
+    contest = db.session.get(Contest, attempt.contest_id) if attempt.contest_id else None
     return AttemptOut(id=attempt.id, kind=attempt.kind, position=attempt.position, total=attempt.total,
-                      question=question_out(attempt), notes=notes, message=message)
+                      question=question_out(attempt), notes=notes, message=message,
+                      ends_at=limit_end(contest, attempt))
 
 
 def _live(member):

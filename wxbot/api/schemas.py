@@ -128,6 +128,7 @@ class AttemptOut(Model):
     question: QuestionOut | None
     notes: list[str] = Field(description="离开期间结束的答题等提示")
     message: str
+    ends_at: datetime | None = Field(None, description="限时竞赛的作答截止时间（UTC）；之后提交的答案不计")
 
 
 class AnswerIn(Model):

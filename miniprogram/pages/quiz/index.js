@@ -7,7 +7,7 @@ const LETTERS = 'ABCDEF'
 Component({
   data: {
     loading: false, error: '', attempt: null, question: null, chosen: [], answered: null, result: null,
-    message: '', book: null, contests: [],
+    message: '', book: null, contests: [], clock: '',
   },
   methods: {
     onLoad() {
@@ -19,7 +19,23 @@ Component({
     show(attempt) {
       this.setData({ attempt, question: attempt.question, chosen: [], answered: null, result: null,
         message: attempt.message })
+      this.startClock(attempt.ends_at)
     },
+    // A timed contest's clock: the time left, from the server's deadline (an answer after it is not counted).
+    startClock(endsAt) {
+      this.stopClock()
+      if (!endsAt) { this.setData({ clock: '' }); return }
+      const end = new Date(endsAt.endsWith('Z') || endsAt.includes('+') ? endsAt : `${endsAt}Z`).getTime()
+      const tick = () => {
+        const left = Math.max(0, Math.round((end - Date.now()) / 1000))
+        this.setData({ clock: left ? `剩余 ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}` : '时间到' })
+        if (!left) this.stopClock()
+      }
+      tick()
+      this.clockTimer = setInterval(tick, 1000)
+    },
+    stopClock() { if (this.clockTimer) clearInterval(this.clockTimer); this.clockTimer = null },
+    onUnload() { this.stopClock() },
     startDaily() { return run(this, async () => this.show(await api.call('quizDaily'))) },
     startReview() { return run(this, async () => this.show(await api.call('quizReview'))) },
     startContest(e) {
@@ -46,6 +62,7 @@ Component({
       return run(this, async () => {
         const answered = await api.call('quizAnswer', { body })
         this.setData({ answered, result: answered.result })
+        if (answered.result) this.stopClock()
       })
     },
     skip() { return this.submit(true) },
@@ -57,6 +74,7 @@ Component({
       return run(this, async () => {
         const result = await api.call('quizExit', { body: { attempt_id: this.data.attempt.id } })
         this.setData({ result, answered: null })
+        this.stopClock()
       })
     },
   },
