@@ -548,6 +548,7 @@ def test_reading_in_the_mini_program_earns_the_credit_once(app, session, school)
     with mock.patch("wxbot.api.study.utcnow", return_value=opened):
         page = mini.get(f"/api/v1/study/materials/{material.id}").get_json()
     assert page["need"] == 60 and "学习**重点**内容" in page["body"]
+    assert "<strong>重点</strong>" in page["body_html"] and "<script>" not in page["body_html"]  # the page's rules
     state = None
     with mock.patch("wxbot.api.study.utcnow", return_value=opened + timedelta(seconds=20)):
         state = mini.post(f"/api/v1/study/materials/{material.id}/beacon", {"seconds": 600}).get_json()

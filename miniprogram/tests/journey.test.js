@@ -134,6 +134,12 @@ test('a 留言 and the organiser\'s answer; the points are the backend\'s', asyn
   await me.instance.refresh()
   expect(text(me)).toContain('回复：好的，下个月安排社区志愿服务')
   expect(text(me)).toContain('我的发展') // 陈晓红 is an 入党积极分子 of the demo school
+  const topic = me.data.topics[0]
+  me.instance.inputReply(typed('结合专业做好科普志愿服务'))
+  await me.instance.reply(tap({ id: topic.id }))
+  expect(me.data.message).toMatch(/已发布到话题|审核/)
+  me.instance.openTopic(tap({ url: topic.url }))
+  expect(phone.navigations.pop()).toBe(`/pages/web/index?url=${encodeURIComponent(topic.url)}`)
   expect(me.data.development.upcoming.length).toBeGreaterThan(0)
   const facts = tool('facts', MEMBER.studentNo)
   expect(facts.posts).toContain('希望多组织志愿服务活动')

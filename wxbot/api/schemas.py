@@ -203,6 +203,7 @@ class MaterialList(Model):
 
 class MaterialPage(MaterialOut):
     body: str = Field(description="正文（Markdown）")
+    body_html: str = Field(description="正文的 HTML（已按阅读页的规则清理，可直接交给 rich-text）")
     seconds: int = Field(description="本人已阅读的秒数")
     need: int = Field(description="计入学习需要的秒数")
 

@@ -26,6 +26,7 @@ from wxbot.api.schemas import (
 )
 from wxbot.db import db
 from wxbot.study import study_link
+from wxbot.study.views import render_body
 
 SESSION = {"session": []}
 
@@ -87,7 +88,8 @@ def material(_user, member, material_id: int):
     reading = record_open(db.session, member, item, utcnow())
     db.session.commit()
     credited = reading.credited_at is not None
-    return MaterialPage(**material_out(member, item, None, credited), body=item.body, seconds=reading.seconds,
+    return MaterialPage(**material_out(member, item, None, credited), body=item.body,
+                        body_html=str(render_body(item.body)), seconds=reading.seconds,
                         need=services.settings().study.read_seconds)
 
 

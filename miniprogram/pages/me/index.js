@@ -1,5 +1,5 @@
 // 我的: points, streak and rank; 我的发展; 我的留言 with the organisers' answers; a new 留言; topics and replies.
-const { api, run, toast } = require('../../utils/page.js')
+const { api, run, go, toast } = require('../../utils/page.js')
 
 Component({
   data: { loading: true, error: '', me: null, development: null, posts: [], topics: [], text: '', replyText: '', message: '' },
@@ -27,6 +27,7 @@ Component({
         await this.refresh()
       })
     },
+    openTopic(e) { go(`/pages/web/index?url=${encodeURIComponent(e.currentTarget.dataset.url)}`) },
     inputReply(e) { this.setData({ replyText: e.detail.value }) },
     reply(e) {
       const text = this.data.replyText.trim()
