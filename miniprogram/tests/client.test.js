@@ -3,13 +3,12 @@
 // a page says clearly when the network or the server is down.
 const fs = require('fs')
 const path = require('path')
-const simulate = require('miniprogram-simulate')
 const { install, backend, httpJson } = require('./wx.js')
+const { ROOT, page } = require('./helpers.js')
 const config = require('../config.js')
 const api = require('../utils/api.js')
 
 config.apiBase = `${backend.url}/api/v1`
-const ROOT = path.resolve(__dirname, '..')
 
 function sources(dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -56,8 +55,7 @@ test('a write retried after network failures keeps one Idempotency-Key, and the 
     .map((r) => r.header['Idempotency-Key'])
   expect(keys.length).toBe(3)
   expect(new Set(keys).size).toBe(1)
-  const home = simulate.render(simulate.load(path.join(ROOT, 'pages', 'index', 'index'), { rootPath: ROOT }))
-  home.attach(document.createElement('parent-wrapper'))
+  const home = page('index')
   await home.instance.onLoad()
   expect(home.dom.textContent).toContain('网络不通')
   expect(home.dom.textContent).toContain('重试')

@@ -2,34 +2,12 @@
 // read today's material and earn the credit, answer the daily quiz, sign up for an event and check
 // in by scanning the screen's code, post a 留言 and see the organiser's answer; each step checked in
 // the backend's records.
-const { execFileSync } = require('child_process')
-const path = require('path')
-const simulate = require('miniprogram-simulate')
 const { install, backend } = require('./wx.js')
+const { tool, page, text, tap, typed } = require('./helpers.js')
 const config = require('../config.js')
 
 config.apiBase = `${backend.url}/api/v1`
-const ROOT = path.resolve(__dirname, '..')
-const REPO = path.resolve(ROOT, '..')
 const MEMBER = { studentNo: '2023100', name: '陈晓红' }
-
-function tool(...args) {
-  const out = execFileSync(path.join(REPO, '.venv', 'bin', 'python'), [path.join(__dirname, 'backend_tool.py'), ...args],
-    { env: backend.env, cwd: REPO })
-  return JSON.parse(out.toString())
-}
-
-const loaded = {} // a page's definition runs once (require's cache): load once, render as often as needed
-function page(name) {
-  if (!loaded[name]) loaded[name] = simulate.load(path.join(ROOT, 'pages', name, 'index'), { rootPath: ROOT })
-  const comp = simulate.render(loaded[name])
-  comp.attach(document.createElement('parent-wrapper'))
-  return comp
-}
-
-const text = (comp) => comp.dom.textContent.replace(/\s+/g, ' ')
-const tap = (dataset) => ({ currentTarget: { dataset } })
-const typed = (value) => ({ detail: { value } })
 
 let phone
 

@@ -1,27 +1,11 @@
 // The pages the journey does not pass through: the page the screen's mini-program code opens
 // (WeChat hands it the code's scene), and the web-view page a topic's discussion opens in.
-const { execFileSync } = require('child_process')
-const path = require('path')
-const simulate = require('miniprogram-simulate')
 const { install, backend } = require('./wx.js')
+const { tool, page } = require('./helpers.js')
 const config = require('../config.js')
 const api = require('../utils/api.js')
 
 config.apiBase = `${backend.url}/api/v1`
-const ROOT = path.resolve(__dirname, '..')
-const REPO = path.resolve(ROOT, '..')
-
-function tool(...args) {
-  const out = execFileSync(path.join(REPO, '.venv', 'bin', 'python'), [path.join(__dirname, 'backend_tool.py'), ...args],
-    { env: backend.env, cwd: REPO })
-  return JSON.parse(out.toString())
-}
-
-function page(name) {
-  const comp = simulate.render(simulate.load(path.join(ROOT, 'pages', name, 'index'), { rootPath: ROOT }))
-  comp.attach(document.createElement('parent-wrapper'))
-  return comp
-}
 
 test('opened by the WeChat camera from the screen\'s code, the check-in page checks the member in', async () => {
   install('mPages0001')

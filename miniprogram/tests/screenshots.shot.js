@@ -6,13 +6,12 @@ const { execFileSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
-const simulate = require('miniprogram-simulate')
 const { install, backend } = require('./wx.js')
+const { ROOT, page } = require('./helpers.js')
 const config = require('../config.js')
 const api = require('../utils/api.js')
 
 config.apiBase = `${backend.url}/api/v1`
-const ROOT = path.resolve(__dirname, '..')
 const OUT = path.resolve(ROOT, '..', 'docs', 'images', 'miniprogram')
 const WIDTH = 390
 const APP = JSON.parse(fs.readFileSync(path.join(ROOT, 'app.json'), 'utf8'))
@@ -40,20 +39,17 @@ function html(title, body, tab) {
     ${tab ? `<div class="space"></div><div class="tabs">${tabs}</div>` : ''}</body></html>`
 }
 
-function shoot(name, comp, title, tab) {
+// rich-text shows the HTML it is given (miniprogram-simulate leaves the element empty).
+function withRichText(dom, richHtml) {
+  return richHtml ? dom.replace(/<wx-rich-text([^>]*)><\/wx-rich-text>/, `<div$1>${richHtml}</div>`) : dom
+}
+
+function shoot(name, comp, title, tab, richHtml) {
   const file = path.join(os.tmpdir(), `wxbot-mp-${name}.html`)
-  fs.writeFileSync(file, html(title, comp.dom.outerHTML, tab))
+  fs.writeFileSync(file, html(title, withRichText(comp.dom.outerHTML, richHtml), tab))
   execFileSync('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars',
     `--window-size=${WIDTH},844`, `--screenshot=${path.join(OUT, `${name}.png`)}`, `file://${file}`],
   { stdio: 'ignore' })
-}
-
-const loaded = {}
-function page(name) {
-  if (!loaded[name]) loaded[name] = simulate.load(path.join(ROOT, 'pages', name, 'index'), { rootPath: ROOT })
-  const comp = simulate.render(loaded[name])
-  comp.attach(document.createElement('parent-wrapper'))
-  return comp
 }
 
 test('screenshots of every page', async () => {
@@ -68,7 +64,7 @@ test('screenshots of every page', async () => {
   const read = page('read')
   await read.instance.onLoad({ id: String(home.data.studies[0].id) })
   read.instance.stopTimer()
-  shoot('read', read, '阅读')
+  shoot('read', read, '阅读', '', read.data.material.body_html)
   const quiz = page('quiz')
   await quiz.instance.onLoad()
   shoot('quiz-start', quiz, '答题', 'pages/quiz/index')
