@@ -33,6 +33,14 @@ class Statements:
             self.seen.append(statement[:90])
 
 
+class ProfileReads(Statements):
+    """Reads of a sender's follower row, on any thread (an unknown profile is read by the handler pool)."""
+
+    def _note(self, _conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM followers" in statement:
+            self.seen.append(statement[:90])
+
+
 def test_a_known_senders_profile_is_answered_without_the_database(app, school):
     chat = ChatUser(phone_for(app), "oA")
     assert "姓名：" in chat.say("我的")  # the profile is read from the database once
@@ -117,6 +125,34 @@ def test_a_roster_import_is_seen_by_the_next_message(app, school, session, runne
                       f"{member.student_no},{member.name},计算机学院,本科生第一党支部,发展对象,\n", encoding="utf-8")
     assert runner.invoke(args=["roster", "import", str(roster)]).exit_code == 0
     assert "政治面貌：发展对象" in chat.say("我的")
+
+
+def test_a_binding_wave_leaves_everyone_elses_profile_in_the_cache(app, school, session):
+    """Students binding all day (and one unbinding, and one edited in the console) make only their own
+    profiles be read again; a renamed branch still makes everyone's."""
+    chat = ChatUser(phone_for(app), "oA")
+    chat.say("我的")
+    for n in range(3):
+        ChatUser(phone_for(app), f"oNew{n}").bind(make_member(session, branch=school["cs"]))
+    assert "已解除" in ChatUser(phone_for(app), "oB").say("解绑")
+    school["oC"].stage = "预备党员"  # another member edited (by the console or an import)
+    session.commit()
+    with ProfileReads(app) as reads:
+        assert "姓名：" in chat.say("我的")
+    assert reads == []  # still from the cache
+    school["cs"].name = "本科生第二党支部"
+    session.commit()
+    with ProfileReads(app) as reads:
+        assert "本科生第二党支部" in chat.say("我的")
+    assert reads  # the org tree changed: read again
+
+
+def test_an_edit_of_one_member_is_seen_by_that_members_next_message(app, school, session):
+    chat = ChatUser(phone_for(app), "oC")
+    chat.say("我的")
+    school["oC"].stage = "预备党员"
+    session.commit()
+    assert "政治面貌：预备党员" in chat.say("我的")
 
 
 def test_an_unfollow_erases_the_stored_profile(app, school):

@@ -30,7 +30,15 @@ from wxbot.errors import report_failure
 from wxbot.logwriter import INTERACTIONS, encode_interaction
 from wxbot.logwriter import QUEUE as LOG_QUEUE
 from wxbot.metrics import APOLOGIES, HANDLER_SECONDS, LATE_REPLIES, handler_name
-from wxbot.profiles import GENERATION, PROFILE_TTL, current_generation, profile_key, stored_profile, valid_profile
+from wxbot.profiles import (
+    PROFILE_TTL,
+    current_generation,
+    generation_of,
+    identity_keys,
+    profile_key,
+    stored_profile,
+    valid_profile,
+)
 from wxbot.redelivery import PENDING, first_reply, pending_mark, user_lock
 from wxbot.replies import dedup_key, describe, mask, render, reply_summary
 from wxbot.router import Context, Inbound, read_inbound
@@ -144,7 +152,7 @@ class Pipeline:
         begun = self.store.begin_message(
             key, pending_mark(token), wechat.dedup_ttl, user_lock(inbound.openid), token,
             self.settings.conversation.lock_timeout,
-            [conversation_key(inbound.openid), profile_key(inbound.openid), GENERATION, inbox_mark(inbound.openid)])
+            [conversation_key(inbound.openid), inbox_mark(inbound.openid), *identity_keys(inbound.openid)])
         if not begun.claimed:
             reply = self._first_reply(key, started, begun.existing, inbound.openid)
             if reply is None:  # the first delivery's process died with it: this one handles it
@@ -152,7 +160,7 @@ class Pipeline:
             return reply
         # Messages wait for this member: the window this interaction opens carries them, released once
         # the handler is done (so that 通知 still lists them), after the reply.
-        mark = begun.values[3]
+        mark = begun.values[1]
         releases = bool(mark) and inbound.interaction and inbound.event != "unsubscribe"
         if begun.locked:
             reply = self._quick_reply(inbound, key, begun.values, token)
@@ -176,8 +184,8 @@ class Pipeline:
     def _quick_reply(self, inbound: Inbound, key: str, values, token: str) -> str | None:
         """A known sender whose message a quick handler answers (from the profile alone): answered
         here in the request thread, with no handoff to the handler pool; None for anything else."""
-        saved_conversation, saved_profile, generation = values[:3]
-        profile = valid_profile(saved_profile, generation)
+        saved_conversation, _mark, saved_profile, school, personal = values
+        profile = valid_profile(saved_profile, generation_of(school, personal)) if school else None
         if not _known(profile, inbound):
             return None
         now = utcnow()
@@ -242,7 +250,8 @@ class Pipeline:
                                          wechat.reply_budget * 0.75)
                     held = True
                     values = tuple(self.store.get(k) for k in (conversation_key(inbound.openid),
-                                                                profile_key(inbound.openid), GENERATION))
+                                                                inbox_mark(inbound.openid),
+                                                                *identity_keys(inbound.openid)))
                 reply = self._handle_and_reply(inbound, job, values, writes)
             except LockTimeout:
                 reply = render(BUSY, inbound.message, wechat.text_reply_max_bytes)
@@ -261,8 +270,8 @@ class Pipeline:
 
     def _handle_and_reply(self, inbound: Inbound, job: _Job, values, writes: _Writes) -> str:
         now = utcnow()
-        saved_conversation, saved_profile, seen_generation = values[:3]
-        generation = current_generation(self.store, seen_generation)
+        saved_conversation, _mark, saved_profile, seen_generation, personal = values
+        generation = generation_of(current_generation(self.store, seen_generation), personal)
         profile = valid_profile(saved_profile, generation)
         known = _known(profile, inbound)
         if known:
