@@ -4,7 +4,9 @@ project in the room, attendance with its export, 送学, and attendance rates ov
 An organiser runs the events of their subtree and sees the school's events with their own members."""
 from __future__ import annotations
 
+import base64
 import json
+import time
 from datetime import timedelta
 
 from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
@@ -25,6 +27,8 @@ from models.study import Material
 from models.tables import TableError, xlsx_bytes, xlsx_sheets
 from models.timeutil import local_date, parse_day, show, utcnow
 from wxbot import services
+from wxbot.api.events import CHECKIN_PAGE, mini_scene
+from wxbot.api.wechat import NotConfigured, wxa_code
 from wxbot.console import bp
 from wxbot.console.confirm import ask, confirmed
 from wxbot.console.forms import xlsx_download
@@ -299,11 +303,6 @@ def _mini_image(event: Event, slot: int, seconds: int) -> str | None:
     """The slot's mini-program code (getwxacodeunlimit, the same signed scene in 32 characters) as a
     data URL, made once per slot for every screen and worker: the first asker makes it, the others
     wait a moment for it. None when the mini-program is not set up or WeChat cannot make one now."""
-    import base64
-    import time
-
-    from wxbot.api.events import CHECKIN_PAGE, mini_scene
-    from wxbot.api.wechat import NotConfigured, wxa_code
     store = services.store()
     key = MINI_CACHE.format(event_id=event.id, slot=slot)
     cached = store.get(key)

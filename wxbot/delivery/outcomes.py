@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.delivery import Delivery, SubscriptionCredit
 from models.followers import Follower
+from models.miniprogram import MiniUser
 from models.privacy import forget_openid
 from models.timeutil import next_wechat_midnight, wechat_month
 from wxbot.delivery.send import Outcome
@@ -118,9 +119,6 @@ def _count_use(writes: FollowerWrites, follower: Follower, channel: str, now: da
 
 def _spend_credit(session, delivery: Delivery, policy) -> None:
     if delivery.channel == "mini_subscribe":  # the credit is the member's mini-program user's
-        from sqlalchemy import select
-
-        from models.miniprogram import MiniUser
         session.execute(update(SubscriptionCredit).where(
             SubscriptionCredit.openid.in_(select(MiniUser.openid).where(MiniUser.member_id == delivery.member_id)),
             SubscriptionCredit.template_id == policy.mini_subscribe_template_id,
