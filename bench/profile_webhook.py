@@ -1,8 +1,9 @@
 """Where a worker's time goes under load: py-spy samples wxbot's gunicorn workers while wrk replays
-我的 (safe mode, PostgreSQL + Redis, as bench/webhook.py), and prints the functions by their share of
-the samples, inclusive and self (the sorted tables of docs/性能.md).
+我的 (safe mode, PostgreSQL + Redis, as bench/webhook.py), or while bench/quiz.py's members answer
+(`--load quiz`) or bench/checkin.py's scan (`--load checkin`), and prints the functions by their
+share of the samples, inclusive and self (the sorted tables of docs/性能.md).
 
-Usage: .venv/bin/python bench/profile_webhook.py [--seconds 10] [--mode safe]
+Usage: .venv/bin/python bench/profile_webhook.py [--seconds 10] [--mode safe] [--load mine|quiz|checkin]
 """
 from __future__ import annotations
 
@@ -78,7 +79,11 @@ def main() -> None:
     parser.add_argument("--mode", default="safe", choices=("plain", "safe"))
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--raw", help="also keep py-spy's collapsed stacks in this file")
+    parser.add_argument("--load", default="mine", choices=("mine", "quiz", "checkin"),
+                        help="我的 replayed by wrk, the quiz's answers or the check-in's scans")
     args = parser.parse_args()
+    if args.load != "mine":
+        return profile_burst(args)
     with BenchDatabase() as bench, tempfile.TemporaryDirectory() as tmp:
         openids = prepare(bench, 1000)
         port = free_port()
@@ -94,6 +99,36 @@ def main() -> None:
             raw = Path(tmp) / "profile.txt"
             record(server.process.pid, args.seconds, raw)
             print(load.communicate()[0].strip())
+        finally:
+            server.stop()
+        summarise(raw, args.top)
+        if args.raw:
+            Path(args.raw).write_text(raw.read_text())
+
+
+def profile_burst(args) -> None:
+    """The quiz or check-in benchmark's own load (safe mode), sampled once it has warmed up."""
+    import threading
+
+    from bench import checkin, quiz
+    with BenchDatabase() as bench, tempfile.TemporaryDirectory() as tmp:
+        if args.load == "quiz":
+            openids = prepare(bench, 2200)
+            quiz.load_bank(bench)
+            env = settings_env(bench, "safe", port := free_port())
+            load = threading.Thread(target=quiz.run_load, args=(port, openids[:2000], openids[2000:], 300, 48))
+        else:
+            openids = prepare(bench, 3100)
+            event_id = checkin.make_event(bench)
+            env = settings_env(bench, "safe", port := free_port()) | {"WXBOT_SECRET_KEY": checkin.SECRET}
+            load = threading.Thread(target=checkin.run_load, args=(port, openids[:3000], openids[3000:], event_id,
+                                                                   30, 32))
+        server = Server("wxbot", env, port, "safe")
+        try:
+            load.start()
+            raw = Path(tmp) / "profile.txt"
+            record(server.process.pid, args.seconds, raw)
+            load.join()
         finally:
             server.stop()
         summarise(raw, args.top)

@@ -149,7 +149,8 @@ def leave(ctx: Context):
 def flow_attempt(ctx: Context) -> QuizAttempt | None:
     """The attempt the conversation points at, while it is the member's and still open."""
     attempt = ctx.session.get(QuizAttempt, ctx.conversation.data.get("attempt"))
-    return attempt if attempt is not None and not attempt.finished and attempt.member_id == ctx.member.id else None
+    return attempt if attempt is not None and not attempt.finished and attempt.member_id == ctx.profile.member_id \
+        else None
 
 
 def contest_of(ctx: Context, attempt: QuizAttempt) -> Contest | None:
@@ -161,7 +162,7 @@ def enter(ctx: Context, attempt: QuizAttempt, intro: str) -> str:
     ctx.conversation.enter(QuizFlow.answering, ttl=ctx.settings.quiz.state_ttl, attempt=attempt.id,
                            kind=attempt.kind, position=attempt.position, total=attempt.total)
     question, _order = current(ctx.session, attempt)
-    ctx.store.set(LAST_QUESTION.format(openid=ctx.openid), str(question.id), 3600)
+    ctx.conversation.note(LAST_QUESTION.format(openid=ctx.openid), str(question.id), 3600)
     return f"{intro}\n\n{ask(ctx, attempt)}"
 
 
@@ -188,7 +189,7 @@ def is_double_tap(ctx: Context, text: str) -> bool:
 
 
 def after_answer(ctx: Context, attempt: QuizAttempt, contest: Contest | None, result: Answered) -> str:
-    ctx.store.set(LAST_QUESTION.format(openid=ctx.openid), str(result.question.id), 3600)
+    ctx.conversation.note(LAST_QUESTION.format(openid=ctx.openid), str(result.question.id), 3600)
     parts = [verdict(result, reveals_answers(contest, ctx.now))]
     if attempt.position >= attempt.total or time_is_up(contest, attempt, ctx.now):
         parts.append(summary(ctx, attempt, contest, "time_up" if attempt.position < attempt.total else ""))

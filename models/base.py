@@ -36,14 +36,26 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-def insert_if_absent(session, model, **values) -> bool:
-    """Insert a row unless its unique key is taken (by an earlier or a concurrent request); True when
-    it was inserted. One INSERT ... ON CONFLICT DO NOTHING: no savepoint, no read before the write."""
+def dialect_insert(session, model):
+    """INSERT for the session's database, with its ON CONFLICT clauses (PostgreSQL and SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    table = model.__table__
-    key = next(iter(table.primary_key.columns))
-    statement = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return insert(model)
+
+
+def insert_if_absent(session, model, **values) -> bool:
+    """Insert a row unless its unique key is taken (by an earlier or a concurrent request); True when
+    it was inserted. One INSERT ... ON CONFLICT DO NOTHING: no savepoint, no read before the write."""
+    key = next(iter(model.__table__.primary_key.columns))
+    statement = dialect_insert(session, model.__table__).values(**values).on_conflict_do_nothing().returning(key)
     return session.execute(statement).first() is not None
+
+
+def upsert(session, model, keys: tuple[str, ...], values: dict, changes: tuple[str, ...]) -> None:
+    """Insert a row, or where its unique key `keys` is taken change `changes` to these values: one
+    INSERT ... ON CONFLICT DO UPDATE, whoever wrote the row first."""
+    statement = dialect_insert(session, model.__table__).values(**values)
+    session.execute(statement.on_conflict_do_update(index_elements=list(keys),
+                                                    set_={name: statement.excluded[name] for name in changes}))

@@ -23,13 +23,14 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    or_,
     select,
     union_all,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from models.base import Base, insert_if_absent
+from models.base import Base, dialect_insert, insert_if_absent
 from models.members import Member, OrgUnit
 from models.timeutil import local_date, utcnow
 
@@ -80,11 +81,15 @@ def credit(session: Session, member: Member, rule: str, reference: str, at: date
     credited again later."""
     day = local_date(at)
     rule_cfg = points_cfg.rules[rule]
-    if _has_entry(session, member.id, rule, reference):
-        return 0
     totals = _locked_totals(session, member)
-    earned = session.scalar(select(func.coalesce(func.sum(PointEntry.delta), 0)).where(
-        PointEntry.member_id == member.id, PointEntry.rule == rule, PointEntry.day == day))
+    # Whether this reference was credited, and what the rule earned today, in one read.
+    taken, earned = session.execute(select(
+        func.count().filter(PointEntry.reference == reference),
+        func.coalesce(func.sum(PointEntry.delta).filter(PointEntry.day == day), 0),
+    ).where(PointEntry.member_id == member.id, PointEntry.rule == rule,
+            or_(PointEntry.reference == reference, PointEntry.day == day))).one()
+    if taken:
+        return 0
     amount = rule_cfg["points"] if points is None else points
     amount = max(0, min(amount, rule_cfg["daily_cap"] - earned))
     if not _append(session, member, rule, amount, reference, day, at):
@@ -103,11 +108,6 @@ def adjust(session: Session, member: Member, delta: int, note: str, actor: str, 
     return session.scalar(select(PointEntry).where(PointEntry.reference == reference))
 
 
-def _has_entry(session: Session, member_id: int, rule: str, reference: str) -> bool:
-    return session.scalar(select(PointEntry.id).where(
-        PointEntry.member_id == member_id, PointEntry.rule == rule, PointEntry.reference == reference)) is not None
-
-
 def _append(session: Session, member: Member, rule: str, delta: int, reference: str, day: date, at: datetime,
             note: str = "", actor: str = "") -> bool:
     """Write one ledger line and move the total with it; False when the key was taken meanwhile."""
@@ -120,10 +120,13 @@ def _append(session: Session, member: Member, rule: str, delta: int, reference: 
 
 
 def _locked_totals(session: Session, member: Member) -> MemberPoints:
-    """The member's totals row, created on first use and locked until commit (PostgreSQL)."""
-    insert_if_absent(session, MemberPoints, member_id=member.id, total=0, streak=0)
-    return session.scalars(select(MemberPoints).where(MemberPoints.member_id == member.id)
-                           .with_for_update().execution_options(populate_existing=True)).one()
+    """The member's totals row, created on first use and locked until commit (PostgreSQL): one
+    INSERT ... ON CONFLICT DO UPDATE (a no-op change that takes the row's lock) ... RETURNING."""
+    statement = dialect_insert(session, MemberPoints).values(member_id=member.id, total=0, streak=0)
+    statement = statement.on_conflict_do_update(index_elements=["member_id"],
+                                                set_={"total": MemberPoints.__table__.c.total})
+    return session.scalars(statement.returning(MemberPoints),
+                           execution_options={"populate_existing": True}).one()
 
 
 def _extend_streak(session: Session, member: Member, totals: MemberPoints, day: date, at: datetime, bonus_cfg) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
@@ -24,7 +25,28 @@ LETTERS = "ABCDEF"
 JUDGE_OPTIONS = ["正确", "错误"]
 
 
-class Question(Base):
+class Shown:
+    """How a question reads and is marked, from its kind, options and answer: the same for a row of
+    the bank and for its snapshot in an attempt's paper (both have kind, options and answer)."""
+
+    @property
+    def option_list(self) -> list[str]:
+        return JUDGE_OPTIONS if self.kind == "judge" else json.loads(self.options or "[]")
+
+    @property
+    def right(self) -> frozenset[int]:
+        return frozenset(int(i) for i in self.answer.split(",") if i != "")
+
+    @property
+    def answer_letters(self) -> str:
+        return "".join(LETTERS[i] for i in sorted(self.right))
+
+    @property
+    def kind_label(self) -> str:
+        return KINDS.get(self.kind, self.kind)
+
+
+class Question(Shown, Base):
     __tablename__ = "questions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,24 +66,44 @@ class Question(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    @property
-    def option_list(self) -> list[str]:
-        return JUDGE_OPTIONS if self.kind == "judge" else json.loads(self.options or "[]")
-
-    @property
-    def right(self) -> frozenset[int]:
-        return frozenset(int(i) for i in self.answer.split(",") if i != "")
-
-    @property
-    def answer_letters(self) -> str:
-        return "".join(LETTERS[i] for i in sorted(self.right))
-
-    @property
-    def kind_label(self) -> str:
-        return KINDS.get(self.kind, self.kind)
-
     def tag_list(self) -> list[str]:
         return [t for t in (t.strip() for t in self.tags.replace("，", ",").split(",")) if t]
+
+
+@dataclass(frozen=True)
+class AskedQuestion(Shown):
+    """A question as an attempt asks and marks it: a snapshot of its row, safe to keep between
+    messages (see paper_questions)."""
+
+    id: int
+    kind: str
+    stem: str
+    options: str
+    answer: str
+    explanation: str
+    source: str
+
+    @classmethod
+    def of(cls, question: Question) -> AskedQuestion:
+        return cls(question.id, question.kind, question.stem, question.options, question.answer,
+                   question.explanation or "", question.source or "")
+
+
+# session.info: a cache of AskedQuestion by id that the app keeps valid (wxbot/questioncache.py);
+# without one, every lookup reads the database.
+QUESTION_CACHE = "wxbot.question_cache"
+
+
+def paper_questions(session: Session, ids: list[int]) -> dict[int, AskedQuestion]:
+    """The questions of an attempt's paper by id, from the app's cache when it has one."""
+    cache = session.info.get(QUESTION_CACHE)
+    if cache is not None:
+        return cache.get(session, ids)
+    return read_questions_of(session, ids)
+
+
+def read_questions_of(session: Session, ids: list[int]) -> dict[int, AskedQuestion]:
+    return {q.id: AskedQuestion.of(q) for q in session.scalars(select(Question).where(Question.id.in_(ids)))}
 
 
 class QuizAttempt(Base):

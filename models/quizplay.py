@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base
+from models.base import Base, insert_if_absent, upsert
 from models.members import Member
 from models.points import credit
-from models.quiz import AnswerRecord, Question, QuizAttempt, draw, shuffled_orders, to_question_options
+from models.quiz import (
+    AnswerRecord,
+    AskedQuestion,
+    Question,
+    QuizAttempt,
+    draw,
+    paper_questions,
+    shuffled_orders,
+    to_question_options,
+)
 from models.timeutil import local_date, utcnow
 
 
@@ -37,7 +45,7 @@ class ReviewCard(Base):
 def new_attempt(session: Session, member: Member, kind: str, question_ids: list[int], at: datetime,
                 rng: random.Random, contest_id: int | None = None) -> QuizAttempt:
     """An attempt over these questions, each with its options in a fresh order."""
-    by_id = {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(question_ids)))}
+    by_id = paper_questions(session, question_ids)
     questions = [by_id[i] for i in question_ids if i in by_id]
     attempt = QuizAttempt(member_id=member.id, kind=kind, contest_id=contest_id, day=local_date(at),
                           questions=json.dumps([q.id for q in questions]),
@@ -122,16 +130,17 @@ class Closed:
 
 @dataclass(frozen=True)
 class Answered:
-    question: Question
+    question: AskedQuestion
     order: list[int]
     correct: bool
     skipped: bool
     recorded: bool  # False when this position had been answered already (a repeat counts once)
 
 
-def current(session: Session, attempt: QuizAttempt) -> tuple[Question, list[int]]:
-    """The question at the attempt's position, and its options' order."""
-    return session.get(Question, attempt.question_ids[attempt.position]), attempt.option_orders[attempt.position]
+def current(session: Session, attempt: QuizAttempt) -> tuple[AskedQuestion, list[int]]:
+    """The question at the attempt's position (as the bank has it now), and its options' order."""
+    question_id = attempt.question_ids[attempt.position]
+    return paper_questions(session, [question_id])[question_id], attempt.option_orders[attempt.position]
 
 
 def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None, at: datetime, cfg,
@@ -143,12 +152,10 @@ def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None,
     question, order = current(session, attempt)
     chosen = to_question_options(shown, order) if shown is not None else frozenset()
     correct = shown is not None and chosen == question.right
-    try:
-        with session.begin_nested():
-            session.add(AnswerRecord(attempt_id=attempt.id, member_id=attempt.member_id, question_id=question.id,
-                                     position=attempt.position, chosen=",".join(map(str, sorted(chosen))),
-                                     correct=correct, skipped=shown is None, answered_at=at))
-    except IntegrityError:
+    if not insert_if_absent(session, AnswerRecord, attempt_id=attempt.id, member_id=attempt.member_id,
+                            question_id=question.id, position=attempt.position,
+                            chosen=",".join(map(str, sorted(chosen))), correct=correct, skipped=shown is None,
+                            answered_at=at):
         return Answered(question, order, correct, shown is None, recorded=False)
     attempt.position += 1
     attempt.right_count += int(correct)
@@ -202,16 +209,18 @@ def update_card(session: Session, member_id: int, question_id: int, correct: boo
                 day: date, intervals: list[int], review_from: date | None = None) -> None:
     """A wrong answer (anywhere) puts the question in the book, due after the first interval (and
     not before `review_from`); a right answer in a review moves it to the next interval, or out of
-    the book after the longest."""
-    card = session.scalar(select(ReviewCard).where(ReviewCard.member_id == member_id,
-                                                   ReviewCard.question_id == question_id))
+    the book after the longest. A right answer outside a review changes nothing (and reads nothing)."""
     if not correct:
         due = max(day + timedelta(days=intervals[0]), review_from or day)
-        if card is None:
-            session.add(ReviewCard(member_id=member_id, question_id=question_id, stage=0, due=due))
-        else:
-            card.stage, card.due = 0, due
-    elif card is not None and in_review:
+        upsert(session, ReviewCard, ("member_id", "question_id"), dict(member_id=member_id, question_id=question_id,
+                                                                       stage=0, due=due, created_at=utcnow()),
+               ("stage", "due"))
+        return
+    if not in_review:
+        return
+    card = session.scalar(select(ReviewCard).where(ReviewCard.member_id == member_id,
+                                                   ReviewCard.question_id == question_id))
+    if card is not None:
         if card.stage >= len(intervals) - 1:
             session.delete(card)
         else:

@@ -55,9 +55,14 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from wxbot.profiles import watch_identity_changes
     watch_identity_changes(app.extensions[services.SESSIONS], app.extensions[services.STORE])
     app.extensions[services.DISPATCHER] = handlers.dispatcher()
+    from models.quiz import QUESTION_CACHE
     from models.screening import SCREENER_KEY
+    from wxbot.questioncache import QuestionCache, watch_question_changes
     from wxbot.screeninglists import current_screener
-    app.extensions[services.SESSIONS].configure(info={SCREENER_KEY: lambda: current_screener(app)})
+    store = app.extensions[services.STORE]
+    watch_question_changes(app.extensions[services.SESSIONS], store)
+    app.extensions[services.SESSIONS].configure(info={SCREENER_KEY: lambda: current_screener(app),
+                                                      QUESTION_CACHE: QuestionCache(store)})
     app.extensions[services.PIPELINE] = Pipeline(app)
     app.extensions[services.LOGWRITER] = MessageLogWriter(app)
 

@@ -67,6 +67,7 @@ class Conversation:
         self.data: dict[str, Any] = loaded.get("data", {})
         self._ttl = loaded.get("ttl", ttl)
         self.pending: tuple[str, str | None, float] | None = None  # (key, value or None to delete, ttl)
+        self.notes: list[tuple[str, str, float]] = []  # deferred: other values of the user, written with it
 
     def enter(self, state: State, ttl: float | None = None, **data: Any) -> None:
         """Move to `state`, replacing the data with `data`; `ttl` seconds (default: conversation.state_ttl)."""
@@ -84,6 +85,14 @@ class Conversation:
         """Leave any flow."""
         self.state, self.data = None, {}
         self._write(None)
+
+    def note(self, key: str, value: str, ttl: float) -> None:
+        """Keep a value of this user's beside the conversation, outliving the flow (the question a
+        纠错 is about): written with the conversation, in the message's last round trip."""
+        if self._deferred:
+            self.notes.append((key, value, ttl))
+        else:
+            self._store.set(key, value, ttl)
 
     def _save(self) -> None:
         self._write(json.dumps({"state": self.state, "data": self.data, "ttl": self._ttl}, ensure_ascii=False))

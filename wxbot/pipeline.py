@@ -71,6 +71,7 @@ def _known(profile, inbound: Inbound) -> bool:
 
 
 def _conversation_writes(conversation: Conversation, writes: _Writes) -> None:
+    writes.sets.extend(conversation.notes)
     if conversation.pending is not None:
         key, payload, ttl = conversation.pending
         if payload is None:
@@ -201,7 +202,7 @@ class Pipeline:
         except Exception as exc:  # the one error hook
             report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
             APOLOGIES.inc()
-            conversation.pending, reply = None, APOLOGY
+            conversation.pending, conversation.notes, reply = None, [], APOLOGY
         writes = _Writes()
         self._note_interaction(inbound, arrival(inbound, now), writes)
         _conversation_writes(conversation, writes)
@@ -308,7 +309,7 @@ class Pipeline:
             report_failure(f"handler for {mask(inbound.openid)} ({inbound.msgtype} {inbound.event})", exc)
             if "db_session" in g:
                 db.session.rollback()
-            conversation.pending = None
+            conversation.pending, conversation.notes = None, []
             if follower is not None:  # the interaction is recorded all the same
                 self._touch(inbound, db.session, arrival(inbound, now))
             APOLOGIES.inc()
