@@ -77,6 +77,19 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
 
 
+def services_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL and Redis servers on this machine (their work for the requests)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() in ("postgres", "redis-server"):
+                    total += cpu_seconds(int(proc.name))
+            except OSError:  # gone meanwhile
+                pass
+    return total
+
+
 def peak_memory_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):

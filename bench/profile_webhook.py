@@ -12,6 +12,7 @@ import collections
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +80,8 @@ def main() -> None:
     parser.add_argument("--mode", default="safe", choices=("plain", "safe"))
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--raw", help="also keep py-spy's collapsed stacks in this file")
+    parser.add_argument("--skip", type=float, default=0,
+                        help="seconds of the quiz or check-in load to let pass before sampling (the quiz's 答题 first)")
     parser.add_argument("--load", default="mine", choices=("mine", "quiz", "checkin"),
                         help="我的 replayed by wrk, the quiz's answers or the check-in's scans")
     args = parser.parse_args()
@@ -126,6 +129,7 @@ def profile_burst(args) -> None:
         server = Server("wxbot", env, port, "safe")
         try:
             load.start()
+            time.sleep(args.skip)
             raw = Path(tmp) / "profile.txt"
             record(server.process.pid, args.seconds, raw)
             load.join()

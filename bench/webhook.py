@@ -164,8 +164,11 @@ class Server:
                            WEROBOT_DATABASE_URL=env["WXBOT_DATABASE_URL"], WEROBOT_REDIS_URL=env["WXBOT_REDIS_URL"],
                            WEROBOT_REDIS_PREFIX=env["WXBOT_REDIS_PREFIX"] + ":ws:")
         self.port = port
+        # The server's log goes to a file (kept open for its life), not a pipe nobody reads: a full pipe
+        # would stall the workers.
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{kind}-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
+                                        stderr=self.log, start_new_session=True)
         self._wait()
 
     def _wait(self) -> None:
@@ -176,11 +179,17 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start: " + self.process.stderr.read().decode()[-2000:])
+        raise RuntimeError("server did not start: " + self.errors())
+
+    def errors(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=20)
+        errors = self.errors()
+        if errors.strip():
+            print(f"server log ({self.log.name}), last lines:\n{errors}", file=sys.stderr)
 
 
 def wrk(port: int, lines: Path, seconds: float, connections: int, delay_ms: float = 0) -> dict:

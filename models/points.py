@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from models.base import Base, dialect_insert, insert_if_absent
+from models.base import Base, built, insert_if_absent
 from models.members import Member, OrgUnit
 from models.timeutil import local_date, utcnow
 
@@ -122,10 +122,9 @@ def _append(session: Session, member: Member, rule: str, delta: int, reference: 
 def _locked_totals(session: Session, member: Member) -> MemberPoints:
     """The member's totals row, created on first use and locked until commit (PostgreSQL): one
     INSERT ... ON CONFLICT DO UPDATE (a no-op change that takes the row's lock) ... RETURNING."""
-    statement = dialect_insert(session, MemberPoints).values(member_id=member.id, total=0, streak=0)
-    statement = statement.on_conflict_do_update(index_elements=["member_id"],
-                                                set_={"total": MemberPoints.__table__.c.total})
-    return session.scalars(statement.returning(MemberPoints),
+    statement = built(session, ("locked_totals",), lambda insert: insert(MemberPoints).on_conflict_do_update(
+        index_elements=["member_id"], set_={"total": MemberPoints.__table__.c.total}).returning(MemberPoints))
+    return session.scalars(statement, {"member_id": member.id, "total": 0, "streak": 0},
                            execution_options={"populate_existing": True}).one()
 
 
