@@ -9,7 +9,8 @@ send 帮助 (10% of the scan rate), for the baseline of the same run: a cheap co
 
 Afterwards the database is checked: check-ins recorded (must be exactly the number of members) and
 duplicates (must be 0). Prints p50 / p99 of a scan and of 帮助, the ratio, and the verdict on the
-targets (scan p99 < 100 ms; scan p99 at most 2x 帮助's).
+targets (scan p99 < 100 ms; scan p99 at most 2x 帮助's). Before the scans, 帮助 alone measures its CPU
+per request; the scans' CPU per request is printed against it (target: at most 2x).
 Usage: .venv/bin/python bench/checkin.py [--members 1000] [--seconds 10] [--threads 32]
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.fanout import tree_cpu_seconds  # noqa: E402
-from bench.quiz import Client, Pacer, Results, help_asker, pct  # noqa: E402
+from bench.quiz import HELP_CPU_RATE, HELP_CPU_REQUESTS, Client, CpuMeter, Pacer, Results, help_asker, help_cpu, pct  # noqa: E402
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, prepare, settings_env  # noqa: E402
 from models.checkins import CheckIn, scene_for, slot_of  # noqa: E402
 from models.events import Event  # noqa: E402
@@ -133,10 +134,21 @@ def main() -> None:
         env = settings_env(bench, "safe", port) | {"WXBOT_SECRET_KEY": SECRET}
         server = Server("wxbot", env, port, "safe")
         try:
+            meter = CpuMeter(server.process.pid)
+            phone = Phone(create_app({"wechat.encrypt_mode": "safe", "log_level": "WARNING"}).config["WXBOT"],
+                          transport=None, session_factory=None)
+            help_ms = help_cpu(port, phone, helpers, meter, HELP_CPU_REQUESTS, HELP_CPU_RATE)
             server_cpu, client_cpu = tree_cpu_seconds(server.process.pid), time.process_time()
+            meter.mark()
             results, elapsed = run_load(port, members, helpers, event_id, args.seconds, args.threads)
+            meter.mark()
             cpu = {"server": tree_cpu_seconds(server.process.pid) - server_cpu,
-                   "client": time.process_time() - client_cpu}
+                   "client": time.process_time() - client_cpu, "help": help_ms}
+            server_s, services_s = meter.since(-2)
+            helps, scans = len(results.latencies["help"]), sum(len(results.latencies[k]) for k in
+                                                               ("answer", "retry", "start"))
+            cpu["scan"] = ((1000 * server_s - helps * help_ms[0]) / scans,
+                           (1000 * services_s - helps * help_ms[1]) / scans)
         finally:
             server.stop()
         checked = check_database(bench, event_id)
@@ -151,6 +163,10 @@ def report(args, results: Results, elapsed: float, checked: dict, cpu: dict) -> 
     requests = sum(len(v) for v in times.values())
     print(f"CPU over the run: server (gunicorn, all workers) {cpu['server']:.1f} s = "
           f"{1000 * cpu['server'] / requests:.1f} ms per request; client {cpu['client']:.1f} s; wall {elapsed:.1f} s")
+    print("CPU per request (server = gunicorn; services = PostgreSQL + Redis), 帮助 measured alone first:")
+    print(f"{'request':10} {'server ms':>10} {'services ms':>12} {'x 帮助':>7}")
+    for kind, label in (("help", "帮助"), ("scan", "scan")):
+        print(f"{label:10} {cpu[kind][0]:10.2f} {cpu[kind][1]:12.2f} {cpu[kind][0] / cpu['help'][0]:7.2f}")
     print(f"{'request':22} {'count':>6} {'p50 ms':>8} {'p99 ms':>8}")
     for kind, label in (("answer", "scan"), ("retry", "scan delivered twice"), ("start", "second scan"),
                         ("help", "帮助")):
@@ -166,6 +182,8 @@ def report(args, results: Results, elapsed: float, checked: dict, cpu: dict) -> 
     print(f"target: scan p99 < 100 ms -> {'met' if scan_p99 < 100 else 'NOT met'}")
     print(f"target: scan p99 <= 2 x 帮助 p99 ({2 * help_p99:.1f} ms) -> "
           f"{'met' if scan_p99 <= 2 * help_p99 else 'NOT met'}")
+    print(f"target: server CPU per scan <= 2 x 帮助's ({2 * cpu['help'][0]:.2f} ms): {cpu['scan'][0]:.2f} ms = "
+          f"{cpu['scan'][0] / cpu['help'][0]:.2f}x -> {'met' if cpu['scan'][0] <= 2 * cpu['help'][0] else 'NOT met'}")
     exact = checked["recorded"] == args.members and checked["duplicates"] == 0
     print(f"target: exactly {args.members} check-ins, 0 duplicates -> {'met' if exact else 'NOT met'}")
 

@@ -46,7 +46,7 @@ def summarise(raw: Path, top: int) -> None:
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         frames = [_name(f) for f in stack.split(";")]
-        if not frames or _idle(frames[-1]):
+        if not count.isdigit() or not frames or _idle(frames[-1]):  # (a thread name py-spy could not split)
             continue
         n = int(count)
         total += n

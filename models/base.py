@@ -45,6 +45,17 @@ def dialect_insert(session, model):
     return insert(model)
 
 
+# session.info: the app's caches of rows that bursts read again and again, by table (wxbot/rowcache.py);
+# without one, every lookup reads the database.
+ROW_CACHES = "wxbot.row_caches"
+
+
+def cached_rows(session, table: str, ids: list[int], load) -> dict:
+    """Rows of `table` by id as snapshots, from the app's cache when it has one, else `load(session, ids)`."""
+    cache = session.info.get(ROW_CACHES, {}).get(table)
+    return cache.get(session, ids) if cache is not None else load(session, ids)
+
+
 # Statements built once per database and shape, their values given at execution: building an INSERT
 # ... ON CONFLICT costs more CPU than running it (on the hot paths: answers, check-ins, credits).
 _BUILT: dict[tuple, object] = {}

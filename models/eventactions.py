@@ -23,7 +23,7 @@ from models.checkins import (
     slot_of,
 )
 from models.eventnotices import offer_places
-from models.events import Event, may_attend
+from models.events import Event, event_snapshot, may_attend
 from models.members import Member
 from models.signups import ask_leave, cancel_sign_up, sign_up, signup_closes, standing
 from models.timeutil import show
@@ -149,9 +149,9 @@ def attend_by_code(session: Session, store, member: Member, code: str, at: datet
 
 def event_of_scene(session: Session, scene: str, at: datetime, settings, secret: str) -> Event | Outcome:
     """The event of a scanned check-in scene (the Official Account's QR code or the mini-program
-    code: the same signed value), if it is genuine and of the current slot."""
+    code: the same signed value), if it is genuine and of the current slot: a snapshot, to read only."""
     found = read_scene(secret, scene)
-    event = session.get(Event, found[0]) if found else None
+    event = event_snapshot(session, found[0]) if found else None
     if event is None:
         return refused("bad_scene", "这个二维码无效。请扫描活动现场屏幕上的签到二维码。")
     if not slot_is_current(found[1], at, settings.events.code_rotate_seconds):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base
+from models.base import Base, cached_rows
 from models.members import Member, in_audience, units_above
 from models.timeutil import show, utcnow
 
@@ -76,6 +76,19 @@ class Event(Base):
     def when(self) -> str:
         """e.g. 11-28 14:00-16:00"""
         return f"{show(self.starts_at, '%m-%d %H:%M')}-{show(self.ends_at, '%H:%M')}"
+
+
+def read_events_of(session: Session, ids: list[int]) -> dict[int, Event]:
+    """Events by id as snapshots: transient copies of their rows, never in a session (safe to keep
+    between messages and to share between threads; to change an event, get it from the session)."""
+    rows = session.execute(select(Event.__table__).where(Event.__table__.c.id.in_(ids))).mappings()
+    return {row["id"]: Event(**row) for row in rows}
+
+
+def event_snapshot(session: Session, event_id: int) -> Event | None:
+    """The event as it is now, from the app's cache when it has one (a scan's event: read once per
+    process for a whole hall)."""
+    return cached_rows(session, Event.__tablename__, [event_id], read_events_of).get(event_id)
 
 
 def may_attend(event: Event, member: Member) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Select,
     String,
     UniqueConstraint,
+    bindparam,
     case,
     func,
     literal,
@@ -78,67 +79,94 @@ def credit(session: Session, member: Member, rule: str, reference: str, at: date
     within the rule's daily cap; returns the points added (0 if credited before or capped).
 
     A capped credit is still written, with 0 points: the study counts for the streak and is not
-    credited again later."""
+    credited again later. Four statements (the totals locked, the key and the cap read, the line
+    written, the totals moved), each built once: a hall checking in or a contest ending credits
+    hundreds at once."""
     day = local_date(at)
     rule_cfg = points_cfg.rules[rule]
-    totals = _locked_totals(session, member)
-    # Whether this reference was credited, and what the rule earned today, in one read.
-    taken, earned = session.execute(select(
-        func.count().filter(PointEntry.reference == reference),
-        func.coalesce(func.sum(PointEntry.delta).filter(PointEntry.day == day), 0),
-    ).where(PointEntry.member_id == member.id, PointEntry.rule == rule,
-            or_(PointEntry.reference == reference, PointEntry.day == day))).one()
+    streak, last_day = _locked_totals(session, member.id)
+    taken, earned = session.execute(_CREDITED.get(session), {"member": member.id, "rule": rule,
+                                                             "reference": reference, "day": day}).one()
     if taken:
         return 0
     amount = rule_cfg["points"] if points is None else points
     amount = max(0, min(amount, rule_cfg["daily_cap"] - earned))
-    if not _append(session, member, rule, amount, reference, day, at):
-        return 0
-    added = amount
-    if rule in STUDY_RULES:
-        added += _extend_streak(session, member, totals, day, at, points_cfg.streak_bonus)
-    return added
+    if not _write_line(session, member.id, rule, amount, reference, day, at):
+        return 0  # the same credit, written by a concurrent request: the unique key decides
+    if rule not in STUDY_RULES or last_day == day:
+        _move_totals(session, member.id, amount)
+        return amount
+    streak = streak + 1 if last_day == day - timedelta(days=1) else 1
+    every, bonus = points_cfg.streak_bonus["every_days"], points_cfg.streak_bonus["points"]
+    earns = every > 0 and bonus and streak % every == 0 and _write_line(
+        session, member.id, "streak", bonus, f"streak:{day.isoformat()}", day, at, note=f"连续学习 {streak} 天")
+    _move_totals(session, member.id, amount + (bonus if earns else 0), streak, day)
+    return amount + (bonus if earns else 0)
 
 
 def adjust(session: Session, member: Member, delta: int, note: str, actor: str, at: datetime) -> PointEntry:
     """An administrator's correction, with its reason: a new ledger line, never an edit."""
-    _locked_totals(session, member)
+    _locked_totals(session, member.id)
     reference = f"adjust:{uuid.uuid4().hex[:12]}"
-    _append(session, member, "adjust", delta, reference, local_date(at), at, note=note, actor=actor)
+    _write_line(session, member.id, "adjust", delta, reference, local_date(at), at, note=note, actor=actor)
+    _move_totals(session, member.id, delta)
     return session.scalar(select(PointEntry).where(PointEntry.reference == reference))
 
 
-def _append(session: Session, member: Member, rule: str, delta: int, reference: str, day: date, at: datetime,
-            note: str = "", actor: str = "") -> bool:
-    """Write one ledger line and move the total with it; False when the key was taken meanwhile."""
-    if not insert_if_absent(session, PointEntry, member_id=member.id, rule=rule, delta=delta, reference=reference,
-                            day=day, note=note, actor=actor, created_at=at):
-        return False  # the same credit, written by a concurrent request: the unique key decides
-    session.execute(update(MemberPoints).where(MemberPoints.member_id == member.id)
-                    .values(total=MemberPoints.total + delta))
-    return True
+class _Built:
+    """A statement built on first use for each database (see models.base.built)."""
+
+    def __init__(self, name: str, build):
+        self.name, self.build = name, build
+
+    def get(self, session: Session):
+        return built(session, ("points", self.name), self.build)
 
 
-def _locked_totals(session: Session, member: Member) -> MemberPoints:
-    """The member's totals row, created on first use and locked until commit (PostgreSQL): one
-    INSERT ... ON CONFLICT DO UPDATE (a no-op change that takes the row's lock) ... RETURNING."""
-    statement = built(session, ("locked_totals",), lambda insert: insert(MemberPoints).on_conflict_do_update(
-        index_elements=["member_id"], set_={"total": MemberPoints.__table__.c.total}).returning(MemberPoints))
-    return session.scalars(statement, {"member_id": member.id, "total": 0, "streak": 0},
-                           execution_options={"populate_existing": True}).one()
+_TOTALS = MemberPoints.__table__
+_LEDGER = PointEntry.__table__
+# The member's totals row, created on first use and locked until commit (PostgreSQL): an INSERT ... ON
+# CONFLICT DO UPDATE with a change that changes nothing takes the row's lock and returns it.
+_LOCK = _Built("lock", lambda insert: insert(_TOTALS).on_conflict_do_update(
+    index_elements=["member_id"], set_={"total": _TOTALS.c.total}).returning(_TOTALS.c.streak,
+                                                                             _TOTALS.c.last_study_day))
+# Whether this reference was credited, and what the rule earned today, in one read.
+_CREDITED = _Built("credited", lambda _insert: select(
+    func.count().filter(_LEDGER.c.reference == bindparam("reference")),
+    func.coalesce(func.sum(_LEDGER.c.delta).filter(_LEDGER.c.day == bindparam("day")), 0),
+).where(_LEDGER.c.member_id == bindparam("member"), _LEDGER.c.rule == bindparam("rule"),
+        or_(_LEDGER.c.reference == bindparam("reference"), _LEDGER.c.day == bindparam("day"))))
+_MOVE = _Built("move", lambda _insert: update(_TOTALS).where(_TOTALS.c.member_id == bindparam("member"))
+               .values(total=_TOTALS.c.total + bindparam("delta")))
+_MOVE_AND_STREAK = _Built("move_and_streak", lambda _insert: update(_TOTALS).where(
+    _TOTALS.c.member_id == bindparam("member")).values(total=_TOTALS.c.total + bindparam("delta"),
+                                                       streak=bindparam("new_streak"),
+                                                       last_study_day=bindparam("study_day")))
 
 
-def _extend_streak(session: Session, member: Member, totals: MemberPoints, day: date, at: datetime, bonus_cfg) -> int:
-    if totals.last_study_day == day:
-        return 0
-    totals.streak = totals.streak + 1 if totals.last_study_day == day - timedelta(days=1) else 1
-    totals.last_study_day = day
-    every, bonus = bonus_cfg["every_days"], bonus_cfg["points"]
-    earns = every > 0 and bonus and totals.streak % every == 0
-    if earns and _append(session, member, "streak", bonus, f"streak:{day.isoformat()}", day, at,
-                         note=f"连续学习 {totals.streak} 天"):
-        return bonus
-    return 0
+def _locked_totals(session: Session, member_id: int) -> tuple[int, date | None]:
+    """(streak, last day of study), with the member's totals row locked until commit."""
+    return tuple(session.execute(_LOCK.get(session), {"member_id": member_id, "total": 0, "streak": 0}).one())
+
+
+def _write_line(session: Session, member_id: int, rule: str, delta: int, reference: str, day: date, at: datetime,
+                note: str = "", actor: str = "") -> bool:
+    """One ledger line; False when its key was taken meanwhile."""
+    return insert_if_absent(session, PointEntry, member_id=member_id, rule=rule, delta=delta, reference=reference,
+                            day=day, note=note, actor=actor, created_at=at)
+
+
+def _move_totals(session: Session, member_id: int, delta: int, streak: int | None = None,
+                 day: date | None = None) -> None:
+    """Move the total with the lines just written (and the streak with a new day of study)."""
+    if streak is None:
+        session.execute(_MOVE.get(session), {"member": member_id, "delta": delta})
+    else:
+        session.execute(_MOVE_AND_STREAK.get(session), {"member": member_id, "delta": delta, "new_streak": streak,
+                                                        "study_day": day})
+    loaded = session.identity_map.get(session.identity_key(MemberPoints, member_id))
+    if loaded is not None:  # a copy read earlier in this session is out of date now
+        session.expire(loaded)
 
 
 def studied(first: date, last: date) -> Select:

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base
+from models.base import Base, cached_rows
 from models.members import Member, units_above
 from models.timeutil import local_midnight, utcnow
 
@@ -89,17 +89,9 @@ class AskedQuestion(Shown):
                    question.explanation or "", question.source or "")
 
 
-# session.info: a cache of AskedQuestion by id that the app keeps valid (wxbot/questioncache.py);
-# without one, every lookup reads the database.
-QUESTION_CACHE = "wxbot.question_cache"
-
-
 def paper_questions(session: Session, ids: list[int]) -> dict[int, AskedQuestion]:
     """The questions of an attempt's paper by id, from the app's cache when it has one."""
-    cache = session.info.get(QUESTION_CACHE)
-    if cache is not None:
-        return cache.get(session, ids)
-    return read_questions_of(session, ids)
+    return cached_rows(session, Question.__tablename__, ids, read_questions_of)
 
 
 def read_questions_of(session: Session, ids: list[int]) -> dict[int, AskedQuestion]:

@@ -55,14 +55,18 @@ def _init_extensions(app: Flask, settings: Settings) -> None:
     from wxbot.profiles import watch_identity_changes
     watch_identity_changes(app.extensions[services.SESSIONS], app.extensions[services.STORE])
     app.extensions[services.DISPATCHER] = handlers.dispatcher()
-    from models.quiz import QUESTION_CACHE
+    from models.base import ROW_CACHES
+    from models.events import Event, read_events_of
+    from models.quiz import Question, read_questions_of
     from models.screening import SCREENER_KEY
-    from wxbot.questioncache import QuestionCache, watch_question_changes
+    from wxbot.rowcache import RowCache, watch_row_changes
     from wxbot.screeninglists import current_screener
     store = app.extensions[services.STORE]
-    watch_question_changes(app.extensions[services.SESSIONS], store)
+    cached = {Question: read_questions_of, Event: read_events_of}
+    watch_row_changes(app.extensions[services.SESSIONS], store, list(cached))
+    caches = {model.__tablename__: RowCache(store, model.__tablename__, load) for model, load in cached.items()}
     app.extensions[services.SESSIONS].configure(info={SCREENER_KEY: lambda: current_screener(app),
-                                                      QUESTION_CACHE: QuestionCache(store)})
+                                                      ROW_CACHES: caches})
     app.extensions[services.PIPELINE] = Pipeline(app)
     app.extensions[services.LOGWRITER] = MessageLogWriter(app)
 

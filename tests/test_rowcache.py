@@ -1,15 +1,20 @@
-"""The questions an attempt asks, kept in the process: a burst of answers to the same questions does
-not read the bank again, an answer is a handful of statements, and every change to a question (an
-edit in the console, a retirement, an import that updates it in place, a bulk statement, a change
-committed by another process) is seen by the very next answer."""
+"""The rows bursts read again and again, kept in the process: the questions an attempt asks and the
+event a scan checks in to. A burst of answers to the same questions, or of scans of the same screen,
+does not read them again; an answer is four statements; and every change (an edit in the console, an
+import that updates a question in place, an event cancelled or its check-in moved, a bulk statement,
+a change committed by another process) is seen by the very next answer or scan."""
 import io
 import json
+from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
+from models.checkins import CheckIn, scene_for, slot_of
+from models.events import Event
 from models.questionbank import COLUMNS
 from models.quiz import Question
 from models.tables import xlsx_bytes
+from models.timeutil import utcnow
 from tests.conftest import phone_for
 from tests.helpers import ChatUser, csrf_token, make_account, make_member, signed_in, statements
 from tests.quizhelp import letter_of, make_question
@@ -121,3 +126,61 @@ def test_a_change_committed_by_another_process_is_seen(make_app, backend, sessio
         db.session.get(Question, question.id).answer = "2"
         db.session.commit()
     assert "✔ 回答正确" in chat.say(letter_of(reply, "选项丙"))
+
+
+# --- the event a scan checks in to -------------------------------------------------------------------
+
+def open_event(session) -> Event:
+    now = utcnow()
+    event = Event(title="主题党日", kind="主题党日", place="大礼堂", points=2, starts_at=now + timedelta(minutes=5),
+                  ends_at=now + timedelta(hours=2))
+    session.add(event)
+    session.commit()
+    return event
+
+
+def scan(app, chat: ChatUser, event: Event) -> str:
+    return chat.scan(scene_for(app.config["SECRET_KEY"], event.id, slot_of(utcnow(), 15)))
+
+
+def test_a_hall_scanning_the_same_screen_reads_the_event_once(app, session):
+    event = open_event(session)
+    assert "签到成功" in scan(app, player(app, session, "oFirstIn"), event)
+    second = player(app, session, "oSecondIn")
+    with statements(app) as seen:
+        assert "签到成功" in scan(app, second, event)
+    assert product_statements(seen) and not [s for s in product_statements(seen) if "FROM events" in s]
+
+
+def test_an_event_cancelled_in_the_console_refuses_the_next_scan(app, session):
+    event = open_event(session)
+    assert "签到成功" in scan(app, player(app, session, "oEarly"), event)  # the event is now kept
+    make_account(session, "admin", "admin")
+    admin = signed_in(app, "admin")
+    admin.post(f"/admin/events/{event.id}/cancel", data={"confirmed": "1",
+                                                         "csrf_token": csrf_token(admin, "/admin/events/new")})
+    late = player(app, session, "oLate")
+    assert "已取消" in scan(app, late, event)
+    assert session.scalar(select(func.count()).select_from(CheckIn)) == 1
+
+
+def test_a_check_in_window_moved_by_a_bulk_statement_is_seen(app, session):
+    event = open_event(session)
+    assert "签到成功" in scan(app, player(app, session, "oBefore"), event)
+    later = utcnow() + timedelta(days=1)
+    session.execute(update(Event).where(Event.id == event.id).values(starts_at=later,
+                                                                     ends_at=later + timedelta(hours=2)))
+    session.commit()
+    assert "签到" in (reply := scan(app, player(app, session, "oAfter"), event)) and "开始" in reply
+
+
+def test_an_event_changed_by_another_process_is_seen(make_app, backend, session):
+    console_app = make_app()
+    chat_app = make_app() if backend["name"] == "production" else console_app  # the last built serves the phone
+    event = open_event(session)
+    assert "签到成功" in scan(chat_app, player(chat_app, session, "oOne"), event)
+    with console_app.app_context():
+        from wxbot.db import db
+        db.session.get(Event, event.id).status = "cancelled"
+        db.session.commit()
+    assert "已取消" in scan(chat_app, player(chat_app, session, "oTwo"), event)
