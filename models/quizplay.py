@@ -7,10 +7,11 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, func, select, update
+from sqlalchemy import Date, ForeignKey, Integer, UniqueConstraint, bindparam, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
-from models.base import Base, insert_if_absent, upsert
+from models.base import Base, built, insert_if_absent, upsert
 from models.members import Member
 from models.points import credit
 from models.quiz import (
@@ -157,12 +158,25 @@ def answer(session: Session, attempt: QuizAttempt, shown: frozenset[int] | None,
                             chosen=",".join(map(str, sorted(chosen))), correct=correct, skipped=shown is None,
                             answered_at=at):
         return Answered(question, order, correct, shown is None, recorded=False)
-    attempt.position += 1
-    attempt.right_count += int(correct)
-    attempt.active_at = at
+    _advance(session, attempt, correct, at)
     update_card(session, attempt.member_id, question.id, correct, attempt.kind == "review", local_date(at),
                 cfg.quiz.review_intervals, review_from)
     return Answered(question, order, correct, shown is None, recorded=True)
+
+
+def _advance(session: Session, attempt: QuizAttempt, correct: bool, at: datetime) -> None:
+    """The attempt moves to its next position: one UPDATE built once (the answer's unique key has
+    just said this position was not answered before), and the loaded attempt says so too without
+    a flush of the session (whose bookkeeping costs more than the statement)."""
+    table = QuizAttempt.__table__
+    statement = built(session, ("quiz_advance",), lambda _insert: update(table).where(
+        table.c.id == bindparam("attempt")).values(position=table.c.position + 1,
+                                                  right_count=table.c.right_count + bindparam("right"),
+                                                  active_at=bindparam("at")))
+    session.execute(statement, {"attempt": attempt.id, "right": int(correct), "at": at})
+    set_committed_value(attempt, "position", attempt.position + 1)
+    set_committed_value(attempt, "right_count", attempt.right_count + int(correct))
+    set_committed_value(attempt, "active_at", at)
 
 
 # --- finishing --------------------------------------------------------------------------------------
