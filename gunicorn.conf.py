@@ -75,7 +75,10 @@ def _note_running_url(bind: str, database_url: str) -> None:
 
 def post_worker_init(worker):
     """Every web process writes the message log; in the embedded default it also runs the scheduler
-    and a delivery worker."""
+    and a delivery worker. What the app made at load (modules, mappers, compiled statements) is then
+    moved out of the garbage collector's passes, which would otherwise walk it again and again and
+    stall every thread of the worker for tens of milliseconds in a burst."""
+    import gc
     import threading
 
     from scheduler import embedded, start_embedded
@@ -91,6 +94,7 @@ def post_worker_init(worker):
         worker.wxbot_delivery = threading.Thread(target=DeliveryWorker(app).run, args=(worker.wxbot_stop,),
                                                  name="wxbot-delivery-worker", daemon=True)
         worker.wxbot_delivery.start()
+    gc.freeze()
 
 
 def worker_exit(server, worker):
