@@ -17,6 +17,11 @@ POST /api/v1/login leaves it): logging in is not what is measured.
 Afterwards the database is checked: one check-in per member, five answers per member, one scored
 attempt each. Prints p50 / p99 of each action by each path and the ratios API p99 / webhook p99
 (target: at most 1, the API no worse than the chat for the same action).
+
+3. CPU per request, each kind alone (another 300 members): 帮助 through the webhook (the baseline),
+   a check-in through the API (another event), and quiz answers through the API (the quizzes started
+   first, not counted). Prints server CPU (gunicorn) and PostgreSQL + Redis CPU per request and the
+   ratio to 帮助 (target: at most 2).
 Usage: .venv/bin/python bench/api.py [--checkins 1000] [--seconds 10] [--members 2000] [--rate 300]
 """
 from __future__ import annotations
@@ -39,7 +44,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench.checkin import SECRET, make_event, scan_request  # noqa: E402
 from bench.fanout import tree_cpu_seconds  # noqa: E402
-from bench.quiz import QUESTIONS, Client, Pacer, load_bank, pct  # noqa: E402
+from bench.quiz import HELP_CPU_RATE, HELP_CPU_REQUESTS, QUESTIONS, Client, CpuMeter, Pacer, help_cpu, load_bank, pct  # noqa: E402
 from bench.webhook import REDIS_URL, BenchDatabase, Server, free_port, prepare, settings_env  # noqa: E402
 from models.checkins import scene_for, slot_of  # noqa: E402
 from models.timeutil import utcnow  # noqa: E402
@@ -198,6 +203,51 @@ def run_quiz(port: int, phone: Phone, chat: list[str], mini: list[str], tokens: 
     return _run(workers)
 
 
+# ---- CPU per request, each kind alone ----
+
+CPU_MEMBERS, CPU_RATE = 300, 50  # members of the CPU phases, and their pace (requests per second)
+
+
+def paced_api_calls(port: int, calls: list[tuple[str, str, dict]], tokens: dict, rate: float,
+                    threads: int = 8) -> list[dict]:
+    """POST each (path, openid, body) at `rate` per second; the answers' bodies, in order."""
+    pacer, answers = Pacer(rate), [None] * len(calls)
+
+    def work(indexes: range) -> None:
+        client = ApiClient(port)
+        for i in indexes:
+            pacer.wait()
+            path, openid, body = calls[i]
+            answers[i] = client.post(path, tokens[openid], body)[2]
+    _run([threading.Thread(target=work, args=(range(n, len(calls), threads),)) for n in range(threads)])
+    return answers
+
+
+def api_cpu(port: int, phone: Phone, members: list[str], tokens: dict, event_id: int, meter: CpuMeter) -> dict:
+    """ms of CPU (server, PostgreSQL + Redis) per 帮助 by the webhook, per check-in and per answer by
+    the API, each measured with nothing else running."""
+    per_kind = {"help": help_cpu(port, phone, members, meter, HELP_CPU_REQUESTS, HELP_CPU_RATE)}
+
+    def measured(calls: list[tuple[str, str, dict]], check) -> tuple[float, float]:
+        meter.mark()
+        answers = paced_api_calls(port, calls, tokens, CPU_RATE)
+        meter.mark()
+        bad = [a for a in answers if not check(a)]
+        if bad:
+            raise RuntimeError(f"{len(bad)} unexpected answers, e.g. {bad[0]}")
+        server, services = meter.since(-2)
+        return 1000 * server / len(calls), 1000 * services / len(calls)
+    scene = mini_scene(scene_for(SECRET, event_id, slot_of(utcnow(), ROTATE)))
+    per_kind["check-in"] = measured([("/api/v1/checkin", o, {"path": f"{CHECKIN_PAGE}?scene={scene}"})
+                                     for o in members], lambda a: a.get("code") == "ok")
+    started = paced_api_calls(port, [("/api/v1/quiz/daily", o, {}) for o in members], tokens, CPU_RATE)
+    attempts = {o: a.get("id", 0) for o, a in zip(members, started, strict=True)}
+    per_kind["answer"] = measured([("/api/v1/quiz/answer", o, {"attempt_id": attempts[o], "position": step,
+                                                               "answer": "AB"[step % 2]})
+                                   for step in range(QUESTIONS) for o in members], lambda a: "verdict" in a)
+    return per_kind
+
+
 def _run(workers: list[threading.Thread]) -> float:
     started = time.perf_counter()
     for t in workers:
@@ -207,19 +257,24 @@ def _run(workers: list[threading.Thread]) -> float:
     return time.perf_counter() - started
 
 
-def check_database(bench: BenchDatabase, event_id: int) -> dict:
+def check_database(bench: BenchDatabase, event_id: int, players: list[str]) -> dict:
+    """What the measured run left (the CPU phases' members and event are not counted)."""
     from models.checkins import CheckIn
+    from models.followers import Follower
     from models.quiz import AnswerRecord, QuizAttempt
     app = create_app({"database_url": bench.url, "redis_url": REDIS_URL, "redis_prefix": bench.prefix,
                       "log_level": "WARNING"})
     with app.app_context():
         s = db.session
+        members = select(Follower.member_id).where(Follower.openid.in_(players)).scalar_subquery()
         checkins = dict(s.execute(select(CheckIn.method, func.count()).where(CheckIn.event_id == event_id)
                                   .group_by(CheckIn.method)).all())
-        checked_members = s.scalar(select(func.count(func.distinct(CheckIn.member_id)))) or 0
-        answers = s.scalar(select(func.count()).select_from(AnswerRecord)) or 0
-        daily = s.execute(select(QuizAttempt.member_id, func.count()).where(QuizAttempt.kind == "daily")
-                          .group_by(QuizAttempt.member_id)).all()
+        checked_members = s.scalar(select(func.count(func.distinct(CheckIn.member_id)))
+                                   .where(CheckIn.event_id == event_id)) or 0
+        answers = s.scalar(select(func.count()).select_from(AnswerRecord)
+                           .where(AnswerRecord.member_id.in_(members))) or 0
+        daily = s.execute(select(QuizAttempt.member_id, func.count()).where(
+            QuizAttempt.kind == "daily", QuizAttempt.member_id.in_(members)).group_by(QuizAttempt.member_id)).all()
         db.engine.dispose()
     return {"checkins": checkins, "checked_members": checked_members, "answers": answers,
             "quizzers": len(daily), "two_scored": sum(1 for _m, n in daily if n > 1)}
@@ -234,11 +289,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=48)
     args = parser.parse_args()
     with BenchDatabase() as bench:
-        openids = prepare(bench, args.checkins + args.members)
+        openids = prepare(bench, args.checkins + args.members + CPU_MEMBERS)
         questions = load_bank(bench)
-        event_id = make_event(bench)
-        scanners, players = openids[:args.checkins], openids[args.checkins:]
-        tokens = sign_in(bench, scanners[1::2] + players[1::2])  # every other member uses the mini-program
+        event_id, cpu_event = make_event(bench), make_event(bench)
+        scanners, players = openids[:args.checkins], openids[args.checkins:args.checkins + args.members]
+        measured = openids[args.checkins + args.members:]
+        # every other member uses the mini-program; the CPU phases' members all do
+        tokens = sign_in(bench, scanners[1::2] + players[1::2] + measured)
         port = free_port()
         env = settings_env(bench, "safe", port) | {"WXBOT_SECRET_KEY": SECRET}
         server = Server("wxbot", env, port, "safe")
@@ -254,9 +311,10 @@ def main() -> None:
             elapsed["quiz"] = run_quiz(port, phone, players[0::2], players[1::2], tokens, args.rate, args.threads,
                                        results)
             cpu["quiz"] = tree_cpu_seconds(server.process.pid) - cpu_before
+            cpu["per_kind"] = api_cpu(port, phone, measured, tokens, cpu_event, CpuMeter(server.process.pid))
         finally:
             server.stop()
-        checked = check_database(bench, event_id)
+        checked = check_database(bench, event_id, players)
     report(args, questions, results, elapsed, cpu, checked)
 
 
@@ -287,6 +345,16 @@ def report(args, questions: int, results: Results, elapsed: dict, cpu: dict, che
         ratio = api / hook if hook else float("inf")
         print(f"{action}: API p99 / webhook p99 = {api:.1f} / {hook:.1f} = {ratio:.2f} -> "
               f"{'met' if ratio <= 1 else 'NOT met'} (target: at most 1)")
+    per_kind = cpu["per_kind"]
+    print(f"\nCPU per request, each kind alone ({CPU_MEMBERS} members, {CPU_RATE}/s; server = gunicorn, "
+          f"services = PostgreSQL + Redis):")
+    print(f"{'request':22} {'server ms':>10} {'services ms':>12} {'x 帮助':>7}")
+    for kind, label in (("help", "帮助 (webhook)"), ("check-in", "check-in (API)"), ("answer", "answer (API)")):
+        server_ms, services_ms = per_kind[kind]
+        print(f"{label:22} {server_ms:10.2f} {services_ms:12.2f} {server_ms / per_kind['help'][0]:7.2f}")
+    for kind in ("check-in", "answer"):
+        ratio = per_kind[kind][0] / per_kind["help"][0]
+        print(f"target: server CPU per API {kind} <= 2 x 帮助's: {ratio:.2f}x -> {'met' if ratio <= 2 else 'NOT met'}")
     exact = (checked["checked_members"] == args.checkins and checked["answers"] == args.members * QUESTIONS
              and checked["two_scored"] == 0)
     print(f"nothing lost, nothing counted twice -> {'met' if exact else 'NOT met'}")
